@@ -1,0 +1,77 @@
+# h2steer — build, test, demo and bench. `make help` lists the targets.
+
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
+LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -ljansson
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -Iinclude -Ivmlinux -Ibpf
+
+# Every host object of the project; daemon and CLI link what they use, tests link all.
+LIB_SRCS := addr bytequeue cgroup config conn daemon h2_server h2_upstream hdrs loader log \
+	    loop maps picker registry relay cli cmd_service cmd_backend cmd_stats
+LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
+
+DAEMON := $(BUILD)/h2steerd
+CLI    := $(BUILD)/h2steer
+PEER   := $(BUILD)/h2s-grpc-peer
+
+.PHONY: all deps test test-unit test-kernel test-e2e demo bench clean help
+.DELETE_ON_ERROR:
+
+all: $(DAEMON) $(CLI) $(PEER)
+
+help:
+	@echo "make deps   install the Debian packages the build, tests, demo and bench need"
+	@echo "make        build BPF objects, skeleton, h2steerd, h2steer and the test peer"
+	@echo "make test   unit, kernel and end-to-end tests (root)"
+	@echo "make demo   one gRPC connection spread over three local backends (root)"
+	@echo "make bench  h2load through h2steer vs direct (root)"
+
+deps:
+	@tools/deps.sh
+
+vmlinux/vmlinux.h:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD):
+	mkdir -p $@
+
+$(BUILD)/h2steer.bpf.o: bpf/h2steer.bpf.c bpf/h2s_maps.bpf.h include/*.h vmlinux/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/h2steer.skel.h: $(BUILD)/h2steer.bpf.o
+	$(BPFTOOL) gen skeleton $< name h2steer_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+$(DAEMON): $(BUILD)/h2steerd.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(BUILD)/h2steer.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The Go test peer (gRPC server and client used by tests, demo and bench), built offline
+# against Debian's golang-google-grpc-dev.
+$(PEER): tests/grpc/peer/*.go | $(BUILD)
+	cd tests/grpc/peer && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= \
+		GOCACHE=$(CURDIR)/$(BUILD)/gocache go build -o $(CURDIR)/$@ .
+
+include tests/tests.mk
+
+demo: deps all
+	tools/demo.sh
+
+bench: deps all
+	tools/bench.sh
+
+clean:
+	rm -rf $(BUILD) vmlinux/vmlinux.h

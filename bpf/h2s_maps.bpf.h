@@ -1,0 +1,62 @@
+/* h2s_maps.bpf.h — the kernel-side definitions of the maps declared in include/h2s_maps.h.
+ *
+ * Every map is pinned by name under the pin dir the loader chooses, so a restarted daemon and
+ * the CLI find the same state.
+ */
+#ifndef H2S_MAPS_BPF_H
+#define H2S_MAPS_BPF_H
+
+#include "h2s_maps.h"
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h2s_ctl);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_SERVICES);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_backend_key);
+	__type(value, struct h2s_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_backends SEC(".maps");
+
+/* LRU: a record whose close we never saw (e.g. connect failed before SYN) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H2S_MAX_ORIGINS);
+	__type(key, struct h2s_tuple);
+	__type(value, struct h2s_origin);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_origins SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct h2s_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, H2S_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_counters SEC(".maps");
+
+#endif /* H2S_MAPS_BPF_H */

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* h2steer.bpf.c — the kernel plane: capture connections to managed service addresses and hand
+ * them to the node's daemon, keep what the daemon needs to know about each one, and keep the
+ * client's view of its peer unchanged.
+ *
+ *   connect4/6     managed VIP:port -> daemon listener; the VIP goes into the socket's storage
+ *   sockops        at the client's SYN: 4-tuple -> VIP into h2s_origins (the daemon's lookup);
+ *                  at its close: the record is removed
+ *   getpeername4/6 a captured socket still reports the VIP it dialled
+ *
+ * Every error path leaves the connection as the client asked for it (fail open).
+ */
+#include "h2s_maps.bpf.h"
+#include "h2s_addr.h"
+
+/* vmlinux.h carries types, not macros. */
+#define SOCK_STREAM 1
+#define EPERM 1
+#define ENOENT 2
+#define ENOMEM 12
+#define EINVAL 22
+#define EPROTOTYPE 91
+#define EAFNOSUPPORT 97
+#define ENOTCONN 107
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void count(enum h2s_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&h2s_counters, &key);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* The daemon's listener for this destination, or NULL when nothing should be captured. */
+static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr *dst)
+{
+	__u32 zero = 0;
+	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	const struct h2s_addr *l;
+
+	if (!ctl || !(ctl->flags & H2S_CTL_F_CAPTURE))
+		return NULL;
+	l = h2s_addr_is_v4(dst) ? &ctl->listen4 : &ctl->listen6;
+	return l->port ? l : NULL;
+}
+
+/* Decide whether a connect() to *dst is captured; on success *to is where it must go instead.
+ * Returns 0 when captured, a negative errno when the connection must proceed untouched.
+ */
+static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_addr *dst,
+				   struct h2s_addr *to)
+{
+	const struct h2s_addr *l;
+	struct h2s_sock *st;
+	struct bpf_sock *sk;
+
+	if (ctx->type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	if (!bpf_map_lookup_elem(&h2s_services, dst))
+		return -ENOENT;
+	l = listener_for(dst);
+	if (!l) {
+		count(H2S_CNT_SKIP_NO_LISTENER);
+		return -ENOTCONN;
+	}
+	sk = ctx->sk;
+	if (!sk)
+		return -EINVAL;
+	st = bpf_sk_storage_get(&h2s_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		count(H2S_CNT_ERR_STORAGE);
+		return -ENOMEM;
+	}
+	if (st->flags & H2S_SOCK_F_DAEMON) {
+		count(H2S_CNT_SKIP_DAEMON);
+		return -EPERM;
+	}
+	st->vip = *dst;
+	st->flags |= H2S_SOCK_F_CAPTURED;
+	st->tgid = bpf_get_current_pid_tgid() >> 32;
+	st->cgroup_id = bpf_get_current_cgroup_id();
+	*to = *l;
+	count(H2S_CNT_CAPTURED);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int h2s_connect4(struct bpf_sock_addr *ctx)
+{
+	struct h2s_addr dst, to;
+
+	h2s_addr_set4(&dst, ctx->user_ip4, h2s_sockaddr_port(ctx->user_port));
+	if (capture(ctx, &dst, &to) == 0) {
+		ctx->user_ip4 = to.ip6[3];
+		ctx->user_port = to.port;
+	}
+	return 1; /* always allow: capture or not, the connect goes ahead */
+}
+
+SEC("cgroup/connect6")
+int h2s_connect6(struct bpf_sock_addr *ctx)
+{
+	struct h2s_addr dst, to;
+
+	/* A v4-mapped destination on a dual-stack socket is the IPv4 service: the key is the same
+	 * and listener_for() picks the IPv4 listener, which the socket reaches v4-mapped as well.
+	 */
+	h2s_addr_set6(&dst, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3],
+		      h2s_sockaddr_port(ctx->user_port));
+	if (capture(ctx, &dst, &to) == 0) {
+		ctx->user_ip6[0] = to.ip6[0];
+		ctx->user_ip6[1] = to.ip6[1];
+		ctx->user_ip6[2] = to.ip6[2];
+		ctx->user_ip6[3] = to.ip6[3];
+		ctx->user_port = to.port;
+	}
+	return 1;
+}
+
+static __always_inline const struct h2s_sock *captured(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct h2s_sock *st;
+
+	if (!sk)
+		return NULL;
+	st = bpf_sk_storage_get(&h2s_socks, sk, 0, 0);
+	if (!st || !(st->flags & H2S_SOCK_F_CAPTURED))
+		return NULL;
+	return st;
+}
+
+SEC("cgroup/getpeername4")
+int h2s_peername4(struct bpf_sock_addr *ctx)
+{
+	const struct h2s_sock *st = captured(ctx);
+
+	if (st) {
+		ctx->user_ip4 = st->vip.ip6[3];
+		ctx->user_port = st->vip.port;
+		count(H2S_CNT_PEERNAME);
+	}
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int h2s_peername6(struct bpf_sock_addr *ctx)
+{
+	const struct h2s_sock *st = captured(ctx);
+
+	if (st) {
+		ctx->user_ip6[0] = st->vip.ip6[0];
+		ctx->user_ip6[1] = st->vip.ip6[1];
+		ctx->user_ip6[2] = st->vip.ip6[2];
+		ctx->user_ip6[3] = st->vip.ip6[3];
+		ctx->user_port = st->vip.port;
+		count(H2S_CNT_PEERNAME);
+	}
+	return 1;
+}
+
+/* Context fields must be loaded at a constant offset from the ctx pointer. Left alone, clang
+ * merges the IPv4 and IPv6 branches below into one load through "ctx + off", which the verifier
+ * rejects ("dereference of modified ctx ptr"); the empty asm pins each load inside its branch.
+ */
+#define CTX_LOAD(dst, field)                       \
+	do {                                       \
+		dst = (field);                     \
+		asm volatile("" : "+r"(dst));      \
+	} while (0)
+
+/* The client's 4-tuple as its own socket sees it (local = client, remote = listener). */
+static __always_inline int tuple_of(struct bpf_sock_ops *skops, struct h2s_tuple *t)
+{
+	__u32 l[4], r[4], lport, rport, family;
+
+	CTX_LOAD(family, skops->family);
+	CTX_LOAD(lport, skops->local_port);
+	CTX_LOAD(rport, skops->remote_port);
+	if (family == AF_INET) {
+		CTX_LOAD(l[0], skops->local_ip4);
+		CTX_LOAD(r[0], skops->remote_ip4);
+		h2s_addr_set4(&t->client, l[0], h2s_sockops_local_port(lport));
+		h2s_addr_set4(&t->listener, r[0], h2s_sockops_remote_port(rport));
+	} else if (family == AF_INET6) {
+		CTX_LOAD(l[0], skops->local_ip6[0]);
+		CTX_LOAD(l[1], skops->local_ip6[1]);
+		CTX_LOAD(l[2], skops->local_ip6[2]);
+		CTX_LOAD(l[3], skops->local_ip6[3]);
+		CTX_LOAD(r[0], skops->remote_ip6[0]);
+		CTX_LOAD(r[1], skops->remote_ip6[1]);
+		CTX_LOAD(r[2], skops->remote_ip6[2]);
+		CTX_LOAD(r[3], skops->remote_ip6[3]);
+		h2s_addr_set6(&t->client, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
+		h2s_addr_set6(&t->listener, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+static __always_inline void record_origin(struct bpf_sock_ops *skops)
+{
+	struct h2s_origin o = {};
+	struct h2s_tuple t = {};
+	struct bpf_sock *sk = skops->sk;
+	struct h2s_sock *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&h2s_socks, sk, 0, 0);
+	if (!st || !(st->flags & H2S_SOCK_F_CAPTURED))
+		return;
+	if (tuple_of(skops, &t) < 0) {
+		count(H2S_CNT_ERR_ORIGIN);
+		return;
+	}
+	o.vip = st->vip;
+	o.tgid = st->tgid;
+	o.cgroup_id = st->cgroup_id;
+	if (bpf_map_update_elem(&h2s_origins, &t, &o, BPF_ANY) < 0) {
+		count(H2S_CNT_ERR_ORIGIN);
+		return;
+	}
+	count(H2S_CNT_ORIGIN_ADDED);
+	/* Only captured sockets pay for state callbacks: we need just their close. */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void forget_origin(struct bpf_sock_ops *skops)
+{
+	struct h2s_tuple t = {};
+
+	if (tuple_of(skops, &t) == 0 && bpf_map_delete_elem(&h2s_origins, &t) == 0)
+		count(H2S_CNT_ORIGIN_REMOVED);
+}
+
+SEC("sockops")
+int h2s_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB: /* source port is bound, SYN not sent yet */
+		record_origin(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			forget_origin(skops);
+		break;
+	}
+	return 1;
+}

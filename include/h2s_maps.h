@@ -1,0 +1,134 @@
+/* h2s_maps.h — the one contract between the BPF programs, the daemon, the CLI and the tests:
+ * map names, pin paths, every key and value stored in a map, and the capture counters.
+ *
+ * Rules: fixed-width fields, explicit padding, no holes (keys are hashed byte for byte), a
+ * _Static_assert on every size. Addresses are always stored as struct h2s_addr.
+ */
+#ifndef H2S_MAPS_H
+#define H2S_MAPS_H
+
+#include "h2s_types.h"
+
+/* Default bpffs directory; h2steerd/h2steer take --pin-dir to use another one (tests do). */
+#define H2S_PIN_DIR_DEFAULT "/sys/fs/bpf/h2steer"
+#define H2S_PIN_LINKS_SUBDIR "links"
+
+/* Map names as the kernel shows them (<= 15 chars) and as pinned under the pin dir. */
+#define H2S_MAP_CTL      "h2s_ctl"
+#define H2S_MAP_SERVICES "h2s_services"
+#define H2S_MAP_BACKENDS "h2s_backends"
+#define H2S_MAP_ORIGINS  "h2s_origins"
+#define H2S_MAP_SOCKS    "h2s_socks"
+#define H2S_MAP_COUNTERS "h2s_counters"
+
+#define H2S_MAX_SERVICES 4096
+#define H2S_MAX_BACKENDS 65536
+#define H2S_MAX_ORIGINS  262144
+
+/* An endpoint. IPv4 is stored as v4-mapped IPv6 (::ffff:a.b.c.d) so that a VIP dialled through
+ * connect4 and through connect6 on a dual-stack socket (what gRPC C-core does) is one key.
+ * ip6 and port are in network byte order; pad is always zero.
+ */
+struct h2s_addr {
+	__u32 ip6[4];
+	__u16 port;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct h2s_addr) == 20, "h2s_addr layout");
+
+/* h2s_ctl[0]: daemon-wide settings, written by h2steerd, read by the programs. The map is
+ * mmap-able: the daemon reads `gen` on every pick without a syscall.
+ */
+struct h2s_ctl {
+	__u64 gen;              /* bumped after every change to services or backends */
+	struct h2s_addr listen4; /* daemon listener for IPv4 clients (v4-mapped); port 0 = none */
+	struct h2s_addr listen6; /* daemon listener for IPv6 clients; port 0 = none */
+	__u32 flags;            /* H2S_CTL_F_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct h2s_ctl) == 56, "h2s_ctl layout");
+
+#define H2S_CTL_F_CAPTURE 0x1 /* a daemon is accepting: capture is on */
+
+enum h2s_algo {
+	H2S_ALGO_ROUND_ROBIN = 0,  /* smooth weighted round robin */
+	H2S_ALGO_LEAST_REQUEST = 1, /* power of two choices on in-flight streams */
+	H2S_ALGO__COUNT,
+};
+
+enum h2s_mode {
+	H2S_MODE_L7 = 0, /* per-stream balancing by the daemon */
+	H2S_MODE__COUNT,
+};
+
+/* h2s_services: VIP:port -> how to balance it. */
+struct h2s_service {
+	__u8 algo; /* enum h2s_algo */
+	__u8 mode; /* enum h2s_mode */
+	__u16 pad;
+	__u32 flags;
+};
+_Static_assert(sizeof(struct h2s_service) == 8, "h2s_service layout");
+
+/* h2s_backends: (service, backend address) -> backend settings. */
+struct h2s_backend_key {
+	struct h2s_addr service;
+	struct h2s_addr backend;
+};
+_Static_assert(sizeof(struct h2s_backend_key) == 40, "h2s_backend_key layout");
+
+#define H2S_WEIGHT_DEFAULT 1
+#define H2S_WEIGHT_MAX 10000
+
+struct h2s_backend {
+	__u32 weight; /* 1..H2S_WEIGHT_MAX */
+	__u32 flags;
+};
+_Static_assert(sizeof(struct h2s_backend) == 8, "h2s_backend layout");
+
+/* h2s_socks (socket local storage): what the programs know about one socket. */
+struct h2s_sock {
+	struct h2s_addr vip; /* destination the client dialled, when captured */
+	__u32 flags;         /* H2S_SOCK_F_* */
+	__u32 tgid;          /* process that called connect() */
+	__u32 pad;
+	__u64 cgroup_id;     /* its cgroup v2 id */
+};
+_Static_assert(sizeof(struct h2s_sock) == 40, "h2s_sock layout");
+_Static_assert(__builtin_offsetof(struct h2s_sock, cgroup_id) == 32, "h2s_sock has no hole");
+
+#define H2S_SOCK_F_CAPTURED 0x1 /* connect() was redirected to the daemon */
+#define H2S_SOCK_F_DAEMON   0x2 /* the daemon's own socket: never captured */
+
+/* h2s_origins: the 4-tuple of a captured connection as the client sees it -> where it was going.
+ * Written by sockops when the client's SYN leaves, removed when the client socket closes; the
+ * daemon looks it up with getpeername()/getsockname() of the accepted socket.
+ */
+struct h2s_tuple {
+	struct h2s_addr client;   /* client's local address */
+	struct h2s_addr listener; /* daemon listener it was redirected to */
+};
+_Static_assert(sizeof(struct h2s_tuple) == 40, "h2s_tuple layout");
+
+struct h2s_origin {
+	struct h2s_addr vip;
+	__u32 tgid;
+	__u64 cgroup_id;
+};
+_Static_assert(sizeof(struct h2s_origin) == 32, "h2s_origin layout");
+_Static_assert(__builtin_offsetof(struct h2s_origin, cgroup_id) == 24, "h2s_origin has no hole");
+
+/* h2s_counters (per-CPU array): what the kernel plane did, for `h2steer stats` and metrics. */
+enum h2s_counter {
+	H2S_CNT_CAPTURED = 0,     /* connects redirected to the daemon */
+	H2S_CNT_SKIP_DAEMON,      /* connects by the daemon itself, left alone */
+	H2S_CNT_SKIP_NO_LISTENER, /* managed destination but no daemon listening: left alone */
+	H2S_CNT_ERR_STORAGE,      /* socket storage unavailable: failed open */
+	H2S_CNT_ORIGIN_ADDED,     /* origin records written by sockops */
+	H2S_CNT_ERR_ORIGIN,       /* origin record could not be written: daemon will refuse it */
+	H2S_CNT_ORIGIN_REMOVED,   /* origin records removed at close */
+	H2S_CNT_PEERNAME,         /* getpeername answers rewritten to the VIP */
+	H2S_CNT__COUNT,
+};
+
+#endif /* H2S_MAPS_H */

@@ -1,0 +1,54 @@
+/* kernel.h — a throwaway kernel plane for one test: the real BPF object loaded by the real
+ * loader into its own pin dir, attached to its own cgroup, with real loopback sockets standing
+ * in for the daemon's listener and for the service address itself.
+ */
+#ifndef H2S_KERNEL_TEST_H
+#define H2S_KERNEL_TEST_H
+
+#include "loader.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+struct ktest {
+	struct h2s_loader l;
+	char pin_dir[128];
+	char cgroup[512];
+	int lis4, lis6;  /* "daemon" listeners: 127.0.0.1, [::1] */
+	int vip4, vip6;  /* listeners on the VIP addresses themselves: reached only if not captured */
+	struct h2s_addr listen4, listen6, svc4, svc6;
+	int child_sock; /* the connected child of the last ktest_connect() */
+	pid_t child_pid;
+};
+
+extern struct ktest kt;
+
+/* Where a connect() ended up. */
+enum landed { LANDED_NOWHERE, LANDED_DAEMON, LANDED_VIP };
+
+struct conn_report {
+	int err;                   /* connect() errno, 0 on success */
+	struct sockaddr_storage peer; /* what getpeername() said */
+	struct sockaddr_storage local;
+	int tgid;
+};
+
+enum client_flags {
+	CL_IN_CGROUP = 1,    /* join the test cgroup before connecting */
+	CL_DAEMON_MARK = 2,  /* mark the socket as the daemon's own first */
+	CL_DUAL_STACK = 4,   /* AF_INET6 socket dialling a v4-mapped address */
+	CL_UDP = 8,
+};
+
+void ktest_setup(void);
+void ktest_teardown(void);
+void ktest_capture_on(bool on);
+/* connect() from a child process to dst; returns where the connection was accepted. */
+enum landed ktest_connect(const struct h2s_addr *dst, int flags, struct conn_report *rep);
+/* Let the last client close its socket and exit. */
+void ktest_release(void);
+__u64 ktest_counter(enum h2s_counter c);
+unsigned long long ktest_cgroup_id(void);
+
+#endif /* H2S_KERNEL_TEST_H */

@@ -1,0 +1,178 @@
+/* test_capture.c — the kernel plane on real sockets: what is captured, what is left alone, what
+ * the client sees, and what the daemon learns. BPF_PROG_TEST_RUN cannot run cgroup sock_addr or
+ * sockops programs (-ENOTSUPP), so every test makes real connect()s from a child process.
+ */
+#include "addr.h"
+#include "kernel.h"
+#include "maps.h"
+
+#include <bpf/bpf.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+TestSuite(capture, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
+
+static struct h2s_addr sa_addr(const struct sockaddr_storage *ss)
+{
+	struct h2s_addr a;
+
+	cr_assert(h2s_addr_from_sockaddr((const struct sockaddr *)ss, &a) == 0);
+	return a;
+}
+
+static int lookup_origin(const struct conn_report *rep, struct h2s_origin *o)
+{
+	struct h2s_tuple t;
+
+	memset(&t, 0, sizeof(t));
+	t.client = sa_addr(&rep->local);
+	t.listener = kt.listen4;
+	if (!h2s_addr_is_v4(&t.client))
+		t.listener = kt.listen6;
+	return bpf_map_lookup_elem(kt.l.maps.origins, &t, o);
+}
+
+Test(capture, managed_vip_from_cgroup_lands_on_daemon)
+{
+	struct conn_report rep;
+	struct h2s_origin o;
+	__u64 before = ktest_counter(H2S_CNT_CAPTURED);
+
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	cr_assert_eq(rep.err, 0);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), before + 1);
+	/* The daemon's lookup: client 4-tuple -> the VIP it dialled, who dialled it. */
+	cr_assert_eq(lookup_origin(&rep, &o), 0, "no origin record");
+	cr_assert(h2s_addr_equal(&o.vip, &kt.svc4));
+	cr_assert_eq(o.tgid, (__u32)rep.tgid);
+	cr_assert_eq(o.cgroup_id, ktest_cgroup_id());
+}
+
+Test(capture, getpeername_returns_the_vip)
+{
+	struct conn_report rep;
+	__u64 before = ktest_counter(H2S_CNT_PEERNAME);
+
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &kt.svc4), "getpeername did not return the VIP");
+	cr_assert_gt(ktest_counter(H2S_CNT_PEERNAME), before);
+}
+
+Test(capture, dual_stack_socket_dialling_v4_mapped_vip)
+{
+	struct conn_report rep;
+	struct h2s_origin o;
+
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP | CL_DUAL_STACK, &rep), LANDED_DAEMON);
+	cr_assert_eq(rep.peer.ss_family, AF_INET6);
+	/* ::ffff:VIP, which our maps store as the same key as the IPv4 VIP. */
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &kt.svc4));
+	cr_assert_eq(lookup_origin(&rep, &o), 0);
+	cr_assert(h2s_addr_equal(&o.vip, &kt.svc4));
+}
+
+Test(capture, ipv6_vip_lands_on_ipv6_listener)
+{
+	struct conn_report rep;
+	struct h2s_origin o;
+
+	cr_assert_eq(ktest_connect(&kt.svc6, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &kt.svc6));
+	cr_assert_eq(lookup_origin(&rep, &o), 0);
+	cr_assert(h2s_addr_equal(&o.vip, &kt.svc6));
+}
+
+Test(capture, process_outside_the_cgroup_is_not_captured)
+{
+	struct conn_report rep;
+	__u64 before = ktest_counter(H2S_CNT_CAPTURED);
+
+	cr_assert_eq(ktest_connect(&kt.svc4, 0, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), before);
+}
+
+Test(capture, unmanaged_destination_is_not_touched)
+{
+	struct conn_report rep;
+	struct h2s_addr other = kt.listen4; /* reachable, but not a service */
+
+	cr_assert_eq(ktest_connect(&other, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &other));
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+	/* Same VIP address, another port: also unmanaged. */
+	struct h2s_addr vip_other_port = kt.svc4;
+
+	ktest_release();
+	vip_other_port.port = kt.listen6.port;
+	cr_assert_neq(ktest_connect(&vip_other_port, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+}
+
+Test(capture, daemon_sockets_are_never_captured)
+{
+	struct conn_report rep;
+	__u64 before = ktest_counter(H2S_CNT_SKIP_DAEMON);
+
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP | CL_DAEMON_MARK, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_SKIP_DAEMON), before + 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+}
+
+Test(capture, capture_off_fails_open)
+{
+	struct conn_report rep;
+
+	ktest_capture_on(false);
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_VIP);
+	cr_assert_eq(rep.err, 0);
+	cr_assert_eq(ktest_counter(H2S_CNT_SKIP_NO_LISTENER), 1);
+}
+
+Test(capture, no_ipv6_listener_leaves_ipv6_vip_alone)
+{
+	struct conn_report rep;
+
+	memset(&kt.l.maps.ctl_mem->listen6, 0, sizeof(kt.l.maps.ctl_mem->listen6));
+	cr_assert_eq(ktest_connect(&kt.svc6, CL_IN_CGROUP, &rep), LANDED_VIP);
+	/* IPv4 capture is unaffected. */
+	ktest_release();
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+}
+
+Test(capture, udp_is_not_touched)
+{
+	struct conn_report rep;
+
+	ktest_connect(&kt.svc4, CL_IN_CGROUP | CL_UDP, &rep);
+	cr_assert_eq(rep.err, 0);
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &kt.svc4));
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+}
+
+Test(capture, origin_record_removed_when_client_closes)
+{
+	struct conn_report rep;
+	struct h2s_origin o;
+	int tries = 0;
+
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	cr_assert_eq(lookup_origin(&rep, &o), 0);
+	ktest_release();
+	/* Removed at the client socket's TCP_CLOSE (it may linger briefly in FIN states). */
+	while (lookup_origin(&rep, &o) == 0 && tries++ < 100)
+		usleep(20000);
+	cr_assert_neq(lookup_origin(&rep, &o), 0, "origin record outlived the connection");
+	cr_assert_geq(ktest_counter(H2S_CNT_ORIGIN_REMOVED), 1);
+}

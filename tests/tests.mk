@@ -1,0 +1,47 @@
+# Test targets, included by the top-level Makefile.
+#
+#   test-unit    Criterion, host build with AddressSanitizer + UBSan: pure functions
+#   test-kernel  Criterion, root: the real BPF programs on real sockets in throwaway cgroups
+#   test-e2e     pytest, root: h2steerd with real gRPC servers and clients (tests/e2e)
+
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_DIR   := $(BUILD)/asan
+ASAN_OBJS  := $(LIB_SRCS:%=$(ASAN_DIR)/%.o)
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+KERN_SRCS  := $(wildcard tests/kernel/*.c)
+
+$(ASAN_DIR):
+	mkdir -p $@
+
+$(ASAN_DIR)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(ASAN_DIR)
+	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -c $< -o $@
+
+$(BUILD)/unit-tests: $(UNIT_SRCS) tests/unit/*.h $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -o $@ $(UNIT_SRCS) $(ASAN_OBJS) \
+		$(LDLIBS) -lcriterion
+
+$(BUILD)/kernel-tests: $(KERN_SRCS) tests/kernel/*.h $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) -Itests/kernel -O1 -g $(SAN) $(WARN) -o $@ $(KERN_SRCS) $(ASAN_OBJS) \
+		$(LDLIBS) -lcriterion
+
+PYTEST := /usr/bin/python3 -m pytest -p no:cacheprovider
+
+test-unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests --jobs 2
+
+test-kernel: $(BUILD)/kernel-tests
+	@[ "$$(id -u)" -eq 0 ] || { echo "test-kernel needs root (sudo make test)"; exit 1; }
+	$(BUILD)/kernel-tests --jobs 1
+
+test-e2e: all $(ASAN_DIR)/h2steerd
+	@[ "$$(id -u)" -eq 0 ] || { echo "test-e2e needs root (sudo make test)"; exit 1; }
+	$(PYTEST) -v tests/e2e
+
+test: deps
+	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd
+	$(MAKE) test-unit test-kernel test-e2e
+
+# The daemon the end-to-end tests run: sanitizers on, so a memory error or a leak at exit fails
+# the test that caused it.
+$(ASAN_DIR)/h2steerd: $(ASAN_DIR)/h2steerd.o $(ASAN_OBJS)
+	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS)

@@ -1,0 +1,297 @@
+"""h2slab — a throwaway lab for h2steer on this machine: a cgroup for clients, real gRPC
+backends, an h2steerd with its own pin dir and listener, clients run inside the cgroup, and the
+h2steer CLI. Used by the end-to-end tests, the demo and the benchmark.
+
+Everything a Lab starts or creates is removed by Lab.close(), also after failures: processes by
+PID (SIGTERM, then SIGKILL), BPF pins, cgroups, temp files. Addresses are loopback only: backends
+on 127.0.0.1 (or ::1), service VIPs in 127.0.100.0/24.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("H2S_BUILD", os.path.join(TOP, "build"))
+# The daemon under test; the e2e tests use the sanitizer build (see tests/tests.mk).
+DAEMON = os.environ.get("H2S_DAEMON", os.path.join(BUILD, "h2steerd"))
+CLI = os.path.join(BUILD, "h2steer")
+PEER = os.path.join(BUILD, "h2s-grpc-peer")
+PYTHON = "/usr/bin/python3"  # Debian's, which sees python3-grpcio
+
+
+def cgroup2_root():
+    """Mount point of cgroup v2, read from /proc/self/mountinfo (never hard-coded)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split(" ")[0] == "cgroup2":
+                return pre.split(" ")[4].replace("\\040", " ")
+    raise RuntimeError("no cgroup v2 hierarchy mounted")
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def hostport(host, port):
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class LabError(Exception):
+    pass
+
+
+class Proc:
+    """A process the lab started; its output goes to a log file."""
+
+    def __init__(self, lab, name, argv, cgroup=None, stdin=False):
+        self.name = name
+        self.log = os.path.join(lab.tmp, f"{name}.log")
+        self._logf = open(self.log, "wb")
+        preexec = (lambda: _join_cgroup(cgroup)) if cgroup else None
+        self.p = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  preexec_fn=preexec, close_fds=True)
+        self.pid = self.p.pid
+
+    def text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_for(self, needle, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.text():
+                return
+            if self.p.poll() is not None:
+                raise LabError(f"{self.name} exited with {self.p.returncode} before "
+                               f"'{needle}':\n{self.tail()}")
+            time.sleep(0.02)
+        raise LabError(f"{self.name}: no '{needle}' within {timeout}s:\n{self.tail()}")
+
+    def tail(self, n=40):
+        return "\n".join(self.text().splitlines()[-n:])
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Signal by PID, wait, escalate to SIGKILL; returns the exit status."""
+        if self.p.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.p.wait(5)
+        self._logf.close()
+        return self.p.returncode
+
+
+def _join_cgroup(path):
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
+class Backend:
+    def __init__(self, lab, ident, host="127.0.0.1", extra=()):
+        self.id = ident
+        self.host = host
+        self.port = free_port(host)
+        self.addr = hostport(host, self.port)
+        self.proc = lab.spawn(f"backend-{ident}",
+                              [PEER, "server", "-listen", self.addr, "-id", ident, *extra],
+                              stdin="-health" in extra)
+        self.proc.wait_for("READY")
+
+    def stats(self, lab):
+        """The backend's own counters, asked directly (not through h2steer)."""
+        return lab.client(self.addr, "stats", in_cgroup=False)["stats"]
+
+    def stop(self, sig=signal.SIGTERM):
+        return self.proc.stop(sig)
+
+
+class Daemon:
+    def __init__(self, lab, config=None, cgroup="lab", extra=(), listen=None, pin_dir=None):
+        self.pin_dir = pin_dir or f"/sys/fs/bpf/h2s-lab-{os.getpid()}-{lab.seq()}"
+        self.port = free_port()
+        self.listen = listen or [f"127.0.0.1:{self.port}", f"[::1]:{free_port('::1')}"]
+        argv = [DAEMON, "--pin-dir", self.pin_dir, "--log-level", "debug"]
+        for l in self.listen:
+            argv += ["--listen", l]
+        if cgroup == "lab":
+            argv += ["--cgroup", lab.cgroup]
+        elif cgroup:
+            argv += ["--cgroup", cgroup]
+        if config is not None:
+            path = os.path.join(lab.tmp, f"config-{lab.seq()}.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            argv += ["-c", path]
+        argv += list(extra)
+        if self.pin_dir not in lab.pin_dirs:
+            lab.pin_dirs.append(self.pin_dir)
+        self.proc = lab.spawn("h2steerd", argv)
+        self.proc.wait_for(" ready: ")
+
+    def stop(self, timeout=40.0):
+        return self.proc.stop(signal.SIGTERM, timeout)
+
+
+class Lab:
+    def __init__(self, name="lab"):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix=f"h2s-{name}-")
+        self.procs = []
+        self.pin_dirs = []
+        self.cgroups = []
+        self._seq = 0
+        self.root = cgroup2_root()
+        self.cgroup = self.make_cgroup(f"h2s-lab-{os.getpid()}-{name}")
+        # A random VIP block per lab, so a leftover from a crashed run never collides.
+        self._vip_base = random.randint(1, 200)
+
+    def seq(self):
+        self._seq += 1
+        return self._seq
+
+    def make_cgroup(self, rel):
+        path = os.path.join(self.root, rel)
+        os.makedirs(path, exist_ok=True)
+        self.cgroups.append(path)
+        return path
+
+    def vip(self, port=None):
+        """A fresh service address (loopback only)."""
+        return f"127.0.100.{self._vip_base + self.seq() % 50}:{port or free_port()}"
+
+    def spawn(self, name, argv, cgroup=None, stdin=False):
+        p = Proc(self, f"{name}-{self.seq()}", argv, cgroup=cgroup, stdin=stdin)
+        self.procs.append(p)
+        return p
+
+    def backends(self, n, prefix="be", **kw):
+        return [Backend(self, f"{prefix}{i + 1}", **kw) for i in range(n)]
+
+    def daemon(self, services=None, **kw):
+        config = kw.pop("config", None)
+        if services is not None:
+            config = services_yaml(services)
+        return Daemon(self, config=config, **kw)
+
+    def cli(self, daemon, *args, json_out=False, check=True):
+        argv = [CLI, "-d", daemon.pin_dir] + (["-j"] if json_out else []) + [str(a) for a in args]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise LabError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr}{r.stdout}")
+        if json_out and r.stdout.strip():
+            r.json = json.loads(r.stdout)
+        return r
+
+    def client(self, target, mode, *args, in_cgroup=True, timeout=120, check=True):
+        """Run the Go gRPC client (in the lab's cgroup, so it is captured); returns its JSON."""
+        argv = [PEER, "client", "-target", target, mode, *map(str, args)]
+        return self._run_json(argv, in_cgroup, timeout, check)
+
+    def client_async(self, target, mode, *args, in_cgroup=True):
+        argv = [PEER, "client", "-target", target, mode, *map(str, args)]
+        return self.spawn("client", argv, cgroup=self.cgroup if in_cgroup else None)
+
+    def pyclient(self, script, *args, in_cgroup=True, timeout=120, check=True):
+        argv = [PYTHON, os.path.join(TOP, "tests", "grpc", script), *map(str, args)]
+        return self._run_json(argv, in_cgroup, timeout, check)
+
+    def run(self, argv, in_cgroup=True, timeout=60):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=(lambda: _join_cgroup(self.cgroup)) if in_cgroup else None)
+
+    def _run_json(self, argv, in_cgroup, timeout, check):
+        r = self.run(argv, in_cgroup, timeout)
+        try:
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise LabError(f"{' '.join(argv)}: no JSON (exit {r.returncode}): "
+                           f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        out["exit"] = r.returncode
+        if check and r.returncode != 0:
+            raise LabError(f"{' '.join(argv)} failed (exit {r.returncode}): {out}")
+        return out
+
+    def logs(self):
+        return "\n".join(f"----- {p.name} (pid {p.pid}) -----\n{p.tail(60)}" for p in self.procs)
+
+    def close(self, keep_logs=False):
+        """Remove everything this lab made (the logs too, unless keep_logs: then call
+        remove_logs() after reading them). Returns a list of problems (empty when clean)."""
+        problems = []
+        for p in reversed(self.procs):
+            daemon = p.name.startswith("h2steerd")
+            was_alive = p.alive()
+            rc = p.stop(signal.SIGTERM, timeout=40 if daemon else 10)
+            if not daemon:
+                continue
+            if not was_alive and rc != 0:
+                problems.append(f"{p.name} died during the test (exit {rc})")
+            elif rc != 0:
+                problems.append(f"{p.name} exited {rc} after SIGTERM")
+            text = p.text()
+            for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                if bad in text:
+                    problems.append(f"{p.name}: sanitizer report ({bad}) in its log")
+        for d in self.pin_dirs:
+            if os.path.exists(d):
+                problems.append(f"pins left behind in {d}")
+                shutil.rmtree(d, ignore_errors=True)
+        for cg in reversed(self.cgroups):
+            for _ in range(50):
+                try:
+                    os.rmdir(cg)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                problems.append(f"cgroup {cg} could not be removed")
+        if not keep_logs:
+            self.remove_logs()
+        return problems
+
+    def remove_logs(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def services_yaml(services):
+    """{vip: {"algo": ..., "backends": [addr | (addr, weight)]}} or {vip: [addr, ...]}."""
+    lines = ["services:"]
+    for vip, spec in services.items():
+        if isinstance(spec, list):
+            spec = {"backends": spec}
+        lines.append(f"  - vip: \"{vip}\"")
+        lines.append(f"    algo: {spec.get('algo', 'round_robin')}")
+        lines.append("    backends:" + ("" if spec["backends"] else " []"))
+        for b in spec["backends"]:
+            addr, weight = (b, 1) if isinstance(b, str) else b
+            lines.append(f"      - address: \"{addr}\"")
+            lines.append(f"        weight: {weight}")
+    return "\n".join(lines) + "\n"

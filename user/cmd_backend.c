@@ -1,0 +1,117 @@
+/* cmd_backend.c — h2steer backend { add | set | del | list }. */
+#include "addr.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const backend_keys[] = { "weight" };
+
+static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create)
+{
+	struct h2s_backend b = { .weight = H2S_WEIGHT_DEFAULT };
+	const char *verb = create ? "add" : "set", *weight;
+	struct h2s_addr vip, be;
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	int rc;
+
+	if (argc < 2)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend %s: expected VIP:PORT ADDR:PORT",
+				     verb);
+	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
+	    (rc = h2s_cli_addr(cli, "backend", argv[1], &be)) ||
+	    (rc = h2s_cli_keywords(cli, argc - 2, argv + 2, backend_keys, &weight, 1)))
+		return rc;
+	if (!create && !weight)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend set: nothing to set (weight N)");
+	if (weight && (rc = h2s_cli_u32(cli, "weight", weight, 1, H2S_WEIGHT_MAX, &b.weight)))
+		return rc;
+	if ((rc = h2s_cli_maps(cli)))
+		return rc;
+	h2s_addr_format(&vip, vs, sizeof(vs));
+	h2s_addr_format(&be, bs, sizeof(bs));
+	rc = create ? h2s_backend_add(&cli->maps, &vip, &be, &b)
+		    : h2s_backend_set(&cli->maps, &vip, &be, &b);
+	if (rc == -ESRCH)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL,
+				     "no service %s (declare it first: h2steer service add %s)", vs,
+				     vs);
+	if (rc == -EEXIST)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL,
+				     "%s is already a backend of %s (change its weight with: h2steer "
+				     "backend set %s %s weight N)",
+				     bs, vs, vs, bs);
+	if (rc == -ENOENT)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "%s is not a backend of %s", bs, vs);
+	if (rc == -E2BIG)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL,
+				     "cannot add %s: the backends map is full (%d backends)", bs,
+				     H2S_MAX_BACKENDS);
+	if (rc < 0)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot write backend %s of %s: %s", bs, vs,
+				     strerror(-rc));
+	if (cli->json)
+		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:i}", "service", vs, "address", bs,
+						  "weight", (json_int_t)b.weight));
+	return H2S_EXIT_OK;
+}
+
+static int backend_add(struct h2s_cli *cli, int argc, char **argv)
+{
+	return backend_write(cli, argc, argv, true);
+}
+
+static int backend_set(struct h2s_cli *cli, int argc, char **argv)
+{
+	return backend_write(cli, argc, argv, false);
+}
+
+static int backend_del(struct h2s_cli *cli, int argc, char **argv)
+{
+	struct h2s_addr vip, be;
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	int rc;
+
+	if (argc != 2)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend del: expected VIP:PORT ADDR:PORT");
+	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
+	    (rc = h2s_cli_addr(cli, "backend", argv[1], &be)) || (rc = h2s_cli_maps(cli)))
+		return rc;
+	h2s_addr_format(&vip, vs, sizeof(vs));
+	h2s_addr_format(&be, bs, sizeof(bs));
+	rc = h2s_backend_del(&cli->maps, &vip, &be);
+	if (rc == -ESRCH)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "no service %s", vs);
+	if (rc == -ENOENT)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "%s is not a backend of %s", bs, vs);
+	if (rc < 0)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot delete backend %s of %s: %s", bs, vs,
+				     strerror(-rc));
+	if (cli->json)
+		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:b}", "service", vs, "address", bs,
+						  "deleted", 1));
+	return H2S_EXIT_OK;
+}
+
+static int backend_list(struct h2s_cli *cli, int argc, char **argv)
+{
+	return h2s_cli_list_services(cli, argc, argv, true);
+}
+
+static const struct h2s_cli_verb backend_verbs[] = {
+	{ "add", NULL, "VIP:PORT ADDR:PORT [weight N]",
+	  "add a backend to a service; the next RPC may go there", backend_add },
+	{ "set", NULL, "VIP:PORT ADDR:PORT weight N", "change a backend's weight", backend_set },
+	{ "del", "delete", "VIP:PORT ADDR:PORT",
+	  "remove a backend: no new RPCs, in-flight ones finish", backend_del },
+	{ "list", "show", "[VIP:PORT]", "backends (of one service, or of all)", backend_list },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct h2s_cli_object h2s_cmd_backend = {
+	.name = "backend",
+	.summary = "the endpoints a service's RPCs are spread over",
+	.verbs = backend_verbs,
+	.grammar = "ADDR := IPV4 | [IPV6]    (numeric)\n"
+		   "N := 1..10000            (default 1)\n",
+};

@@ -1,0 +1,75 @@
+/* config.h — h2steerd's YAML config file and its command line, merged into one set of options:
+ * built-in defaults, then the file, then command-line flags.
+ *
+ *   listen: ["127.0.0.1:15001", "[::1]:15001"]
+ *   cgroup: /sys/fs/cgroup/unified/clients      # default: the whole cgroup v2 hierarchy
+ *   pin_dir: /sys/fs/bpf/h2steer
+ *   log_level: info                             # err|warning|notice|info|debug
+ *   keep_state: false
+ *   max_streams: 1024                           # and the other h2s_settings fields
+ *   services:
+ *     - vip: 127.0.100.1:50051
+ *       algo: round_robin                       # or least_request
+ *       backends:
+ *         - address: 127.0.0.1:50061
+ *           weight: 1
+ *
+ * Unknown keys and bad values are errors that name the place (line/column or path).
+ */
+#ifndef H2S_CONFIG_H
+#define H2S_CONFIG_H
+
+#include "daemon.h"
+#include "h2s_maps.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define H2S_LISTEN_DEFAULT_PORT 15001
+
+struct h2s_cfg_backend {
+	struct h2s_addr addr;
+	struct h2s_backend b;
+};
+
+struct h2s_cfg_service {
+	struct h2s_addr vip;
+	struct h2s_service s;
+	struct h2s_cfg_backend *backends;
+	size_t nbackends;
+};
+
+struct h2s_options {
+	char *config_path;
+	struct h2s_addr listen[H2S_MAX_LISTENERS];
+	int nlisten;
+	bool listen_defaulted; /* nothing given: the IPv6 one is optional */
+	char *cgroup;  /* NULL: the cgroup v2 root */
+	char *pin_dir;
+	int log_level; /* enum h2s_log_level */
+	bool keep_state;
+	bool show_help, show_version;
+	struct h2s_settings set;
+	struct h2s_cfg_service *services;
+	size_t nservices;
+};
+
+void h2s_options_init(struct h2s_options *o);
+void h2s_options_free(struct h2s_options *o);
+
+/* Parse h2steerd's command line (and the config file it names, if any). Returns 0, or -EINVAL
+ * with a one-line reason in err.
+ */
+int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, size_t errlen);
+/* Apply a YAML document (the config file's text) to o. */
+int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
+			  char *err, size_t errlen);
+/* When no --listen was given anywhere: 127.0.0.1 and [::1] on the default port. */
+void h2s_options_default_listen(struct h2s_options *o);
+
+int h2s_log_level_parse(const char *name);
+/* Usage text for h2steerd. */
+void h2s_options_usage(FILE *f);
+
+#endif /* H2S_CONFIG_H */

@@ -1,0 +1,206 @@
+/* conn.c — see conn.h. */
+#include "conn.h"
+
+#include "daemon.h"
+#include "list.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Frames are gathered up to this many bytes before one send(). */
+#define OUT_BATCH 65536
+/* Reads per readiness event before giving other sockets a turn (epoll is level-triggered). */
+#define READS_PER_EVENT 8
+
+static void conn_io(struct h2s_watch *w, uint32_t events);
+static void conn_flush(struct h2s_flush *f);
+static void conn_free(struct h2s_reap *r);
+
+void h2s_conn_init(struct h2s_conn *c, struct h2s_daemon *d, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->d = d;
+	c->w.fd = fd;
+	c->w.on_io = conn_io;
+	c->flush.run = conn_flush;
+	c->reap.free = conn_free;
+}
+
+int h2s_conn_start(struct h2s_conn *c)
+{
+	return h2s_watch_add(&c->d->loop, &c->w, EPOLLIN | (c->connecting ? EPOLLOUT : 0));
+}
+
+void h2s_conn_mark(struct h2s_conn *c)
+{
+	if (!c->dead)
+		h2s_flush_queue(&c->d->loop, &c->flush);
+}
+
+void h2s_conn_close(struct h2s_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	h2s_watch_del(&c->d->loop, &c->w);
+	close(c->w.fd);
+	c->w.fd = -1;
+	h2s_flush_cancel(&c->d->loop, &c->flush);
+	c->teardown(c, why);
+	h2s_loop_defer_free(&c->d->loop, &c->reap);
+}
+
+static void conn_free(struct h2s_reap *r)
+{
+	struct h2s_conn *c = h2s_container_of(r, struct h2s_conn, reap);
+
+	nghttp2_session_del(c->ng);
+	free(c->obuf);
+	c->destroy(c);
+}
+
+static int obuf_append(struct h2s_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->olen + n > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 16384;
+		uint8_t *nb;
+
+		while (cap < c->olen + n)
+			cap *= 2;
+		nb = realloc(c->obuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		c->obuf = nb;
+		c->ocap = cap;
+	}
+	memcpy(c->obuf + c->olen, p, n);
+	c->olen += n;
+	return 0;
+}
+
+/* Serialize pending frames and write them; 0, or a negative errno when the connection is
+ * unusable. Stops (and waits for EPOLLOUT) when the socket is full, which is what
+ * back-pressures the data providers and, through flow control, the peer on the other leg.
+ */
+static int write_out(struct h2s_conn *c)
+{
+	for (;;) {
+		while (c->olen - c->ooff < OUT_BATCH) {
+			const uint8_t *data;
+			ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+
+			if (n < 0)
+				return -EPROTO;
+			if (n == 0)
+				break;
+			if (obuf_append(c, data, (size_t)n) < 0)
+				return -ENOMEM;
+		}
+		if (c->ooff == c->olen)
+			break;
+		ssize_t w = send(c->w.fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c->ooff += (size_t)w;
+		if (c->ooff == c->olen)
+			c->ooff = c->olen = 0;
+		else
+			break; /* short write: the socket buffer is full */
+	}
+	if (c->ooff && c->ooff == c->olen)
+		c->ooff = c->olen = 0;
+	return 0;
+}
+
+static void conn_flush(struct h2s_flush *f)
+{
+	struct h2s_conn *c = h2s_container_of(f, struct h2s_conn, flush);
+	bool pending;
+	int rc;
+
+	if (c->dead || c->connecting)
+		return;
+	rc = write_out(c);
+	if (rc < 0) {
+		h2s_conn_close(c, rc == -EPROTO ? "HTTP/2 session error" : strerror(-rc));
+		return;
+	}
+	pending = c->olen > c->ooff;
+	if (!pending && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
+		h2s_conn_close(c, "session finished");
+		return;
+	}
+	h2s_watch_set(&c->d->loop, &c->w, EPOLLIN | (pending ? EPOLLOUT : 0));
+}
+
+static int read_in(struct h2s_conn *c)
+{
+	uint8_t *buf = c->d->rbuf;
+
+	for (int i = 0; i < READS_PER_EVENT; i++) {
+		ssize_t n = recv(c->w.fd, buf, sizeof(c->d->rbuf), 0);
+		ssize_t used;
+
+		if (n == 0)
+			return -ECONNRESET; /* peer closed: an HTTP/2 peer that is done just closes */
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
+		if (used < 0)
+			return used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? -EBADMSG : -EPROTO;
+		if (c->dead)
+			return 0;
+		if ((size_t)n < sizeof(c->d->rbuf))
+			return 0;
+	}
+	return 0;
+}
+
+static void conn_io(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_conn *c = h2s_container_of(w, struct h2s_conn, w);
+	int rc;
+
+	if (c->dead)
+		return;
+	if (c->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		c->connecting = false;
+		c->on_connected(c, err);
+		if (!c->dead && !err)
+			h2s_conn_mark(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		rc = read_in(c);
+		if (rc < 0) {
+			h2s_conn_close(c, rc == -ECONNRESET ? "closed by peer"
+					  : rc == -EBADMSG  ? "not HTTP/2 (bad connection preface)"
+					  : rc == -EPROTO   ? "HTTP/2 protocol error"
+							    : strerror(-rc));
+			return;
+		}
+	}
+	h2s_conn_mark(c);
+}

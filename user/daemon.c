@@ -1,0 +1,253 @@
+/* daemon.c — see daemon.h. */
+#include "daemon.h"
+
+#include "addr.h"
+#include "h2_server.h"
+#include "h2_upstream.h"
+#include "log.h"
+#include "maps.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How often the daemon looks for map changes when no RPC asks (to close dropped backends). */
+#define REFRESH_MS 200
+
+void h2s_settings_default(struct h2s_settings *s)
+{
+	*s = (struct h2s_settings){
+		.max_streams = 1024,
+		.stream_window = 1u << 20,
+		.conn_window = 16u << 20,
+		.max_header_list = 65536,
+		.connect_timeout_ms = 2000,
+		.upstream_idle_ms = 60000,
+		.drain_timeout_ms = 30000,
+		.max_attempts = 3,
+	};
+}
+
+static void on_accept(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_listener *l = h2s_container_of(w, struct h2s_listener, w);
+
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		h2s_client_accept(l->d, fd);
+	}
+}
+
+static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a, char *err, size_t errlen)
+{
+	struct h2s_listener *l = &d->lis[d->nlis];
+	struct sockaddr_storage ss;
+	socklen_t sl = h2s_addr_to_sockaddr(a, &ss);
+	char name[H2S_ADDR_STRLEN];
+	int fd, one = 1;
+
+	h2s_addr_format(a, name, sizeof(name));
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+		goto fail;
+	l->d = d;
+	l->addr = *a;
+	l->w.fd = fd;
+	l->w.on_io = on_accept;
+	if (h2s_watch_add(&d->loop, &l->w, EPOLLIN) < 0)
+		goto fail;
+	d->nlis++;
+	log_info("listening on %s", name);
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -errno;
+}
+
+/* Tell the kernel plane where captured connections go, and start capturing. */
+static void publish_listeners(struct h2s_daemon *d)
+{
+	struct h2s_ctl *ctl = d->maps->ctl_mem;
+
+	memset(&ctl->listen4, 0, sizeof(ctl->listen4));
+	memset(&ctl->listen6, 0, sizeof(ctl->listen6));
+	for (int i = 0; i < d->nlis; i++) {
+		if (h2s_addr_is_v4(&d->lis[i].addr))
+			ctl->listen4 = d->lis[i].addr;
+		else
+			ctl->listen6 = d->lis[i].addr;
+	}
+	__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
+}
+
+static void on_signal(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_daemon *d = h2s_container_of(w, struct h2s_daemon, sig);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (d->draining) {
+				log_notice("second signal: exiting without waiting for streams");
+				h2s_loop_stop(&d->loop);
+			} else {
+				h2s_daemon_drain(d);
+			}
+		}
+	}
+}
+
+static void refresh_tick(struct h2s_timer *t)
+{
+	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, refresh_timer);
+
+	if (h2s_registry_refresh(&d->reg) < 0)
+		log_warn("cannot reload services from the maps");
+	h2s_timer_arm(&d->loop, t, REFRESH_MS);
+}
+
+static void drain_expired(struct h2s_timer *t)
+{
+	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, drain_timer);
+
+	log_notice("drain timeout: closing %u client connections with streams still open",
+		   d->nclients);
+	h2s_loop_stop(&d->loop);
+}
+
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
+		    const struct h2s_addr *addrs, int n, char *err, size_t errlen)
+{
+	sigset_t mask;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->sig.fd = -1;
+	d->maps = maps;
+	d->set = *set;
+	h2s_list_init(&d->clients);
+	rc = h2s_loop_init(&d->loop);
+	if (rc < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+		return rc;
+	}
+	h2s_registry_init(&d->reg, maps);
+	d->reg.on_orphan = h2s_pool_orphaned;
+	d->reg.ctx = d;
+	if (h2s_server_callbacks(&d->server_cbs) || h2s_upstream_callbacks(&d->upstream_cbs) ||
+	    nghttp2_option_new(&d->opt)) {
+		snprintf(err, errlen, "out of memory setting up nghttp2");
+		return -ENOMEM;
+	}
+	/* We acknowledge received DATA ourselves, once the other leg took it (relay.h). */
+	nghttp2_option_set_no_auto_window_update(d->opt, 1);
+
+	for (int i = 0; i < n; i++) {
+		if (d->nlis == H2S_MAX_LISTENERS) {
+			snprintf(err, errlen, "at most %d listen addresses", H2S_MAX_LISTENERS);
+			return -E2BIG;
+		}
+		rc = listen_on(d, &addrs[i], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->sig.on_io = on_signal;
+	if (d->sig.fd < 0 || h2s_watch_add(&d->loop, &d->sig, EPOLLIN) < 0) {
+		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	d->drain_timer.fire = drain_expired;
+	d->refresh_timer.fire = refresh_tick;
+	rc = h2s_registry_refresh(&d->reg);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
+		return rc;
+	}
+	h2s_timer_arm(&d->loop, &d->refresh_timer, REFRESH_MS);
+	publish_listeners(d);
+	return 0;
+}
+
+void h2s_daemon_drain(struct h2s_daemon *d)
+{
+	struct h2s_list *pos, *tmp;
+
+	if (d->draining)
+		return;
+	d->draining = true;
+	/* New connects to the services are no longer captured from here on. */
+	__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
+	for (int i = 0; i < d->nlis; i++) {
+		h2s_watch_del(&d->loop, &d->lis[i].w);
+		close(d->lis[i].w.fd);
+	}
+	d->nlis = 0;
+	log_notice("draining: GOAWAY sent to %u client connections, waiting up to %u ms for "
+		   "their streams",
+		   d->nclients, d->set.drain_timeout_ms);
+	h2s_list_for_each_safe(pos, tmp, &d->clients)
+		h2s_client_shutdown(h2s_container_of(pos, struct h2s_client, link));
+	if (d->nclients == 0)
+		h2s_loop_stop(&d->loop);
+	else
+		h2s_timer_arm(&d->loop, &d->drain_timer, d->set.drain_timeout_ms);
+}
+
+int h2s_daemon_run(struct h2s_daemon *d)
+{
+	return h2s_loop_run(&d->loop);
+}
+
+void h2s_daemon_fini(struct h2s_daemon *d)
+{
+	struct h2s_list *pos, *tmp;
+
+	if (d->maps && d->maps->ctl_mem)
+		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
+				   __ATOMIC_RELEASE);
+	h2s_list_for_each_safe(pos, tmp, &d->clients)
+		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
+	h2s_pool_close_all(d);
+	for (int i = 0; i < d->nlis; i++)
+		close(d->lis[i].w.fd);
+	d->nlis = 0;
+	if (d->sig.fd >= 0)
+		close(d->sig.fd);
+	h2s_loop_fini(&d->loop); /* frees the closed connections */
+	h2s_registry_fini(&d->reg);
+	if (d->server_cbs)
+		nghttp2_session_callbacks_del(d->server_cbs);
+	if (d->upstream_cbs)
+		nghttp2_session_callbacks_del(d->upstream_cbs);
+	if (d->opt)
+		nghttp2_option_del(d->opt);
+}

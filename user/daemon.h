@@ -1,0 +1,73 @@
+/* daemon.h — h2steerd's state: the event loop, the registry, the listeners and every client
+ * connection, plus the settings both legs are built with.
+ */
+#ifndef H2S_DAEMON_H
+#define H2S_DAEMON_H
+
+#include "h2s_maps.h"
+#include "list.h"
+#include "loop.h"
+#include "registry.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct h2s_maps;
+
+struct h2s_settings {
+	uint32_t max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS offered to clients */
+	uint32_t stream_window;     /* INITIAL_WINDOW_SIZE on both legs */
+	uint32_t conn_window;       /* connection-level receive window on both legs */
+	uint32_t max_header_list;   /* SETTINGS_MAX_HEADER_LIST_SIZE on both legs */
+	uint32_t connect_timeout_ms;
+	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
+	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
+	uint32_t max_attempts;      /* picks per stream when connects fail (never-sent replay) */
+};
+
+void h2s_settings_default(struct h2s_settings *s);
+
+#define H2S_MAX_LISTENERS 4
+
+struct h2s_listener {
+	struct h2s_watch w;
+	struct h2s_daemon *d;
+	struct h2s_addr addr;
+};
+
+struct h2s_daemon_stats {
+	uint64_t accepted, rejected_no_origin, streams, streams_failed;
+};
+
+struct h2s_daemon {
+	struct h2s_loop loop;
+	struct h2s_maps *maps;
+	struct h2s_registry reg;
+	struct h2s_settings set;
+	nghttp2_session_callbacks *server_cbs, *upstream_cbs;
+	nghttp2_option *opt;
+	struct h2s_listener lis[H2S_MAX_LISTENERS];
+	int nlis;
+	struct h2s_list clients; /* struct h2s_client.link */
+	uint32_t nclients;
+	struct h2s_watch sig;
+	struct h2s_timer drain_timer, goaway_timer, refresh_timer;
+	bool draining;
+	struct h2s_daemon_stats stats;
+	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
+};
+
+/* Listen on addrs (n of them), build the nghttp2 callbacks, publish the listeners in the ctl
+ * map and turn capture on. err gets a one-line reason on failure.
+ */
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
+		    const struct h2s_addr *addrs, int n, char *err, size_t errlen);
+/* Run until SIGTERM/SIGINT and the drain that follows. */
+int h2s_daemon_run(struct h2s_daemon *d);
+void h2s_daemon_fini(struct h2s_daemon *d);
+
+/* Start the graceful shutdown (also what SIGTERM does). */
+void h2s_daemon_drain(struct h2s_daemon *d);
+
+#endif /* H2S_DAEMON_H */

@@ -1,0 +1,16 @@
+/* h2_server.h — captured client connections: HTTP/2 server sessions, one per connection. */
+#ifndef H2S_H2_SERVER_H
+#define H2S_H2_SERVER_H
+
+#include "relay.h"
+
+struct h2s_daemon;
+
+/* Take an accepted socket: find the service it was dialled for, start its session. */
+void h2s_client_accept(struct h2s_daemon *d, int fd);
+/* Graceful shutdown: GOAWAY now, final GOAWAY with the last stream id a little later. */
+void h2s_client_shutdown(struct h2s_client *cl);
+
+int h2s_server_callbacks(nghttp2_session_callbacks **out);
+
+#endif /* H2S_H2_SERVER_H */

@@ -1,0 +1,330 @@
+/* h2_upstream.c — see h2_upstream.h. */
+#include "h2_upstream.h"
+
+#include "addr.h"
+#include "daemon.h"
+#include "log.h"
+#include "maps.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct h2s_upstream *up_of(struct h2s_conn *c)
+{
+	return h2s_container_of(c, struct h2s_upstream, c);
+}
+
+static struct h2s_stream *stream_of(nghttp2_session *ng, int32_t sid)
+{
+	return nghttp2_session_get_stream_user_data(ng, sid);
+}
+
+/* ---- nghttp2 callbacks (client session towards a backend) ---- */
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+	struct h2s_stream *st;
+
+	(void)flags;
+	(void)ud;
+	if (f->hd.type != NGHTTP2_HEADERS || !(st = stream_of(ng, f->hd.stream_id)))
+		return 0;
+	if (h2s_hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS && (st->flags & H2S_ST_RESP_STARTED)
+				 ? &st->resp_trailers
+				 : &st->resp,
+			 name, nlen, value, vlen) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static bool informational(const struct h2s_hdrs *h)
+{
+	size_t len;
+	const uint8_t *s = h2s_hdrs_get(h, ":status", &len);
+
+	return s && len == 3 && s[0] == '1';
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct h2s_upstream *up = ud;
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct h2s_stream *st;
+
+	switch (f->hd.type) {
+	case NGHTTP2_HEADERS:
+		st = stream_of(ng, f->hd.stream_id);
+		if (!st)
+			break;
+		if (!(st->flags & H2S_ST_RESP_STARTED)) {
+			if (informational(&st->resp))
+				h2s_relay_informational(st);
+			else
+				h2s_relay_response_headers(st, end);
+		} else if (end) {
+			h2s_relay_response_end(st); /* trailers */
+		}
+		break;
+	case NGHTTP2_DATA:
+		st = stream_of(ng, f->hd.stream_id);
+		if (st && end)
+			h2s_relay_response_end(st);
+		break;
+	case NGHTTP2_GOAWAY:
+		log_info("backend %s: GOAWAY (last stream %d, %s): no new streams on this "
+			 "connection",
+			 up->be->name, f->goaway.last_stream_id,
+			 nghttp2_http2_strerror(f->goaway.error_code));
+		break;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
+			 size_t len, void *ud)
+{
+	struct h2s_stream *st = stream_of(ng, sid);
+
+	(void)flags;
+	(void)ud;
+	if (!st) {
+		nghttp2_session_consume(ng, sid, len);
+		return 0;
+	}
+	if (h2s_relay_response_data(st, data, len) < 0)
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_INTERNAL_ERROR);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
+{
+	struct h2s_stream *st = stream_of(ng, sid);
+
+	(void)ud;
+	if (st)
+		h2s_relay_upstream_closed(st, code);
+	return 0;
+}
+
+int h2s_upstream_callbacks(nghttp2_session_callbacks **out)
+{
+	nghttp2_session_callbacks *cb;
+	int rc = nghttp2_session_callbacks_new(&cb);
+
+	if (rc)
+		return rc;
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	*out = cb;
+	return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void up_teardown(struct h2s_conn *c, const char *why)
+{
+	struct h2s_upstream *up = up_of(c);
+	struct h2s_backend_rt *be = up->be;
+	bool never_sent = !up->established;
+
+	h2s_timer_cancel(&c->d->loop, &up->timer);
+	h2s_list_del(&up->pool_link); /* out of the pool before any stream is re-picked */
+	be->nconns--;
+	if (never_sent)
+		h2s_backend_connect_failed(be, c->d->loop.now_ms);
+	if (!h2s_list_empty(&up->streams))
+		log_info("backend %s: connection closed with %u streams open (%s)", be->name,
+			 up->nstreams, why);
+	else
+		log_debug("backend %s: connection closed (%s)", be->name, why);
+	h2s_relay_upstream_lost(up, never_sent, why);
+}
+
+static void up_destroy(struct h2s_conn *c)
+{
+	struct h2s_upstream *up = up_of(c);
+	struct h2s_backend_rt *be = up->be;
+	struct h2s_daemon *d = c->d;
+
+	free(up);
+	h2s_registry_release_backend(&d->reg, be);
+}
+
+static void up_timer(struct h2s_timer *t)
+{
+	struct h2s_upstream *up = h2s_container_of(t, struct h2s_upstream, timer);
+
+	if (!up->established) {
+		h2s_conn_close(&up->c, "connect timeout");
+		return;
+	}
+	/* Idle: say goodbye with GOAWAY; the flush closes it once that is written. */
+	nghttp2_session_terminate_session(up->c.ng, NGHTTP2_NO_ERROR);
+	h2s_conn_mark(&up->c);
+}
+
+static void up_connected(struct h2s_conn *c, int err)
+{
+	struct h2s_upstream *up = up_of(c);
+
+	if (err) {
+		h2s_conn_close(c, strerror(err));
+		return;
+	}
+	up->established = true;
+	h2s_backend_connect_ok(up->be);
+	h2s_timer_cancel(&c->d->loop, &up->timer);
+	if (!up->nstreams)
+		h2s_upstream_stream_done(up);
+}
+
+void h2s_upstream_busy(struct h2s_upstream *up)
+{
+	if (up->established)
+		h2s_timer_cancel(&up->c.d->loop, &up->timer);
+}
+
+void h2s_upstream_stream_done(struct h2s_upstream *up)
+{
+	if (up->nstreams || up->c.dead || !up->established)
+		return;
+	if (!up->be->members) {
+		/* Its backend left every service: nothing will use this connection again. */
+		nghttp2_session_terminate_session(up->c.ng, NGHTTP2_NO_ERROR);
+		h2s_conn_mark(&up->c);
+		return;
+	}
+	h2s_timer_arm(&up->c.d->loop, &up->timer, up->c.d->set.upstream_idle_ms);
+}
+
+static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt *be)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, d->set.stream_window },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, d->set.max_header_list },
+	};
+	struct sockaddr_storage ss;
+	socklen_t sl = h2s_addr_to_sockaddr(&be->addr, &ss);
+	struct h2s_upstream *up;
+	int fd, one = 1, rc;
+
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_err("backend %s: socket: %s", be->name, strerror(errno));
+		return NULL;
+	}
+	/* Before connect(): the capture hooks must never take the daemon's own connections. */
+	if (h2s_maps_mark_daemon_socket(d->maps, fd) < 0) {
+		log_err("backend %s: cannot mark socket as the daemon's: %s", be->name,
+			strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	up = calloc(1, sizeof(*up));
+	if (!up) {
+		close(fd);
+		return NULL;
+	}
+	h2s_conn_init(&up->c, d, fd);
+	up->c.teardown = up_teardown;
+	up->c.on_connected = up_connected;
+	up->c.destroy = up_destroy;
+	up->be = be;
+	up->timer.fire = up_timer;
+	h2s_list_init(&up->streams);
+	if (nghttp2_session_client_new2(&up->c.ng, d->upstream_cbs, up, d->opt) != 0) {
+		close(fd);
+		free(up);
+		return NULL;
+	}
+	nghttp2_submit_settings(up->c.ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+	nghttp2_session_set_local_window_size(up->c.ng, NGHTTP2_FLAG_NONE, 0, (int32_t)d->set.conn_window);
+
+	rc = connect(fd, (struct sockaddr *)&ss, sl);
+	if (rc < 0 && errno != EINPROGRESS) {
+		log_warn("backend %s: connect: %s", be->name, strerror(errno));
+		nghttp2_session_del(up->c.ng);
+		close(fd);
+		free(up);
+		h2s_backend_connect_failed(be, d->loop.now_ms);
+		return NULL;
+	}
+	up->c.connecting = rc < 0;
+	if (h2s_conn_start(&up->c) < 0) {
+		nghttp2_session_del(up->c.ng);
+		close(fd);
+		free(up);
+		return NULL;
+	}
+	h2s_list_add_tail(&be->conns, &up->pool_link);
+	be->nconns++;
+	if (up->c.connecting)
+		h2s_timer_arm(&d->loop, &up->timer, d->set.connect_timeout_ms);
+	else
+		up_connected(&up->c, 0);
+	log_debug("backend %s: new connection (%u in pool)", be->name, be->nconns);
+	return up;
+}
+
+static uint32_t stream_limit(struct h2s_upstream *up)
+{
+	/* nghttp2 reports 100 until the backend's SETTINGS arrive, then its real limit. */
+	return nghttp2_session_get_remote_settings(up->c.ng,
+						   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+struct h2s_upstream *h2s_pool_get(struct h2s_daemon *d, struct h2s_backend_rt *be)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &be->conns) {
+		struct h2s_upstream *up = h2s_container_of(pos, struct h2s_upstream, pool_link);
+
+		/* After a GOAWAY either way nghttp2 refuses new requests. */
+		if (!up->c.dead && nghttp2_session_check_request_allowed(up->c.ng) &&
+		    up->nstreams < stream_limit(up))
+			return up;
+	}
+	return up_open(d, be);
+}
+
+void h2s_pool_orphaned(struct h2s_backend_rt *be, void *daemon)
+{
+	struct h2s_list *pos, *tmp;
+
+	(void)daemon;
+	h2s_list_for_each_safe(pos, tmp, &be->conns) {
+		struct h2s_upstream *up = h2s_container_of(pos, struct h2s_upstream, pool_link);
+
+		h2s_upstream_stream_done(up);
+	}
+}
+
+void h2s_pool_close_all(struct h2s_daemon *d)
+{
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++) {
+		for (struct h2s_backend_rt *be = d->reg.be[b]; be;) {
+			struct h2s_backend_rt *next = be->hnext;
+			struct h2s_list *pos, *tmp;
+
+			h2s_list_for_each_safe(pos, tmp, &be->conns) {
+				struct h2s_upstream *up =
+					h2s_container_of(pos, struct h2s_upstream, pool_link);
+
+				h2s_conn_close(&up->c, "daemon exiting");
+			}
+			be = next;
+		}
+	}
+}

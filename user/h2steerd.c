@@ -1,0 +1,115 @@
+/* h2steerd — the node daemon: loads the kernel plane, accepts captured connections and relays
+ * every stream to a backend picked for it.
+ */
+#include "addr.h"
+#include "cgroup.h"
+#include "config.h"
+#include "daemon.h"
+#include "loader.h"
+#include "log.h"
+#include "maps.h"
+#include "version.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Declare the config file's services in the maps (added, or updated if kept from before). */
+static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char *err,
+			  size_t errlen)
+{
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+
+	for (size_t i = 0; i < o->nservices; i++) {
+		const struct h2s_cfg_service *s = &o->services[i];
+		int rc = h2s_service_add(m, &s->vip, &s->s);
+
+		if (rc == -EEXIST)
+			rc = h2s_service_set(m, &s->vip, &s->s);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot declare service %s: %s",
+				 h2s_addr_format(&s->vip, vs, sizeof(vs)), strerror(-rc));
+			return rc;
+		}
+		for (size_t b = 0; b < s->nbackends; b++) {
+			const struct h2s_cfg_backend *cb = &s->backends[b];
+
+			rc = h2s_backend_add(m, &s->vip, &cb->addr, &cb->b);
+			if (rc == -EEXIST)
+				rc = h2s_backend_set(m, &s->vip, &cb->addr, &cb->b);
+			if (rc < 0) {
+				snprintf(err, errlen, "cannot add backend %s to %s: %s",
+					 h2s_addr_format(&cb->addr, bs, sizeof(bs)),
+					 h2s_addr_format(&s->vip, vs, sizeof(vs)), strerror(-rc));
+				return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct h2s_daemon d; /* large (read buffer): not on the stack */
+	struct h2s_options o;
+	struct h2s_loader l;
+	char err[512], cgroup[4096];
+	int rc, exit_code = 1;
+
+	h2s_options_init(&o);
+	if (h2s_options_parse(&o, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "h2steerd: %s\n", err);
+		h2s_options_free(&o);
+		return 2;
+	}
+	if (o.show_help || o.show_version) {
+		if (o.show_help)
+			h2s_options_usage(stdout);
+		else
+			printf("h2steerd %s\n", H2S_VERSION);
+		h2s_options_free(&o);
+		return 0;
+	}
+	h2s_log_set_level(o.log_level);
+	h2s_log_route_libbpf();
+
+	if (h2s_cgroup_resolve(o.cgroup, cgroup, sizeof(cgroup), err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		h2s_options_free(&o);
+		return 2;
+	}
+	if (h2s_loader_start(&l, o.pin_dir, cgroup, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		h2s_options_free(&o);
+		return 1;
+	}
+	if (apply_services(&o, &l.maps, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	rc = h2s_daemon_init(&d, &l.maps, &o.set, o.listen, o.nlisten, err, sizeof(err));
+	if (rc < 0 && o.listen_defaulted && o.nlisten == 2 && d.nlis == 1) {
+		/* The default IPv6 listener is optional (IPv6 may be off): carry on with IPv4. */
+		log_warn("%s: IPv6 clients will not be captured", err);
+		h2s_daemon_fini(&d);
+		rc = h2s_daemon_init(&d, &l.maps, &o.set, o.listen, 1, err, sizeof(err));
+	}
+	if (rc < 0) {
+		log_err("%s", err);
+		h2s_daemon_fini(&d);
+		goto out;
+	}
+	log_notice("h2steerd %s ready: capturing connections to managed services from cgroup %s",
+		   H2S_VERSION, cgroup);
+	rc = h2s_daemon_run(&d);
+	if (rc < 0)
+		log_err("event loop: %s", strerror(-rc));
+	h2s_daemon_fini(&d);
+	exit_code = rc < 0 ? 1 : 0;
+	log_notice("h2steerd stopped%s", o.keep_state ? " (state kept pinned)" : "");
+out:
+	h2s_loader_stop(&l, o.keep_state);
+	h2s_options_free(&o);
+	return exit_code;
+}

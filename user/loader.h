@@ -1,0 +1,39 @@
+/* loader.h — bring the kernel plane up and down: load the BPF object, pin its maps, programs and
+ * cgroup links under the pin dir, and remove them again.
+ *
+ * Links are pinned (and hold their programs), so capture survives the daemon: a restarted daemon
+ * swaps the programs inside the existing links (bpf_link_update) instead of detaching and
+ * re-attaching.
+ */
+#ifndef H2S_LOADER_H
+#define H2S_LOADER_H
+
+#include "maps.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct h2steer_bpf;
+
+#define H2S_LOADER_NPROGS 5
+
+struct h2s_loader {
+	struct h2steer_bpf *skel;
+	char pin_dir[512];
+	char cgroup[4096];
+	int link_fds[H2S_LOADER_NPROGS];
+	bool link_created[H2S_LOADER_NPROGS];
+	struct h2s_maps maps; /* fds owned by the skeleton */
+};
+
+/* Load and attach to the cgroup at cgroup_path. err gets a one-line reason on failure. */
+int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
+		     char *err, size_t errlen);
+
+/* Detach and unpin everything (keep_state: leave maps, programs and links pinned). */
+void h2s_loader_stop(struct h2s_loader *l, bool keep_state);
+
+/* Make sure a bpffs is mounted at /sys/fs/bpf when the pin dir lives there. */
+int h2s_bpffs_ensure(const char *pin_dir, char *err, size_t errlen);
+
+#endif /* H2S_LOADER_H */

@@ -1,0 +1,270 @@
+/* loop.c — see loop.h. */
+#include "loop.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t h2s_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- timer heap (1-based slots stored in the timers, so cancel is O(log n)) ---- */
+
+static void heap_set(struct h2s_timer_heap *h, size_t i, struct h2s_timer *t)
+{
+	h->t[i] = t;
+	t->slot = i + 1;
+}
+
+static void sift_up(struct h2s_timer_heap *h, size_t i)
+{
+	struct h2s_timer *t = h->t[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (h->t[p]->deadline_ms <= t->deadline_ms)
+			break;
+		heap_set(h, i, h->t[p]);
+		i = p;
+	}
+	heap_set(h, i, t);
+}
+
+static void sift_down(struct h2s_timer_heap *h, size_t i)
+{
+	struct h2s_timer *t = h->t[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->t[c + 1]->deadline_ms < h->t[c]->deadline_ms)
+			c++;
+		if (t->deadline_ms <= h->t[c]->deadline_ms)
+			break;
+		heap_set(h, i, h->t[c]);
+		i = c;
+	}
+	heap_set(h, i, t);
+}
+
+int h2s_heap_push(struct h2s_timer_heap *h, struct h2s_timer *t)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 64;
+		void *p = realloc(h->t, cap * sizeof(*h->t));
+
+		if (!p)
+			return -ENOMEM;
+		h->t = p;
+		h->cap = cap;
+	}
+	h->t[h->n] = t;
+	sift_up(h, h->n++);
+	return 0;
+}
+
+struct h2s_timer *h2s_heap_top(const struct h2s_timer_heap *h)
+{
+	return h->n ? h->t[0] : NULL;
+}
+
+void h2s_heap_remove(struct h2s_timer_heap *h, struct h2s_timer *t)
+{
+	size_t i;
+
+	if (!t->slot)
+		return;
+	i = t->slot - 1;
+	t->slot = 0;
+	if (--h->n == i)
+		return;
+	/* The last timer fills the hole, then moves whichever way its deadline says. */
+	heap_set(h, i, h->t[h->n]);
+	if (i > 0 && h->t[(i - 1) / 2]->deadline_ms > h->t[i]->deadline_ms)
+		sift_up(h, i);
+	else
+		sift_down(h, i);
+}
+
+void h2s_heap_free(struct h2s_timer_heap *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		h->t[i]->slot = 0;
+	free(h->t);
+	memset(h, 0, sizeof(*h));
+}
+
+/* ---- loop ---- */
+
+void h2s_loop_defer_free(struct h2s_loop *l, struct h2s_reap *r)
+{
+	r->next = l->reap;
+	l->reap = r;
+}
+
+static void run_reaps(struct h2s_loop *l)
+{
+	while (l->reap) {
+		struct h2s_reap *r = l->reap;
+
+		l->reap = r->next;
+		r->free(r);
+	}
+}
+
+
+int h2s_loop_init(struct h2s_loop *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		return -errno;
+	l->flush_tail = &l->flush_head;
+	l->now_ms = h2s_now_ms();
+	return 0;
+}
+
+void h2s_loop_fini(struct h2s_loop *l)
+{
+	run_reaps(l);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	l->epfd = -1;
+	h2s_heap_free(&l->timers);
+}
+
+int h2s_watch_add(struct h2s_loop *l, struct h2s_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+		return -errno;
+	w->events = events;
+	return 0;
+}
+
+int h2s_watch_set(struct h2s_loop *l, struct h2s_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (w->events == events)
+		return 0;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
+		return -errno;
+	w->events = events;
+	return 0;
+}
+
+void h2s_watch_del(struct h2s_loop *l, struct h2s_watch *w)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->events = 0;
+}
+
+void h2s_timer_arm(struct h2s_loop *l, struct h2s_timer *t, uint64_t delay_ms)
+{
+	h2s_heap_remove(&l->timers, t);
+	t->deadline_ms = h2s_now_ms() + delay_ms;
+	if (h2s_heap_push(&l->timers, t) < 0)
+		log_err("out of memory arming a timer");
+}
+
+void h2s_timer_cancel(struct h2s_loop *l, struct h2s_timer *t)
+{
+	h2s_heap_remove(&l->timers, t);
+}
+
+void h2s_flush_queue(struct h2s_loop *l, struct h2s_flush *f)
+{
+	if (f->queued)
+		return;
+	f->queued = true;
+	f->next = NULL;
+	*l->flush_tail = f;
+	l->flush_tail = &f->next;
+}
+
+void h2s_flush_cancel(struct h2s_loop *l, struct h2s_flush *f)
+{
+	struct h2s_flush **pp;
+
+	if (!f->queued)
+		return;
+	for (pp = &l->flush_head; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			if (l->flush_tail == &f->next)
+				l->flush_tail = pp;
+			break;
+		}
+	}
+	f->queued = false;
+}
+
+static void run_flushes(struct h2s_loop *l)
+{
+	/* A flush may queue others (relaying into another connection): run until quiet. */
+	while (l->flush_head) {
+		struct h2s_flush *f = l->flush_head;
+
+		l->flush_head = f->next;
+		if (!l->flush_head)
+			l->flush_tail = &l->flush_head;
+		f->queued = false;
+		f->run(f);
+	}
+}
+
+static void run_timers(struct h2s_loop *l)
+{
+	struct h2s_timer *t;
+
+	while ((t = h2s_heap_top(&l->timers)) && t->deadline_ms <= l->now_ms) {
+		h2s_heap_remove(&l->timers, t);
+		t->fire(t);
+	}
+}
+
+int h2s_loop_run(struct h2s_loop *l)
+{
+	struct epoll_event evs[64];
+
+	while (!l->stop) {
+		struct h2s_timer *t = h2s_heap_top(&l->timers);
+		int timeout = -1, n;
+
+		if (l->flush_head)
+			timeout = 0;
+		else if (t)
+			timeout = t->deadline_ms <= l->now_ms ? 0
+				  : (int)(t->deadline_ms - l->now_ms > 60000 ? 60000 : t->deadline_ms - l->now_ms);
+		n = epoll_wait(l->epfd, evs, 64, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		l->now_ms = h2s_now_ms();
+		for (int i = 0; i < n; i++) {
+			struct h2s_watch *w = evs[i].data.ptr;
+
+			w->on_io(w, evs[i].events);
+		}
+		run_flushes(l);
+		run_timers(l);
+		run_flushes(l);
+		run_reaps(l);
+	}
+	run_reaps(l);
+	return 0;
+}

@@ -1,0 +1,299 @@
+/* maps.c — see maps.h. */
+#include "maps.h"
+
+#include "addr.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static const char *const algo_names[H2S_ALGO__COUNT] = {
+	[H2S_ALGO_ROUND_ROBIN] = "round_robin",
+	[H2S_ALGO_LEAST_REQUEST] = "least_request",
+};
+
+const char *h2s_algo_name(enum h2s_algo a)
+{
+	return (unsigned)a < H2S_ALGO__COUNT ? algo_names[a] : "unknown";
+}
+
+int h2s_algo_parse(const char *name)
+{
+	for (int i = 0; i < H2S_ALGO__COUNT; i++)
+		if (strcmp(name, algo_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+static const char *const counter_names[H2S_CNT__COUNT] = {
+	[H2S_CNT_CAPTURED] = "captured",
+	[H2S_CNT_SKIP_DAEMON] = "skip_daemon",
+	[H2S_CNT_SKIP_NO_LISTENER] = "skip_no_listener",
+	[H2S_CNT_ERR_STORAGE] = "err_storage",
+	[H2S_CNT_ORIGIN_ADDED] = "origin_added",
+	[H2S_CNT_ERR_ORIGIN] = "err_origin",
+	[H2S_CNT_ORIGIN_REMOVED] = "origin_removed",
+	[H2S_CNT_PEERNAME] = "peername_rewritten",
+};
+
+const char *h2s_counter_name(enum h2s_counter c)
+{
+	return (unsigned)c < H2S_CNT__COUNT ? counter_names[c] : "unknown";
+}
+
+static int map_ctl(struct h2s_maps *m)
+{
+	void *p = mmap(NULL, sizeof(struct h2s_ctl), PROT_READ | PROT_WRITE, MAP_SHARED, m->ctl, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	m->ctl_mem = p;
+	return 0;
+}
+
+int h2s_maps_attach_fds(struct h2s_maps *m, int ctl, int services, int backends, int origins,
+			int socks, int counters)
+{
+	*m = (struct h2s_maps){ .ctl = ctl, .services = services, .backends = backends,
+				.origins = origins, .socks = socks, .counters = counters };
+	return map_ctl(m);
+}
+
+int h2s_maps_open_pinned(struct h2s_maps *m, const char *pin_dir, char *err, size_t errlen)
+{
+	static const char *const names[] = { H2S_MAP_CTL, H2S_MAP_SERVICES, H2S_MAP_BACKENDS,
+					     H2S_MAP_ORIGINS, H2S_MAP_SOCKS, H2S_MAP_COUNTERS };
+	int fds[6];
+	char path[4096];
+	int rc;
+
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+		fds[i] = bpf_obj_get(path);
+		if (fds[i] < 0) {
+			rc = -errno;
+			snprintf(err, errlen,
+				 rc == -ENOENT ? "no h2steer maps at %s: is h2steerd running (or was "
+						 "it started with another --pin-dir)?"
+					       : "cannot open %s: %s (run as root?)",
+				 path, strerror(-rc));
+			while (i-- > 0)
+				close(fds[i]);
+			return rc;
+		}
+	}
+	*m = (struct h2s_maps){ .ctl = fds[0], .services = fds[1], .backends = fds[2],
+				.origins = fds[3], .socks = fds[4], .counters = fds[5],
+				.own_fds = true };
+	rc = map_ctl(m);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot mmap %s/%s: %s", pin_dir, H2S_MAP_CTL, strerror(-rc));
+		h2s_maps_close(m);
+	}
+	return rc;
+}
+
+void h2s_maps_close(struct h2s_maps *m)
+{
+	if (m->ctl_mem)
+		munmap(m->ctl_mem, sizeof(struct h2s_ctl));
+	if (m->own_fds) {
+		int fds[] = { m->ctl, m->services, m->backends, m->origins, m->socks, m->counters };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	*m = (struct h2s_maps){ .ctl = -1, .services = -1, .backends = -1, .origins = -1,
+				.socks = -1, .counters = -1 };
+}
+
+__u64 h2s_maps_gen(const struct h2s_maps *m)
+{
+	return __atomic_load_n(&m->ctl_mem->gen, __ATOMIC_ACQUIRE);
+}
+
+void h2s_maps_bump_gen(struct h2s_maps *m)
+{
+	__atomic_fetch_add(&m->ctl_mem->gen, 1, __ATOMIC_ACQ_REL);
+}
+
+static int update(int fd, const void *k, const void *v, __u64 flags, struct h2s_maps *m)
+{
+	if (bpf_map_update_elem(fd, k, v, flags) < 0)
+		return -errno;
+	h2s_maps_bump_gen(m);
+	return 0;
+}
+
+int h2s_service_add(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_service *s)
+{
+	return update(m->services, vip, s, BPF_NOEXIST, m);
+}
+
+int h2s_service_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_service *s)
+{
+	return update(m->services, vip, s, BPF_EXIST, m);
+}
+
+int h2s_service_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_service *s)
+{
+	return bpf_map_lookup_elem(m->services, vip, s) < 0 ? -errno : 0;
+}
+
+struct key_list {
+	struct h2s_backend_key *keys;
+	size_t n, cap;
+};
+
+static int collect_key(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
+{
+	struct key_list *l = ctx;
+
+	(void)b;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->keys, cap * sizeof(*l->keys));
+
+		if (!p)
+			return -ENOMEM;
+		l->keys = p;
+		l->cap = cap;
+	}
+	l->keys[l->n++] = *k;
+	return 0;
+}
+
+int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
+{
+	struct key_list l = { 0 };
+	int rc;
+
+	/* Service first: from here on no new connection is captured for it. Keys are collected
+	 * before deleting because deleting during a get_next_key walk can restart it.
+	 */
+	if (bpf_map_delete_elem(m->services, vip) < 0)
+		return -errno;
+	rc = h2s_backends_foreach(m, vip, collect_key, &l);
+	for (size_t i = 0; i < l.n; i++)
+		bpf_map_delete_elem(m->backends, &l.keys[i]);
+	free(l.keys);
+	h2s_maps_bump_gen(m);
+	return rc;
+}
+
+static int backend_key(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		       struct h2s_backend_key *k)
+{
+	struct h2s_service s;
+
+	if (bpf_map_lookup_elem(m->services, vip, &s) < 0)
+		return -ESRCH; /* no such service */
+	k->service = *vip;
+	k->backend = *be;
+	return 0;
+}
+
+int h2s_backend_add(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    const struct h2s_backend *b)
+{
+	struct h2s_backend_key k;
+	int rc = backend_key(m, vip, be, &k);
+
+	return rc < 0 ? rc : update(m->backends, &k, b, BPF_NOEXIST, m);
+}
+
+int h2s_backend_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    const struct h2s_backend *b)
+{
+	struct h2s_backend_key k;
+	int rc = backend_key(m, vip, be, &k);
+
+	return rc < 0 ? rc : update(m->backends, &k, b, BPF_EXIST, m);
+}
+
+int h2s_backend_del(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be)
+{
+	struct h2s_backend_key k;
+	int rc = backend_key(m, vip, be, &k);
+
+	if (rc < 0)
+		return rc;
+	if (bpf_map_delete_elem(m->backends, &k) < 0)
+		return -errno;
+	h2s_maps_bump_gen(m);
+	return 0;
+}
+
+int h2s_services_foreach(struct h2s_maps *m, h2s_service_cb cb, void *ctx)
+{
+	struct h2s_addr cur, next;
+	struct h2s_service s;
+	void *prev = NULL;
+	int rc;
+
+	while (bpf_map_get_next_key(m->services, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(m->services, &next, &s) == 0) {
+			rc = cb(&next, &s, ctx);
+			if (rc)
+				return rc;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	return 0;
+}
+
+int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_backend_cb cb,
+			 void *ctx)
+{
+	struct h2s_backend_key cur, next;
+	struct h2s_backend b;
+	void *prev = NULL;
+	int rc;
+
+	while (bpf_map_get_next_key(m->backends, prev, &next) == 0) {
+		if ((!vip || h2s_addr_equal(&next.service, vip)) &&
+		    bpf_map_lookup_elem(m->backends, &next, &b) == 0) {
+			rc = cb(&next, &b, ctx);
+			if (rc)
+				return rc;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	return 0;
+}
+
+int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+
+	if (ncpu <= 0)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 k = 0; k < H2S_CNT__COUNT; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(m->counters, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd)
+{
+	struct h2s_sock st = { .flags = H2S_SOCK_F_DAEMON };
+
+	return bpf_map_update_elem(m->socks, &fd, &st, BPF_ANY) < 0 ? -errno : 0;
+}

@@ -1,0 +1,64 @@
+/* maps.h — the pinned maps as the daemon and the CLI use them: open, read, change, and tell the
+ * daemon that something changed (ctl.gen).
+ */
+#ifndef H2S_USER_MAPS_H
+#define H2S_USER_MAPS_H
+
+#include "h2s_maps.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct h2s_maps {
+	int ctl, services, backends, origins, socks, counters;
+	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
+	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
+};
+
+/* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
+ * that says what to do (e.g. start h2steerd).
+ */
+int h2s_maps_open_pinned(struct h2s_maps *m, const char *pin_dir, char *err, size_t errlen);
+/* Use fds owned by someone else (the daemon's skeleton); maps the ctl array. */
+int h2s_maps_attach_fds(struct h2s_maps *m, int ctl, int services, int backends, int origins,
+			int socks, int counters);
+void h2s_maps_close(struct h2s_maps *m);
+
+/* Every change below bumps ctl.gen so the daemon reloads before its next pick. */
+int h2s_service_add(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_service *s);
+int h2s_service_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_service *s);
+/* Removes the service and all its backends. */
+int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip);
+int h2s_service_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_service *s);
+
+int h2s_backend_add(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    const struct h2s_backend *b);
+int h2s_backend_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    const struct h2s_backend *b);
+int h2s_backend_del(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be);
+
+typedef int (*h2s_service_cb)(const struct h2s_addr *vip, const struct h2s_service *s, void *ctx);
+typedef int (*h2s_backend_cb)(const struct h2s_backend_key *k, const struct h2s_backend *b,
+			      void *ctx);
+/* Walk all services / all backends (of one service when vip is not NULL). A callback returning
+ * non-zero stops the walk and is returned.
+ */
+int h2s_services_foreach(struct h2s_maps *m, h2s_service_cb cb, void *ctx);
+int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_backend_cb cb,
+			 void *ctx);
+
+/* Sum of the per-CPU capture counters. */
+int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT]);
+const char *h2s_counter_name(enum h2s_counter c);
+
+__u64 h2s_maps_gen(const struct h2s_maps *m);
+void h2s_maps_bump_gen(struct h2s_maps *m);
+
+/* Mark a socket as the daemon's own so the connect hooks never capture it. */
+int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd);
+
+/* Name lookups shared by the CLI, the config file and logs. */
+const char *h2s_algo_name(enum h2s_algo a);
+int h2s_algo_parse(const char *name); /* enum value or -EINVAL */
+
+#endif /* H2S_USER_MAPS_H */

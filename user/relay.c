@@ -1,0 +1,543 @@
+/* relay.c — see relay.h. */
+#include "relay.h"
+
+#include "daemon.h"
+#include "h2_upstream.h"
+#include "log.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* gRPC status codes this file produces. */
+#define GRPC_INTERNAL 13
+#define GRPC_UNAVAILABLE 14
+
+/* Header blocks up to this many fields are converted on the stack. */
+#define NV_STACK 64
+
+/* Request bytes have nowhere to go any more (response finished or failed): acknowledge and
+ * drop them as they come.
+ */
+#define H2S_ST_REQ_DISCARD (1u << 31)
+
+static void stream_free(struct h2s_stream *st)
+{
+	h2s_list_del(&st->cl_link);
+	h2s_list_del(&st->up_link);
+	h2s_hdrs_free(&st->req);
+	h2s_hdrs_free(&st->req_trailers);
+	h2s_hdrs_free(&st->resp);
+	h2s_hdrs_free(&st->resp_trailers);
+	h2s_bq_clear(&st->req_q);
+	h2s_bq_clear(&st->resp_q);
+	free(st);
+}
+
+static void maybe_free(struct h2s_stream *st)
+{
+	if ((st->flags & H2S_ST_CLIENT_CLOSED) && !st->up)
+		stream_free(st);
+}
+
+struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
+{
+	struct h2s_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	h2s_list_init(&st->cl_link);
+	h2s_list_init(&st->up_link);
+	st->cl = cl;
+	st->csid = csid;
+	h2s_hdrs_init(&st->req);
+	h2s_hdrs_init(&st->req_trailers);
+	h2s_hdrs_init(&st->resp);
+	h2s_hdrs_init(&st->resp_trailers);
+	h2s_bq_init(&st->req_q);
+	h2s_bq_init(&st->resp_q);
+	h2s_list_add_tail(&cl->streams, &st->cl_link);
+	cl->streams_total++;
+	cl->c.d->stats.streams++;
+	return st;
+}
+
+/* ---- flow-control acknowledgements ---- */
+
+/* nghttp2_session_consume() also works after the stream closed (then only the connection
+ * window moves), which is exactly what bytes of a finished stream need.
+ */
+static void ack_client(struct h2s_stream *st, size_t n)
+{
+	if (n > st->req_unconsumed)
+		n = st->req_unconsumed;
+	st->req_unconsumed -= n;
+	if (!n || !st->cl)
+		return;
+	nghttp2_session_consume(st->cl->c.ng, st->csid, n);
+	h2s_conn_mark(&st->cl->c);
+}
+
+static void ack_upstream(struct h2s_stream *st, size_t n)
+{
+	if (n > st->resp_unconsumed)
+		n = st->resp_unconsumed;
+	st->resp_unconsumed -= n;
+	if (!n || !st->up)
+		return;
+	nghttp2_session_consume(st->up->c.ng, st->usid, n);
+	h2s_conn_mark(&st->up->c);
+}
+
+static void discard_request(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_REQ_DISCARD;
+	h2s_bq_clear(&st->req_q);
+	ack_client(st, st->req_unconsumed);
+}
+
+static void discard_response(struct h2s_stream *st)
+{
+	h2s_bq_clear(&st->resp_q);
+	ack_upstream(st, st->resp_unconsumed);
+}
+
+static int submit_hdrs(const struct h2s_hdrs *h, int (*fn)(void *arg, const nghttp2_nv *nv,
+							     size_t n),
+		       void *arg)
+{
+	nghttp2_nv stack[NV_STACK], *nv = stack;
+	int rc;
+
+	if (h->n > NV_STACK) {
+		nv = malloc(h->n * sizeof(*nv));
+		if (!nv)
+			return NGHTTP2_ERR_NOMEM;
+	}
+	h2s_hdrs_to_nv(h, nv);
+	rc = fn(arg, nv, h->n);
+	if (nv != stack)
+		free(nv);
+	return rc;
+}
+
+/* ---- locally generated answers ---- */
+
+static bool is_grpc(const struct h2s_stream *st)
+{
+	size_t len;
+	const uint8_t *ct = h2s_hdrs_get(&st->req, "content-type", &len);
+
+	/* req is freed once the response started; by then the answer is the backend's anyway. */
+	return !ct || (len >= 16 && memcmp(ct, "application/grpc", 16) == 0);
+}
+
+/* Finish the client's stream with a gRPC status of ours (UNAVAILABLE when no backend could
+ * take it, or when its backend connection died mid-way).
+ */
+static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, ...)
+{
+	char msg[256], code[12];
+	struct h2s_client *cl = st->cl;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(code, sizeof(code), "%d", grpc_code);
+	discard_request(st);
+	if (!cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+		return;
+	cl->c.d->stats.streams_failed++;
+	log_debug("%s stream %d: %s", cl->name, st->csid, msg);
+	if (!(st->flags & H2S_ST_RESP_STARTED)) {
+		/* Trailers-Only: one HEADERS with END_STREAM. */
+		bool grpc = is_grpc(st);
+		nghttp2_nv nv[] = {
+			{ (uint8_t *)":status", (uint8_t *)(grpc ? "200" : "503"), 7, 3, 0 },
+			{ (uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0 },
+			{ (uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), 0 },
+			{ (uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg), 0 },
+		};
+
+		st->flags |= H2S_ST_RESP_STARTED | H2S_ST_RESP_END;
+		nghttp2_submit_response(cl->c.ng, st->csid, nv, grpc ? 4 : 1, NULL);
+	} else if (!(st->flags & H2S_ST_RESP_END)) {
+		/* Headers already went out: the status travels in trailers after queued data. */
+		h2s_hdrs_free(&st->resp_trailers);
+		h2s_hdrs_add(&st->resp_trailers, (const uint8_t *)"grpc-status", 11,
+			     (const uint8_t *)code, strlen(code));
+		h2s_hdrs_add(&st->resp_trailers, (const uint8_t *)"grpc-message", 12,
+			     (const uint8_t *)msg, strlen(msg));
+		st->flags |= H2S_ST_RESP_END;
+		nghttp2_session_resume_data(cl->c.ng, st->csid);
+	}
+	h2s_conn_mark(&cl->c);
+}
+
+/* ---- request: client -> backend ---- */
+
+static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+			uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	size_t n = h2s_bq_read(&st->req_q, buf, len);
+
+	(void)ud;
+	if (n) {
+		st->flags |= H2S_ST_REQ_SENT_DATA;
+		ack_client(st, n);
+	}
+	if (h2s_bq_len(&st->req_q))
+		return (ssize_t)n;
+	if (!(st->flags & H2S_ST_REQ_END))
+		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (st->req_trailers.n) {
+		/* Trailers must be submitted from here to follow the last DATA (nghttp2 sends
+		 * HEADERS ahead of queued DATA otherwise).
+		 */
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		nghttp2_nv stack[NV_STACK], *nv = st->req_trailers.n > NV_STACK
+						       ? malloc(st->req_trailers.n * sizeof(*nv))
+						       : stack;
+		if (nv) {
+			h2s_hdrs_to_nv(&st->req_trailers, nv);
+			nghttp2_submit_trailer(ng, sid, nv, st->req_trailers.n);
+			if (nv != stack)
+				free(nv);
+		}
+		h2s_hdrs_free(&st->req_trailers);
+	}
+	return (ssize_t)n;
+}
+
+struct submit_ctx {
+	struct h2s_upstream *up;
+	struct h2s_stream *st;
+	bool body;
+};
+
+static int submit_request_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct submit_ctx *sc = arg;
+	nghttp2_data_provider prd = { .source.ptr = sc->st, .read_callback = req_read };
+
+	return nghttp2_submit_request(sc->up->c.ng, NULL, nv, n, sc->body ? &prd : NULL, sc->st);
+}
+
+static int attach(struct h2s_stream *st, struct h2s_upstream *up)
+{
+	struct submit_ctx sc = {
+		.up = up,
+		.st = st,
+		.body = !(st->flags & H2S_ST_REQ_END) || h2s_bq_len(&st->req_q) ||
+			st->req_trailers.n,
+	};
+	int32_t sid = submit_hdrs(&st->req, submit_request_nv, &sc);
+
+	if (sid < 0)
+		return sid;
+	st->up = up;
+	st->usid = sid;
+	st->be = up->be;
+	h2s_list_add_tail(&up->streams, &st->up_link);
+	up->nstreams++;
+	up->be->inflight++;
+	up->be->rpcs++;
+	h2s_upstream_busy(up);
+	h2s_conn_mark(&up->c);
+	return 0;
+}
+
+/* Off the upstream stream: counts, and the connection window of bytes it will never read. */
+static void detach(struct h2s_stream *st)
+{
+	struct h2s_upstream *up = st->up;
+
+	if (!up)
+		return;
+	ack_upstream(st, st->resp_unconsumed);
+	h2s_list_del(&st->up_link);
+	up->nstreams--;
+	st->be->inflight--;
+	st->up = NULL;
+	h2s_upstream_stream_done(up);
+}
+
+void h2s_relay_request_start(struct h2s_stream *st)
+{
+	struct h2s_daemon *d = st->cl->c.d;
+	struct h2s_service_rt *svc;
+
+	if (h2s_registry_refresh(&d->reg) < 0)
+		log_warn("cannot reload services from the maps; using the previous set");
+	svc = h2s_registry_service(&d->reg, &st->cl->vip);
+	if (!svc) {
+		stream_fail(st, GRPC_UNAVAILABLE, "h2steer: %s is not a managed service any more",
+			    st->cl->name);
+		return;
+	}
+	while (st->attempts < d->set.max_attempts) {
+		struct h2s_backend_rt *be = h2s_registry_pick(&d->reg, svc, d->loop.now_ms);
+		struct h2s_upstream *up;
+		int rc;
+
+		st->attempts++;
+		if (!be) {
+			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: service %s has no backends",
+				    svc->name);
+			return;
+		}
+		up = h2s_pool_get(d, be);
+		if (!up)
+			continue; /* the pool marked the backend down */
+		rc = attach(st, up);
+		if (rc == 0)
+			return;
+		stream_fail(st, GRPC_INTERNAL, "h2steer: cannot open a stream to %s: %s", be->name,
+			    nghttp2_strerror(rc));
+		return;
+	}
+	stream_fail(st, GRPC_UNAVAILABLE, "h2steer: no backend of %s is reachable", svc->name);
+}
+
+int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len)
+{
+	if (st->flags & H2S_ST_REQ_DISCARD) {
+		nghttp2_session_consume(st->cl->c.ng, st->csid, len);
+		return 0;
+	}
+	if (h2s_bq_append(&st->req_q, data, len) < 0)
+		return -ENOMEM;
+	st->req_unconsumed += len;
+	if (st->up) {
+		nghttp2_session_resume_data(st->up->c.ng, st->usid);
+		h2s_conn_mark(&st->up->c);
+	}
+	return 0;
+}
+
+void h2s_relay_request_end(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_REQ_END;
+	if (st->up) {
+		nghttp2_session_resume_data(st->up->c.ng, st->usid);
+		h2s_conn_mark(&st->up->c);
+	}
+}
+
+static void cancel_upstream(struct h2s_stream *st)
+{
+	if (!st->up)
+		return;
+	nghttp2_submit_rst_stream(st->up->c.ng, NGHTTP2_FLAG_NONE, st->usid, NGHTTP2_CANCEL);
+	h2s_conn_mark(&st->up->c);
+}
+
+/* The client side is over: whatever is left for the client is dropped, and the backend is
+ * told to stop unless its side is complete too.
+ */
+static void client_side_over(struct h2s_stream *st)
+{
+	bool complete = (st->flags & H2S_ST_REQ_END) && (st->flags & H2S_ST_RESP_END) &&
+			!(st->flags & H2S_ST_REQ_DISCARD);
+
+	st->flags |= H2S_ST_CLIENT_CLOSED;
+	discard_response(st);
+	if (!complete) {
+		discard_request(st);
+		cancel_upstream(st);
+	}
+	maybe_free(st);
+}
+
+void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code)
+{
+	if (error_code != NGHTTP2_NO_ERROR)
+		log_debug("%s stream %d reset by client (%s)", st->cl->name, st->csid,
+			  nghttp2_http2_strerror(error_code));
+	client_side_over(st);
+}
+
+void h2s_relay_client_gone(struct h2s_client *cl)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &cl->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, cl_link);
+
+		/* Its session is being deleted: no acknowledgements to it any more. */
+		st->req_unconsumed = 0;
+		st->cl = NULL;
+		h2s_list_del(&st->cl_link);
+		if (st->flags & H2S_ST_CLIENT_CLOSED)
+			maybe_free(st);
+		else
+			client_side_over(st);
+	}
+}
+
+/* ---- response: backend -> client ---- */
+
+static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+			 uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	size_t n = h2s_bq_read(&st->resp_q, buf, len);
+
+	(void)ud;
+	if (n)
+		ack_upstream(st, n);
+	if (h2s_bq_len(&st->resp_q))
+		return (ssize_t)n;
+	if (!(st->flags & H2S_ST_RESP_END))
+		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (st->resp_trailers.n) {
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		nghttp2_nv stack[NV_STACK], *nv = st->resp_trailers.n > NV_STACK
+						       ? malloc(st->resp_trailers.n * sizeof(*nv))
+						       : stack;
+		if (nv) {
+			h2s_hdrs_to_nv(&st->resp_trailers, nv);
+			nghttp2_submit_trailer(ng, sid, nv, st->resp_trailers.n);
+			if (nv != stack)
+				free(nv);
+		}
+		h2s_hdrs_free(&st->resp_trailers);
+	}
+	return (ssize_t)n;
+}
+
+static int submit_response_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct h2s_stream *st = arg;
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = resp_read };
+	bool end = st->flags & H2S_ST_RESP_END;
+
+	return nghttp2_submit_response(st->cl->c.ng, st->csid, nv, n, end ? NULL : &prd);
+}
+
+void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
+{
+	if (end_stream)
+		st->flags |= H2S_ST_RESP_END;
+	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED)) {
+		h2s_hdrs_free(&st->resp);
+		return;
+	}
+	st->flags |= H2S_ST_RESP_STARTED;
+	h2s_hdrs_free(&st->req); /* committed to this backend: no replay from here on */
+	if (submit_hdrs(&st->resp, submit_response_nv, st) < 0)
+		nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
+					  NGHTTP2_INTERNAL_ERROR);
+	h2s_hdrs_free(&st->resp);
+	h2s_conn_mark(&st->cl->c);
+}
+
+static int submit_info_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct h2s_stream *st = arg;
+
+	return nghttp2_submit_headers(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, NULL, nv, n, NULL);
+}
+
+void h2s_relay_informational(struct h2s_stream *st)
+{
+	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {
+		submit_hdrs(&st->resp, submit_info_nv, st);
+		h2s_conn_mark(&st->cl->c);
+	}
+	h2s_hdrs_free(&st->resp);
+}
+
+int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len)
+{
+	st->resp_unconsumed += len;
+	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED)) {
+		ack_upstream(st, len);
+		return 0;
+	}
+	if (h2s_bq_append(&st->resp_q, data, len) < 0) {
+		ack_upstream(st, len);
+		return -ENOMEM;
+	}
+	nghttp2_session_resume_data(st->cl->c.ng, st->csid);
+	h2s_conn_mark(&st->cl->c);
+	return 0;
+}
+
+void h2s_relay_response_end(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_RESP_END;
+	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {
+		nghttp2_session_resume_data(st->cl->c.ng, st->csid);
+		h2s_conn_mark(&st->cl->c);
+	}
+}
+
+/* May the stream be replayed on another backend? Only if this backend provably saw none of
+ * it: it refused it, or the connection never came up, and no body byte left us.
+ */
+static bool replayable(const struct h2s_stream *st)
+{
+	return !(st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REQ_SENT_DATA | H2S_ST_CLIENT_CLOSED)) &&
+	       st->req.n > 0;
+}
+
+void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
+{
+	char be[64];
+
+	snprintf(be, sizeof(be), "%s", st->be->name);
+	detach(st);
+	if (st->flags & H2S_ST_CLIENT_CLOSED) {
+		maybe_free(st);
+		return;
+	}
+	if (st->flags & H2S_ST_RESP_END) {
+		/* Response complete; a reset now only means "stop sending the request". */
+		if (!(st->flags & H2S_ST_REQ_END))
+			discard_request(st);
+		return;
+	}
+	if (error_code == NGHTTP2_REFUSED_STREAM && replayable(st)) {
+		log_debug("stream refused by %s: trying another backend", be);
+		h2s_relay_request_start(st);
+		return;
+	}
+	/* The backend reset the stream: so does the client's copy, with the same code. */
+	discard_request(st);
+	nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, error_code);
+	h2s_conn_mark(&st->cl->c);
+}
+
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool never_sent, const char *why)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &up->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
+
+		st->resp_unconsumed = 0; /* the session goes away with its windows */
+		detach(st);
+		if (st->flags & H2S_ST_CLIENT_CLOSED) {
+			maybe_free(st);
+		} else if (st->flags & H2S_ST_RESP_END) {
+			if (!(st->flags & H2S_ST_REQ_END))
+				discard_request(st);
+		} else if (never_sent && replayable(st)) {
+			h2s_relay_request_start(st);
+		} else {
+			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: connection to backend %s lost (%s)",
+				    up->be->name, why);
+		}
+	}
+}

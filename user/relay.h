@@ -1,0 +1,94 @@
+/* relay.h — one relayed stream (= one RPC): its client side on a client connection, its
+ * upstream side on a pooled backend connection, and the rules that couple the two.
+ *
+ *   client --HEADERS/DATA/trailers--> [req_q]  --data provider--> upstream
+ *   client <--HEADERS/DATA/trailers-- [resp_q] <--data provider-- upstream
+ *
+ * Flow control is coupled: bytes read on one leg are acknowledged to their sender
+ * (nghttp2_session_consume) only when the other leg's data provider has taken them, so a slow
+ * reader slows only its own stream, and each queue stays within one stream window.
+ *
+ * Lifetime: the stream is freed when its client side is closed and it is off any upstream
+ * connection; each nghttp2 session refers to it only until that side's on_stream_close (or
+ * the session's teardown), so neither side ever sees a freed stream.
+ */
+#ifndef H2S_RELAY_H
+#define H2S_RELAY_H
+
+#include "bytequeue.h"
+#include "conn.h"
+#include "hdrs.h"
+#include "h2s_maps.h"
+#include "list.h"
+#include "loop.h"
+
+#include <stdint.h>
+
+struct h2s_backend_rt;
+
+/* A captured client connection (server session). */
+struct h2s_client {
+	struct h2s_conn c;
+	struct h2s_list link;    /* in daemon->clients */
+	struct h2s_list streams; /* struct h2s_stream.cl_link */
+	struct h2s_addr peer, vip;
+	char name[80];           /* "peer -> vip", for logs */
+	struct h2s_timer goaway_timer;
+	uint64_t streams_total;
+};
+
+/* One connection to a backend (client session), pooled per backend. */
+struct h2s_upstream {
+	struct h2s_conn c;
+	struct h2s_list pool_link; /* in backend->conns */
+	struct h2s_list streams;   /* struct h2s_stream.up_link */
+	struct h2s_backend_rt *be;
+	uint32_t nstreams;         /* our count of open streams (nghttp2 has no public one) */
+	bool established;          /* connect() completed: the backend may have seen data */
+	struct h2s_timer timer;    /* connect timeout, then idle timeout */
+};
+
+enum {
+	H2S_ST_REQ_END = 1 << 0,        /* client sent END_STREAM: req_q holds the rest */
+	H2S_ST_RESP_END = 1 << 1,       /* backend sent END_STREAM: resp_q holds the rest */
+	H2S_ST_RESP_STARTED = 1 << 2,   /* response headers were submitted to the client */
+	H2S_ST_CLIENT_CLOSED = 1 << 3,  /* client side closed (stream or whole connection) */
+	H2S_ST_REQ_SENT_DATA = 1 << 4,  /* some request body went upstream: no replay */
+};
+
+struct h2s_stream {
+	struct h2s_list cl_link, up_link;
+	struct h2s_client *cl; /* NULL once the client connection is gone */
+	int32_t csid;
+	struct h2s_upstream *up; /* NULL when not on an upstream stream */
+	int32_t usid;
+	struct h2s_backend_rt *be; /* counted in be->inflight while up is set */
+	uint32_t flags;
+	uint32_t attempts;
+	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
+	struct h2s_bytequeue req_q, resp_q;
+	size_t req_unconsumed;  /* bytes of req_q not yet acknowledged to the client */
+	size_t resp_unconsumed; /* bytes of resp_q not yet acknowledged to the backend */
+};
+
+/* ---- from the client leg (h2_server.c) ---- */
+struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid);
+/* Request headers complete: pick a backend and open the upstream stream. */
+void h2s_relay_request_start(struct h2s_stream *st);
+int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len);
+/* END_STREAM (or request trailers) arrived. */
+void h2s_relay_request_end(struct h2s_stream *st);
+void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code);
+/* The client connection is going away: every stream of it is closed. */
+void h2s_relay_client_gone(struct h2s_client *cl);
+
+/* ---- from the upstream leg (h2_upstream.c) ---- */
+void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream);
+void h2s_relay_informational(struct h2s_stream *st);
+int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len);
+void h2s_relay_response_end(struct h2s_stream *st);
+void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code);
+/* The upstream connection is gone; never_sent when the backend cannot have seen any of it. */
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool never_sent, const char *why);
+
+#endif /* H2S_RELAY_H */
