@@ -67,11 +67,13 @@ $(PEER): tests/grpc/peer/*.go | $(BUILD)
 
 include tests/tests.mk
 
-demo: deps all
-	tools/demo.sh
+demo: deps
+	$(MAKE) all
+	tools/demo.py
 
-bench: deps all
-	tools/bench.sh
+bench: deps
+	$(MAKE) all
+	tools/bench.py
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h

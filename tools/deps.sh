@@ -8,7 +8,7 @@ packages=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
 	libnghttp2-dev libcyaml-dev libjansson-dev
 	# tests
-	libcriterion-dev python3-grpcio python3-pytest iproute2
+	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2
 	# gRPC test peer (Go, built offline against Debian's grpc-go)
 	golang-go golang-google-grpc-dev
 	# benchmark

@@ -52,6 +52,7 @@ static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char 
 int main(int argc, char **argv)
 {
 	static struct h2s_daemon d; /* large (read buffer): not on the stack */
+	bool keep_state;
 	struct h2s_options o;
 	struct h2s_loader l;
 	char err[512], cgroup[4096];
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
 		h2s_options_free(&o);
 		return 1;
 	}
+	/* A failed start must not destroy state an earlier daemon kept on purpose. */
+	keep_state = o.keep_state || l.reused;
 	if (apply_services(&o, &l.maps, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
@@ -107,9 +110,10 @@ int main(int argc, char **argv)
 		log_err("event loop: %s", strerror(-rc));
 	h2s_daemon_fini(&d);
 	exit_code = rc < 0 ? 1 : 0;
-	log_notice("h2steerd stopped%s", o.keep_state ? " (state kept pinned)" : "");
+	keep_state = o.keep_state;
+	log_notice("h2steerd stopped%s", keep_state ? " (state kept pinned)" : "");
 out:
-	h2s_loader_stop(&l, o.keep_state);
+	h2s_loader_stop(&l, keep_state);
 	h2s_options_free(&o);
 	return exit_code;
 }

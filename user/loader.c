@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -59,6 +60,21 @@ static int mkdir_private(const char *path, char *err, size_t errlen)
 		return -errno;
 	}
 	return 0;
+}
+
+/* Did an earlier daemon leave maps here? Then a failed start must not remove anything. */
+static bool any_map_pinned(const char *pin_dir)
+{
+	static const char *const names[] = { H2S_MAP_CTL,     H2S_MAP_SERVICES, H2S_MAP_BACKENDS,
+					     H2S_MAP_ORIGINS, H2S_MAP_SOCKS,    H2S_MAP_COUNTERS };
+	char path[768];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 static struct bpf_program *prog_at(struct h2steer_bpf *skel, int i)
@@ -137,6 +153,7 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	int cg = -1, rc;
 
 	memset(l, 0, sizeof(*l));
+	l->lock_fd = -1;
 	for (int i = 0; i < H2S_LOADER_NPROGS; i++)
 		l->link_fds[i] = -1;
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
@@ -149,6 +166,23 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	if ((rc = mkdir_private(pin_dir, err, errlen)) < 0 ||
 	    (rc = mkdir_private(sub, err, errlen)) < 0)
 		return rc;
+	/* One daemon per pin dir: a second one would swap the programs and, on exit, unpin the
+	 * state of the first. The lock lives as long as the daemon (flock works on bpffs).
+	 */
+	l->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = -errno;
+		snprintf(err, errlen,
+			 rc == -EWOULDBLOCK ? "another h2steerd is running with pin dir %s (stop it, "
+					      "or give this one another --pin-dir)"
+					    : "cannot lock %s: %s",
+			 pin_dir, strerror(-rc));
+		if (l->lock_fd >= 0)
+			close(l->lock_fd);
+		l->lock_fd = -1;
+		return rc;
+	}
+	l->reused = any_map_pinned(pin_dir);
 
 	l->skel = h2steer_bpf__open_opts(&opts);
 	if (!l->skel) {
@@ -195,8 +229,8 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 fail:
 	if (cg >= 0)
 		close(cg);
-	/* Undo only what this attempt created: maps and links pinned by an earlier daemon (kept
-	 * state) stay as they were.
+	/* Undo what this attempt created; if an earlier daemon left state here, leave its
+	 * maps and links as they were.
 	 */
 	for (int i = 0; i < H2S_LOADER_NPROGS; i++)
 		if (l->link_created[i]) {
@@ -204,7 +238,7 @@ fail:
 				 bpf_program__name(prog_at(l->skel, i)));
 			unlink(sub);
 		}
-	h2s_loader_stop(l, true);
+	h2s_loader_stop(l, l->reused);
 	return rc;
 }
 
@@ -234,4 +268,7 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 		h2steer_bpf__destroy(l->skel);
 		l->skel = NULL;
 	}
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
+	l->lock_fd = -1;
 }

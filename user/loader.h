@@ -24,13 +24,17 @@ struct h2s_loader {
 	int link_fds[H2S_LOADER_NPROGS];
 	bool link_created[H2S_LOADER_NPROGS];
 	struct h2s_maps maps; /* fds owned by the skeleton */
+	int lock_fd;          /* flock on the pin dir: one daemon per pin dir */
+	bool reused;          /* maps were pinned already (kept state of an earlier daemon) */
 };
 
 /* Load and attach to the cgroup at cgroup_path. err gets a one-line reason on failure. */
 int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
 		     char *err, size_t errlen);
 
-/* Detach and unpin everything (keep_state: leave maps, programs and links pinned). */
+/* Detach and unpin everything (keep_state: leave maps, programs and links pinned). Safe on a
+ * loader whose start failed.
+ */
 void h2s_loader_stop(struct h2s_loader *l, bool keep_state);
 
 /* Make sure a bpffs is mounted at /sys/fs/bpf when the pin dir lives there. */

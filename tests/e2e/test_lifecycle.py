@@ -150,3 +150,17 @@ def test_cli_bad_arguments_exit_2_and_change_nothing(lab):
     # A well-formed request that cannot be done is a runtime error (1), with a hint.
     r = lab.cli(d, "backend", "add", "127.0.100.250:1", bes[0].addr, check=False)
     assert r.returncode == 1 and "service add" in r.stderr
+
+
+def test_second_daemon_on_same_pin_dir_refuses_and_harms_nothing(lab):
+    bes = lab.backends(2)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]})
+    r = subprocess.run([h2slab.DAEMON, "--pin-dir", d.pin_dir, "--listen",
+                        f"127.0.0.1:{h2slab.free_port()}", "--cgroup", lab.cgroup],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "another h2steerd is running" in r.stderr, r.stderr
+    # The first one still owns its pins and still balances.
+    assert os.path.exists(os.path.join(d.pin_dir, "links", "h2s_connect4"))
+    out = lab.client(vip, "unary", "-n", 100, "-c", 2)
+    assert out["ok"] == 100 and len(out["by_backend"]) == 2
