@@ -153,10 +153,34 @@ static void main_help(FILE *f)
 		H2S_PIN_DIR_DEFAULT);
 }
 
+/* Like h2s_cli_match over names and aliases, but a verb and its alias are one candidate:
+ * "de" matches del and delete, which is one verb, so it is not ambiguous.
+ */
+static int verb_lookup(const struct h2s_cli_object *o, const char *word)
+{
+	int found = -1;
+
+	for (int i = 0; o->verbs[i].name; i++) {
+		const char *both[2] = { o->verbs[i].name, o->verbs[i].alias };
+
+		for (int k = 0; k < 2; k++)
+			if (both[k] && strcmp(word, both[k]) == 0)
+				return i;
+	}
+	for (int i = 0; o->verbs[i].name; i++) {
+		const char *both[2] = { o->verbs[i].name, o->verbs[i].alias };
+
+		if (h2s_cli_match(word, both, 2) == -1) /* -2 here: a prefix of both */
+			continue;
+		if (found >= 0)
+			return -2;
+		found = i;
+	}
+	return found;
+}
+
 static int run_object(struct h2s_cli *cli, const struct h2s_cli_object *o, int argc, char **argv)
 {
-	const char *names[32];
-	size_t n = 0;
 	int i;
 
 	if (argc == 0 && o->run_default)
@@ -167,12 +191,7 @@ static int run_object(struct h2s_cli *cli, const struct h2s_cli_object *o, int a
 		object_help(argc ? cli->out : cli->err, o);
 		return argc ? H2S_EXIT_OK : H2S_EXIT_USAGE;
 	}
-	/* Verbs and their aliases are matched together: names[2k] = name, names[2k+1] = alias. */
-	for (const struct h2s_cli_verb *v = o->verbs; v->name && n + 2 <= 32; v++) {
-		names[n++] = v->name;
-		names[n++] = v->alias;
-	}
-	i = h2s_cli_match(argv[0], names, n);
+	i = verb_lookup(o, argv[0]);
 	if (i == -2)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE, "%s: '%s' is ambiguous (see h2steer %s help)",
 				     o->name, argv[0], o->name);
@@ -180,7 +199,7 @@ static int run_object(struct h2s_cli *cli, const struct h2s_cli_object *o, int a
 		return h2s_cli_error(cli, H2S_EXIT_USAGE,
 				     "%s: unknown command '%s' (see h2steer %s help)", o->name,
 				     argv[0], o->name);
-	return o->verbs[i / 2].run(cli, argc - 1, argv + 1);
+	return o->verbs[i].run(cli, argc - 1, argv + 1);
 }
 
 int h2s_cli_main(struct h2s_cli *cli, int argc, char **argv)
@@ -223,9 +242,16 @@ int h2s_cli_main(struct h2s_cli *cli, int argc, char **argv)
 				fprintf(cli->out, "h2steer %s\n", H2S_VERSION);
 			return H2S_EXIT_OK;
 		case ':':
+			if (optopt && optopt < 256)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "option -%c needs a value",
+						     optopt);
 			return h2s_cli_error(cli, H2S_EXIT_USAGE, "option %s needs a value",
 					     args[optind - 1]);
 		default:
+			/* optopt names a short option even inside a cluster like -xj. */
+			if (optopt)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "unknown option '-%c' (see h2steer help)", optopt);
 			return h2s_cli_error(cli, H2S_EXIT_USAGE, "unknown option '%s' (see h2steer help)",
 					     args[optind - 1]);
 		}

@@ -17,7 +17,7 @@
 
 struct y_backend {
 	char *address;
-	unsigned weight;
+	unsigned *weight; /* pointer: "omitted" (default 1) is not the same as 0 (an error) */
 };
 
 struct y_service {
@@ -33,7 +33,7 @@ struct y_config {
 	char *cgroup;
 	char *pin_dir;
 	char *log_level;
-	bool *keep_state;
+	char *keep_state; /* text: libcyaml takes any non-false word as true */
 	unsigned *max_streams, *stream_window, *conn_window, *max_header_list;
 	unsigned *connect_timeout_ms, *upstream_idle_ms, *drain_timeout_ms;
 	struct y_service *services;
@@ -42,7 +42,8 @@ struct y_config {
 
 static const cyaml_schema_field_t backend_fields[] = {
 	CYAML_FIELD_STRING_PTR("address", CYAML_FLAG_POINTER, struct y_backend, address, 1, 64),
-	CYAML_FIELD_UINT("weight", CYAML_FLAG_OPTIONAL, struct y_backend, weight),
+	CYAML_FIELD_UINT_PTR("weight", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_backend,
+			     weight),
 	CYAML_FIELD_END,
 };
 
@@ -79,8 +80,8 @@ static const cyaml_schema_field_t config_fields[] = {
 			       pin_dir, 1, 400),
 	CYAML_FIELD_STRING_PTR("log_level", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			       struct y_config, log_level, 1, 16),
-	CYAML_FIELD_BOOL_PTR("keep_state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
-			     keep_state),
+	CYAML_FIELD_STRING_PTR("keep_state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_config, keep_state, 1, 8),
 	OPT_UINT("max_streams", max_streams),
 	OPT_UINT("stream_window", stream_window),
 	OPT_UINT("conn_window", conn_window),
@@ -235,16 +236,16 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 			if (h2s_addr_parse(yb->address, &cb->addr, why, sizeof(why)) < 0)
 				return fail(err, errlen, "%s: services[%u].backends[%u].address: %s",
 					    origin, i, b, why);
-			if (yb->weight > H2S_WEIGHT_MAX)
+			if (yb->weight && (*yb->weight < 1 || *yb->weight > H2S_WEIGHT_MAX))
 				return fail(err, errlen,
 					    "%s: services[%u].backends[%u].weight: %u is not in 1..%u",
-					    origin, i, b, yb->weight, H2S_WEIGHT_MAX);
+					    origin, i, b, *yb->weight, H2S_WEIGHT_MAX);
 			for (unsigned k = 0; k < b; k++)
 				if (h2s_addr_equal(&s->backends[k].addr, &cb->addr))
 					return fail(err, errlen,
 						    "%s: services[%u].backends[%u]: %s is listed twice",
 						    origin, i, b, yb->address);
-			cb->b.weight = yb->weight ? yb->weight : H2S_WEIGHT_DEFAULT;
+			cb->b.weight = yb->weight ? *yb->weight : H2S_WEIGHT_DEFAULT;
 			s->nbackends = b + 1;
 		}
 	}
@@ -292,8 +293,13 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 	}
 	if (rc == 0 && y->cgroup)
 		rc = set_string(&o->cgroup, y->cgroup);
-	if (rc == 0 && y->pin_dir)
-		rc = set_string(&o->pin_dir, y->pin_dir);
+	if (rc == 0 && y->pin_dir) {
+		if (y->pin_dir[0] != '/')
+			rc = fail(err, errlen, "%s: pin_dir: '%s' must be an absolute path", origin,
+				  y->pin_dir);
+		else
+			rc = set_string(&o->pin_dir, y->pin_dir);
+	}
 	if (rc == 0 && y->log_level) {
 		int l = h2s_log_level_parse(y->log_level);
 
@@ -304,8 +310,15 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 		else
 			o->log_level = l;
 	}
-	if (rc == 0 && y->keep_state)
-		o->keep_state = *y->keep_state;
+	if (rc == 0 && y->keep_state) {
+		if (!strcmp(y->keep_state, "true") || !strcmp(y->keep_state, "yes"))
+			o->keep_state = true;
+		else if (!strcmp(y->keep_state, "false") || !strcmp(y->keep_state, "no"))
+			o->keep_state = false;
+		else
+			rc = fail(err, errlen, "%s: keep_state: '%s' is not true or false", origin,
+				  y->keep_state);
+	}
 	if (rc == 0 && y->max_streams) {
 		if (*y->max_streams == 0)
 			rc = fail(err, errlen, "%s: max_streams must be at least 1", origin);
@@ -506,8 +519,13 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			o->show_version = true;
 			return 0;
 		case ':':
+			if (optopt && optopt < 256)
+				return fail(err, errlen, "option -%c needs a value", optopt);
 			return fail(err, errlen, "option %s needs a value", argv[optind - 1]);
 		default:
+			if (optopt)
+				return fail(err, errlen, "unknown option '-%c' (see h2steerd --help)",
+					    optopt);
 			return fail(err, errlen, "unknown option '%s' (see h2steerd --help)",
 				    argv[optind - 1]);
 		}

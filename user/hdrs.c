@@ -38,7 +38,8 @@ int h2s_hdrs_add(struct h2s_hdrs *h, const uint8_t *name, size_t nlen, const uin
 		 size_t vlen)
 {
 	if (grow((void **)&h->h, &h->cap, h->n + 1, sizeof(*h->h), 16) < 0 ||
-	    grow((void **)&h->buf, &h->size, h->used + nlen + vlen, 1, 512) < 0)
+	    /* +1: the buffer exists once a header does, even an empty one */
+	    grow((void **)&h->buf, &h->size, h->used + nlen + vlen + 1, 1, 512) < 0)
 		return -ENOMEM;
 	h->h[h->n] = (struct h2s_hdr){ .name_off = (uint32_t)h->used, .name_len = (uint32_t)nlen,
 				       .value_off = (uint32_t)(h->used + nlen),

@@ -246,7 +246,6 @@ static int attach(struct h2s_stream *st, struct h2s_upstream *up)
 		return sid;
 	st->up = up;
 	st->usid = sid;
-	st->be = up->be;
 	h2s_list_add_tail(&up->streams, &st->up_link);
 	up->nstreams++;
 	up->be->inflight++;
@@ -266,7 +265,7 @@ static void detach(struct h2s_stream *st)
 	ack_upstream(st, st->resp_unconsumed);
 	h2s_list_del(&st->up_link);
 	up->nstreams--;
-	st->be->inflight--;
+	up->be->inflight--;
 	st->up = NULL;
 	h2s_upstream_stream_done(up);
 }
@@ -496,7 +495,7 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 {
 	char be[64];
 
-	snprintf(be, sizeof(be), "%s", st->be->name);
+	snprintf(be, sizeof(be), "%s", st->up->be->name);
 	detach(st);
 	if (st->flags & H2S_ST_CLIENT_CLOSED) {
 		maybe_free(st);

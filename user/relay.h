@@ -60,9 +60,9 @@ struct h2s_stream {
 	struct h2s_list cl_link, up_link;
 	struct h2s_client *cl; /* NULL once the client connection is gone */
 	int32_t csid;
-	struct h2s_upstream *up; /* NULL when not on an upstream stream */
+	struct h2s_upstream *up; /* NULL when not on an upstream stream; while set, the stream
+				  * counts in up->be->inflight */
 	int32_t usid;
-	struct h2s_backend_rt *be; /* counted in be->inflight while up is set */
 	uint32_t flags;
 	uint32_t attempts;
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;

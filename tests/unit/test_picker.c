@@ -1,0 +1,282 @@
+/* test_picker.c — user/picker.c: smooth weighted round robin and least request (P2C). */
+#include "unit.h"
+
+#include "picker.h"
+
+/* Slots with these weights, all available, nothing in flight. */
+static void slots_init(struct h2s_pick_slot *s, size_t n, const uint32_t *weights)
+{
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct h2s_pick_slot){ .weight = weights[i], .available = true };
+}
+
+/* ---- round robin ---- */
+
+Test(picker, rr_exact_shares_for_weights_1_2_3)
+{
+	static const uint32_t w[] = { 1, 2, 3 };
+	struct h2s_pick_slot s[3];
+	unsigned count[3] = { 0 };
+
+	slots_init(s, 3, w);
+	for (int i = 0; i < 6000; i++) {
+		int k = h2s_pick_round_robin(s, 3);
+
+		cr_assert(k >= 0 && k < 3, "pick %d returned %d", i, k);
+		count[k]++;
+	}
+	cr_assert_eq(count[0], 1000);
+	cr_assert_eq(count[1], 2000);
+	cr_assert_eq(count[2], 3000);
+}
+
+/* The sequence nginx documents for its smooth weighted round robin with weights 5, 1, 1
+ * (commit 52327e0627f4 "Upstream: smooth weighted round-robin balancing"): a a b a c a a.
+ */
+Test(picker, rr_is_smooth_nginx_sequence_5_1_1)
+{
+	static const uint32_t w[] = { 5, 1, 1 };
+	static const int want[] = { 0, 0, 1, 0, 2, 0, 0, /* and again */ 0, 0, 1, 0, 2, 0, 0 };
+	struct h2s_pick_slot s[3];
+
+	slots_init(s, 3, w);
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		cr_assert_eq(h2s_pick_round_robin(s, 3), want[i], "pick %zu", i);
+}
+
+/* Equal weights interleave strictly: never the same backend twice in a row. */
+Test(picker, rr_equal_weights_alternate)
+{
+	static const uint32_t w[] = { 1, 1, 1, 1 };
+	struct h2s_pick_slot s[4];
+	int prev = -1;
+
+	slots_init(s, 4, w);
+	for (int i = 0; i < 400; i++) {
+		int k = h2s_pick_round_robin(s, 4);
+
+		cr_assert_neq(k, prev, "slot %d picked twice in a row at pick %d", k, i);
+		prev = k;
+	}
+}
+
+/* Every window of sum(weights) consecutive picks holds each slot exactly weight times. */
+Test(picker, rr_every_cycle_holds_exact_shares)
+{
+	static const uint32_t w[] = { 7, 3, 1, 4 };
+	enum { TOTAL = 15 };
+	struct h2s_pick_slot s[4];
+
+	slots_init(s, 4, w);
+	for (int cycle = 0; cycle < 50; cycle++) {
+		unsigned count[4] = { 0 };
+
+		for (int i = 0; i < TOTAL; i++)
+			count[h2s_pick_round_robin(s, 4)]++;
+		for (int k = 0; k < 4; k++)
+			cr_assert_eq(count[k], w[k], "cycle %d slot %d", cycle, k);
+	}
+}
+
+Test(picker, rr_skips_unavailable)
+{
+	static const uint32_t w[] = { 1, 5, 1 };
+	struct h2s_pick_slot s[3];
+	unsigned count[3] = { 0 };
+
+	slots_init(s, 3, w);
+	s[1].available = false;
+	for (int i = 0; i < 100; i++)
+		count[h2s_pick_round_robin(s, 3)]++;
+	cr_assert_eq(count[1], 0);
+	cr_assert_eq(count[0], 50);
+	cr_assert_eq(count[2], 50);
+}
+
+Test(picker, rr_none_available_returns_minus_one)
+{
+	static const uint32_t w[] = { 1, 2 };
+	struct h2s_pick_slot s[2];
+
+	slots_init(s, 2, w);
+	s[0].available = s[1].available = false;
+	cr_assert_eq(h2s_pick_round_robin(s, 2), -1);
+	cr_assert_eq(h2s_pick_round_robin(s, 0), -1);
+}
+
+/* ---- least request ---- */
+
+/* rnd that replays a script of values. */
+struct script {
+	const uint32_t *v;
+	size_t n, next;
+};
+
+static uint32_t script_rnd(void *ctx)
+{
+	struct script *s = ctx;
+
+	cr_assert_lt(s->next, s->n, "rnd called more often than scripted");
+	return s->v[s->next++];
+}
+
+/* Picks with the two candidates the script's draws select. */
+static int lr_pick(const struct h2s_pick_slot *s, size_t n, uint32_t r0, uint32_t r1)
+{
+	uint32_t v[] = { r0, r1 };
+	struct script sc = { v, 2, 0 };
+
+	return h2s_pick_least_request(s, n, script_rnd, &sc);
+}
+
+Test(picker, lr_prefers_fewer_inflight)
+{
+	static const uint32_t w[] = { 1, 1 };
+	struct h2s_pick_slot s[2];
+
+	slots_init(s, 2, w);
+	s[0].inflight = 5;
+	s[1].inflight = 1;
+	/* Both orders of the pair: (0, 1) and (1, 0). */
+	cr_assert_eq(lr_pick(s, 2, 0, 0), 1);
+	cr_assert_eq(lr_pick(s, 2, 1, 0), 1);
+}
+
+/* (inflight+1)/weight: 3 in flight at weight 4 (1.0) beats 1 in flight at weight 1 (2.0). */
+Test(picker, lr_honours_weights)
+{
+	static const uint32_t w[] = { 1, 4 };
+	struct h2s_pick_slot s[2];
+
+	slots_init(s, 2, w);
+	s[0].inflight = 1;
+	s[1].inflight = 3;
+	cr_assert_eq(lr_pick(s, 2, 0, 0), 1);
+	cr_assert_eq(lr_pick(s, 2, 1, 0), 1);
+	/* One more in flight on the heavy backend (1.25) still wins; at 8 (2.25) it loses. */
+	s[1].inflight = 4;
+	cr_assert_eq(lr_pick(s, 2, 0, 0), 1);
+	s[1].inflight = 8;
+	cr_assert_eq(lr_pick(s, 2, 0, 0), 0);
+	cr_assert_eq(lr_pick(s, 2, 1, 0), 0);
+}
+
+/* Huge counts must not overflow the cross-multiplication. */
+Test(picker, lr_large_counts_do_not_overflow)
+{
+	static const uint32_t w[] = { 10000, 1 };
+	struct h2s_pick_slot s[2];
+
+	slots_init(s, 2, w);
+	s[0].inflight = 4000000000u; /* 4e9/1e4 = 4e5 per unit of weight */
+	s[1].inflight = 500000;      /* 5e5 per unit of weight */
+	cr_assert_eq(lr_pick(s, 2, 0, 0), 0);
+	cr_assert_eq(lr_pick(s, 2, 1, 0), 0);
+}
+
+/* The draws index the available slots only: with slot 1 out, the available slots are 0, 2, 3, so
+ * draws (2, 0) pair slots 3 and 0 (indexing all slots would have paired 2 and 0).
+ */
+Test(picker, lr_draws_index_available_slots)
+{
+	static const uint32_t w[] = { 1, 1, 1, 1 };
+	struct h2s_pick_slot s[4];
+
+	slots_init(s, 4, w);
+	s[1].available = false;
+	s[0].inflight = 5;
+	s[2].inflight = 0; /* the best, but not drawn */
+	s[3].inflight = 1;
+	cr_assert_eq(lr_pick(s, 4, 2, 0), 3);
+}
+
+Test(picker, lr_never_picks_unavailable)
+{
+	static const uint32_t w[] = { 1, 1, 1, 1, 1 };
+	struct h2s_pick_slot s[5];
+	uint32_t seed = 0x12345678;
+
+	slots_init(s, 5, w);
+	/* The unavailable ones look the most attractive. */
+	s[1].available = false;
+	s[3].available = false;
+	s[0].inflight = 10;
+	s[2].inflight = 20;
+	s[4].inflight = 30;
+	for (int i = 0; i < 10000; i++) {
+		int k = h2s_pick_least_request(s, 5, xorshift32_cb, &seed);
+
+		cr_assert(k == 0 || k == 2 || k == 4, "picked %d", k);
+	}
+}
+
+Test(picker, lr_single_available_slot)
+{
+	static const uint32_t w[] = { 1, 1, 1 };
+	struct h2s_pick_slot s[3];
+	struct script sc = { NULL, 0, 0 }; /* no draws needed: rnd must not be called */
+
+	slots_init(s, 3, w);
+	s[0].available = false;
+	s[2].available = false;
+	s[1].inflight = 1000;
+	cr_assert_eq(h2s_pick_least_request(s, 3, script_rnd, &sc), 1);
+}
+
+Test(picker, lr_none_available_returns_minus_one)
+{
+	static const uint32_t w[] = { 1, 1 };
+	struct h2s_pick_slot s[2];
+	struct script sc = { NULL, 0, 0 };
+
+	slots_init(s, 2, w);
+	s[0].available = s[1].available = false;
+	cr_assert_eq(h2s_pick_least_request(s, 2, script_rnd, &sc), -1);
+	cr_assert_eq(h2s_pick_least_request(s, 0, script_rnd, &sc), -1);
+}
+
+/* The two candidates are always distinct. If a draw could pair a slot with itself, the most
+ * loaded slot would sometimes be compared with itself and win; with distinct candidates it is
+ * always compared with a less loaded one and never wins. Every other slot does win sometimes.
+ */
+Test(picker, lr_candidates_are_distinct)
+{
+	static const uint32_t w[] = { 1, 1, 1, 1 };
+	struct h2s_pick_slot s[4];
+	unsigned count[4] = { 0 };
+	uint32_t seed = 0xdeadbeef;
+
+	slots_init(s, 4, w);
+	for (int k = 0; k < 4; k++)
+		s[k].inflight = (uint32_t)k * 10; /* slot 3 is the most loaded */
+	for (int i = 0; i < 20000; i++)
+		count[h2s_pick_least_request(s, 4, xorshift32_cb, &seed)]++;
+	cr_assert_eq(count[3], 0, "the most loaded slot won %u times", count[3]);
+	for (int k = 0; k < 3; k++)
+		cr_assert_gt(count[k], 0, "slot %d never won", k);
+}
+
+/* Pairs are uniform: slot k (k-th least loaded of n) wins when paired with any of the n-1-k more
+ * loaded ones, i.e. with probability 2(n-1-k)/(n(n-1)). For n = 4: 1/2, 1/3, 1/6, 0.
+ */
+Test(picker, lr_pairs_are_uniform)
+{
+	static const uint32_t w[] = { 1, 1, 1, 1 };
+	static const double want[] = { 0.5, 1.0 / 3, 1.0 / 6, 0 };
+	enum { N = 60000 };
+	struct h2s_pick_slot s[4];
+	unsigned count[4] = { 0 };
+	uint32_t seed = 42;
+
+	slots_init(s, 4, w);
+	for (int k = 0; k < 4; k++)
+		s[k].inflight = (uint32_t)k;
+	for (int i = 0; i < N; i++)
+		count[h2s_pick_least_request(s, 4, xorshift32_cb, &seed)]++;
+	for (int k = 0; k < 4; k++) {
+		double share = (double)count[k] / N;
+
+		cr_assert(share > want[k] - 0.01 && share < want[k] + 0.01,
+			  "slot %d won %.4f of the picks, expected %.4f", k, share, want[k]);
+	}
+}
