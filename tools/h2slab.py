@@ -106,15 +106,21 @@ def _join_cgroup(path):
         f.write(str(os.getpid()))
 
 
+RAW_BACKEND = os.path.join(TOP, "tests", "grpc", "h2backend.py")
+
+
 class Backend:
-    def __init__(self, lab, ident, host="127.0.0.1", extra=()):
+    """A grpc-go backend (tests/grpc/peer), or with raw=True the python-h2 backend
+    (tests/grpc/h2backend.py) that can reset streams, stall, and send 1xx on request."""
+
+    def __init__(self, lab, ident, host="127.0.0.1", extra=(), raw=False):
         self.id = ident
         self.host = host
         self.port = free_port(host)
         self.addr = hostport(host, self.port)
-        self.proc = lab.spawn(f"backend-{ident}",
-                              [PEER, "server", "-listen", self.addr, "-id", ident, *extra],
-                              stdin="-health" in extra)
+        argv = ([PYTHON, RAW_BACKEND, "--listen", self.addr, "--id", ident] if raw else
+                [PEER, "server", "-listen", self.addr, "-id", ident])
+        self.proc = lab.spawn(f"backend-{ident}", argv + list(extra), stdin="-health" in extra)
         self.proc.wait_for("READY")
 
     def stats(self, lab):

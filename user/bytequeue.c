@@ -138,3 +138,26 @@ void h2s_bq_clear(struct h2s_bytequeue *q)
 	}
 	h2s_bq_init(q);
 }
+
+void h2s_bq_concat(struct h2s_bytequeue *dst, struct h2s_bytequeue *src)
+{
+	if (!src->head)
+		return;
+	if (!dst->head) {
+		*dst = *src;
+		h2s_bq_init(src);
+		return;
+	}
+	if (src->r_off) {
+		/* dst's reader cannot skip into the middle of a chunk: close the gap first. */
+		struct h2s_chunk *c = src->head;
+
+		memmove(c->data, c->data + src->r_off, c->len - src->r_off);
+		c->len -= src->r_off;
+		src->r_off = 0;
+	}
+	dst->tail->next = src->head;
+	dst->tail = src->tail;
+	dst->len += src->len;
+	h2s_bq_init(src);
+}

@@ -24,6 +24,8 @@ int h2s_bq_append(struct h2s_bytequeue *q, const uint8_t *data, size_t len);
 /* Copy up to len bytes out and drop them; returns the count. */
 size_t h2s_bq_read(struct h2s_bytequeue *q, uint8_t *out, size_t len);
 void h2s_bq_clear(struct h2s_bytequeue *q);
+/* Move all of src to the end of dst (chunks change owner, no copy); src is left empty. */
+void h2s_bq_concat(struct h2s_bytequeue *dst, struct h2s_bytequeue *src);
 static inline size_t h2s_bq_len(const struct h2s_bytequeue *q)
 {
 	return q->len;

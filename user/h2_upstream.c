@@ -25,6 +25,18 @@ static struct h2s_stream *stream_of(nghttp2_session *ng, int32_t sid)
 	return nghttp2_session_get_stream_user_data(ng, sid);
 }
 
+/* Streams a connection may carry: what the backend announced on it, or, before its SETTINGS
+ * arrive, what the backend announced last (so a new connection to a backend with a low limit
+ * does not get streams it would refuse).
+ */
+static uint32_t stream_limit(struct h2s_upstream *up)
+{
+	if (!up->settings_received)
+		return up->be->stream_limit;
+	return nghttp2_session_get_remote_settings(up->c.ng,
+						   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
 /* ---- nghttp2 callbacks (client session towards a backend) ---- */
 
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
@@ -76,6 +88,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		st = stream_of(ng, f->hd.stream_id);
 		if (st && end)
 			h2s_relay_response_end(st);
+		break;
+	case NGHTTP2_SETTINGS:
+		if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+			up->settings_received = true;
+			up->be->stream_limit = stream_limit(up);
+		}
 		break;
 	case NGHTTP2_GOAWAY:
 		log_info("backend %s: GOAWAY (last stream %d, %s): no new streams on this "
@@ -275,13 +293,6 @@ static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt 
 		up_connected(&up->c, 0);
 	log_debug("backend %s: new connection (%u in pool)", be->name, be->nconns);
 	return up;
-}
-
-static uint32_t stream_limit(struct h2s_upstream *up)
-{
-	/* nghttp2 reports 100 until the backend's SETTINGS arrive, then its real limit. */
-	return nghttp2_session_get_remote_settings(up->c.ng,
-						   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 struct h2s_upstream *h2s_pool_get(struct h2s_daemon *d, struct h2s_backend_rt *be)

@@ -27,6 +27,10 @@ struct h2s_backend_rt {
 	uint32_t fail_streak;   /* consecutive connect failures */
 	uint64_t down_until_ms; /* not picked before this (unless nothing else is left) */
 	uint32_t members;       /* services that currently list it */
+	/* MAX_CONCURRENT_STREAMS the backend announced last: how many streams a new connection
+	 * gets before its own SETTINGS arrive (100 until known, as nghttp2 assumes).
+	 */
+	uint32_t stream_limit;
 };
 
 struct h2s_service_rt {

@@ -34,6 +34,7 @@ static void stream_free(struct h2s_stream *st)
 	h2s_hdrs_free(&st->resp_trailers);
 	h2s_bq_clear(&st->req_q);
 	h2s_bq_clear(&st->resp_q);
+	h2s_bq_clear(&st->req_sent);
 	free(st);
 }
 
@@ -59,6 +60,7 @@ struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
 	h2s_hdrs_init(&st->resp_trailers);
 	h2s_bq_init(&st->req_q);
 	h2s_bq_init(&st->resp_q);
+	h2s_bq_init(&st->req_sent);
 	h2s_list_add_tail(&cl->streams, &st->cl_link);
 	cl->streams_total++;
 	cl->c.d->stats.streams++;
@@ -183,6 +185,40 @@ static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, .
 
 /* ---- request: client -> backend ---- */
 
+/* Body bytes that went upstream are kept until the response starts, up to H2S_REPLAY_MAX. */
+static void keep_for_replay(struct h2s_stream *st, const uint8_t *buf, size_t n)
+{
+	if (st->flags & (H2S_ST_REPLAY_LOST | H2S_ST_RESP_STARTED))
+		return;
+	if (h2s_bq_len(&st->req_sent) + n > H2S_REPLAY_MAX ||
+	    h2s_bq_append(&st->req_sent, buf, n) < 0) {
+		st->flags |= H2S_ST_REPLAY_LOST;
+		h2s_bq_clear(&st->req_sent);
+	}
+}
+
+/* The request as it was before it went to the backend that refused it: kept body first. */
+static void rewind_request(struct h2s_stream *st)
+{
+	struct h2s_bytequeue all = st->req_sent;
+
+	h2s_bq_init(&st->req_sent);
+	h2s_bq_concat(&all, &st->req_q);
+	st->req_q = all;
+}
+
+struct trailer_ctx {
+	nghttp2_session *ng;
+	int32_t sid;
+};
+
+static int submit_trailer_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct trailer_ctx *t = arg;
+
+	return nghttp2_submit_trailer(t->ng, t->sid, nv, n);
+}
+
 static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 			uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -191,7 +227,7 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 
 	(void)ud;
 	if (n) {
-		st->flags |= H2S_ST_REQ_SENT_DATA;
+		keep_for_replay(st, buf, n);
 		ack_client(st, n);
 	}
 	if (h2s_bq_len(&st->req_q))
@@ -201,19 +237,10 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 	*flags |= NGHTTP2_DATA_FLAG_EOF;
 	if (st->req_trailers.n) {
 		/* Trailers must be submitted from here to follow the last DATA (nghttp2 sends
-		 * HEADERS ahead of queued DATA otherwise).
+		 * HEADERS ahead of queued DATA otherwise). They stay held for a replay.
 		 */
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		nghttp2_nv stack[NV_STACK], *nv = st->req_trailers.n > NV_STACK
-						       ? malloc(st->req_trailers.n * sizeof(*nv))
-						       : stack;
-		if (nv) {
-			h2s_hdrs_to_nv(&st->req_trailers, nv);
-			nghttp2_submit_trailer(ng, sid, nv, st->req_trailers.n);
-			if (nv != stack)
-				free(nv);
-		}
-		h2s_hdrs_free(&st->req_trailers);
+		submit_hdrs(&st->req_trailers, submit_trailer_nv, &(struct trailer_ctx){ ng, sid });
 	}
 	return (ssize_t)n;
 }
@@ -304,7 +331,13 @@ void h2s_relay_request_start(struct h2s_stream *st)
 			    nghttp2_strerror(rc));
 		return;
 	}
-	stream_fail(st, GRPC_UNAVAILABLE, "h2steer: no backend of %s is reachable", svc->name);
+	if (st->flags & H2S_ST_REFUSED)
+		stream_fail(st, GRPC_UNAVAILABLE,
+			    "h2steer: backends of %s refused the stream %u times", svc->name,
+			    st->attempts);
+	else
+		stream_fail(st, GRPC_UNAVAILABLE, "h2steer: no backend of %s is reachable",
+			    svc->name);
 }
 
 int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len)
@@ -360,7 +393,7 @@ static void client_side_over(struct h2s_stream *st)
 void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code)
 {
 	if (error_code != NGHTTP2_NO_ERROR)
-		log_debug("%s stream %d reset by client (%s)", st->cl->name, st->csid,
+		log_debug("%s stream %d closed with %s", st->cl->name, st->csid,
 			  nghttp2_http2_strerror(error_code));
 	client_side_over(st);
 }
@@ -433,7 +466,10 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 		return;
 	}
 	st->flags |= H2S_ST_RESP_STARTED;
-	h2s_hdrs_free(&st->req); /* committed to this backend: no replay from here on */
+	/* Committed to this backend: no replay from here on. */
+	h2s_hdrs_free(&st->req);
+	h2s_hdrs_free(&st->req_trailers);
+	h2s_bq_clear(&st->req_sent);
 	if (submit_hdrs(&st->resp, submit_response_nv, st) < 0)
 		nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
 					  NGHTTP2_INTERNAL_ERROR);
@@ -487,8 +523,14 @@ void h2s_relay_response_end(struct h2s_stream *st)
  */
 static bool replayable(const struct h2s_stream *st)
 {
-	return !(st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REQ_SENT_DATA | H2S_ST_CLIENT_CLOSED)) &&
+	return !(st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) &&
 	       st->req.n > 0;
+}
+
+static void replay(struct h2s_stream *st)
+{
+	rewind_request(st);
+	h2s_relay_request_start(st);
 }
 
 void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
@@ -508,8 +550,10 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 		return;
 	}
 	if (error_code == NGHTTP2_REFUSED_STREAM && replayable(st)) {
-		log_debug("stream refused by %s: trying another backend", be);
-		h2s_relay_request_start(st);
+		/* RFC 9113 §8.7: a refused stream was not processed; send it again. */
+		log_debug("stream refused by %s: replaying it", be);
+		st->flags |= H2S_ST_REFUSED;
+		replay(st);
 		return;
 	}
 	/* The backend reset the stream: so does the client's copy, with the same code. */
@@ -533,7 +577,7 @@ void h2s_relay_upstream_lost(struct h2s_upstream *up, bool never_sent, const cha
 			if (!(st->flags & H2S_ST_REQ_END))
 				discard_request(st);
 		} else if (never_sent && replayable(st)) {
-			h2s_relay_request_start(st);
+			replay(st);
 		} else {
 			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: connection to backend %s lost (%s)",
 				    up->be->name, why);

@@ -45,6 +45,7 @@ struct h2s_upstream {
 	struct h2s_backend_rt *be;
 	uint32_t nstreams;         /* our count of open streams (nghttp2 has no public one) */
 	bool established;          /* connect() completed: the backend may have seen data */
+	bool settings_received;    /* the backend's SETTINGS (its stream limit) arrived */
 	struct h2s_timer timer;    /* connect timeout, then idle timeout */
 };
 
@@ -53,8 +54,14 @@ enum {
 	H2S_ST_RESP_END = 1 << 1,       /* backend sent END_STREAM: resp_q holds the rest */
 	H2S_ST_RESP_STARTED = 1 << 2,   /* response headers were submitted to the client */
 	H2S_ST_CLIENT_CLOSED = 1 << 3,  /* client side closed (stream or whole connection) */
-	H2S_ST_REQ_SENT_DATA = 1 << 4,  /* some request body went upstream: no replay */
+	H2S_ST_REPLAY_LOST = 1 << 4,    /* more body went upstream than req_sent keeps: no replay */
+	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
 };
+
+/* Request body kept after it went upstream, until the response starts, so a stream the
+ * backend refused can be replayed elsewhere. Larger bodies are not replayable.
+ */
+#define H2S_REPLAY_MAX 65536
 
 struct h2s_stream {
 	struct h2s_list cl_link, up_link;
@@ -67,6 +74,7 @@ struct h2s_stream {
 	uint32_t attempts;
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
+	struct h2s_bytequeue req_sent; /* see H2S_REPLAY_MAX */
 	size_t req_unconsumed;  /* bytes of req_q not yet acknowledged to the client */
 	size_t resp_unconsumed; /* bytes of resp_q not yet acknowledged to the backend */
 };

@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+import h2slab
+
 
 def shares(by_backend, total):
     return {k: v / total for k, v in by_backend.items()}
@@ -104,3 +106,15 @@ def test_service_with_no_backends_answers_unavailable(lab, algo):
     lab.daemon(services={vip: {"algo": algo, "backends": []}})
     r = lab.client(vip, "unary", "-n", 5, check=False)
     assert r["errors"] == {"Unavailable": 5}, r
+
+
+def test_pool_opens_connections_as_backend_max_concurrent_streams_fills(lab):
+    """A backend allowing 2 streams per connection gets 5 connections for 10 RPCs in flight."""
+    be = h2slab.Backend(lab, "narrow", extra=["-max-streams", "2"])
+    vip = lab.vip()
+    lab.daemon(services={vip: [be.addr]})
+    r = lab.client(vip, "concurrent", "-streams", 10, "-sleep-ms", 1500)
+    assert r["ok"] == 10 and r["dials"] == 1
+    assert r["elapsed_s"] < 3.0, r  # all 10 ran at once, none queued behind the limit
+    st = be.stats(lab)
+    assert st["conns"] == 5 and st["max_in_flight"] == 10, st

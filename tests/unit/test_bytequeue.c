@@ -221,3 +221,42 @@ Test(bytequeue, recycled_chunks_start_clean)
 	cr_assert_arr_eq(out, "ab", 2);
 	h2s_bq_clear(&other);
 }
+
+Test(bytequeue, concat_moves_everything_in_order)
+{
+	struct h2s_bytequeue a, b;
+	uint8_t in[3 * H2S_CHUNK_SIZE], out[sizeof(in)];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7);
+	h2s_bq_init(&a);
+	h2s_bq_init(&b);
+	cr_assert_eq(h2s_bq_append(&a, in, 1000), 0);
+	cr_assert_eq(h2s_bq_append(&b, in + 1000, sizeof(in) - 1000), 0);
+	/* b's reader is mid-chunk: concat must not lose or repeat those bytes. */
+	cr_assert_eq(h2s_bq_read(&b, out, 10), 10);
+	cr_assert_eq(memcmp(out, in + 1000, 10), 0);
+	h2s_bq_concat(&a, &b);
+	cr_assert_eq(h2s_bq_len(&b), 0);
+	cr_assert_eq(h2s_bq_len(&a), sizeof(in) - 10);
+	cr_assert_eq(h2s_bq_read(&a, out, sizeof(out)), sizeof(in) - 10);
+	cr_assert_eq(memcmp(out, in, 1000), 0);
+	cr_assert_eq(memcmp(out + 1000, in + 1010, sizeof(in) - 1010), 0);
+	h2s_bq_clear(&a);
+}
+
+Test(bytequeue, concat_into_empty_takes_over)
+{
+	struct h2s_bytequeue a, b;
+	uint8_t out[8];
+
+	h2s_bq_init(&a);
+	h2s_bq_init(&b);
+	cr_assert_eq(h2s_bq_append(&b, (const uint8_t *)"abcdefgh", 8), 0);
+	cr_assert_eq(h2s_bq_read(&b, out, 3), 3);
+	h2s_bq_concat(&a, &b);
+	cr_assert_eq(h2s_bq_read(&a, out, 8), 5);
+	cr_assert_eq(memcmp(out, "defgh", 5), 0);
+	h2s_bq_concat(&a, &b); /* empty source: nothing happens */
+	cr_assert_eq(h2s_bq_len(&a), 0);
+}

@@ -72,6 +72,8 @@ var modes = map[string]modeFunc{
 	"deadline":   modeDeadline,
 	"status":     modeStatus,
 	"stats":      modeStats,
+	"reset":      modeReset,
+	"stall":      modeStall,
 }
 
 // report collects the outcome; it is safe for concurrent use.

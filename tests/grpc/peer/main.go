@@ -28,6 +28,7 @@ const usageText = `usage:
                        [-max-conn-age DUR] [-max-conn-age-grace DUR]
   h2s-grpc-peer client -target ADDR:PORT MODE [flags]
       MODE: unary sstream cstream bidi large concurrent cancel deadline status stats
+            reset stall
   h2s-grpc-peer client MODE -h   lists the flags of one mode
 `
 

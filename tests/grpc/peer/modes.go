@@ -684,3 +684,226 @@ func firstError(errs ...error) error {
 	}
 	return nil
 }
+
+// ---- reset ----
+
+// codeByName maps a grpc codes.Code name (as codes.Code.String() spells
+// it, e.g. "Unavailable") to the code; the match ignores case.
+func codeByName(name string) (codes.Code, bool) {
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if strings.EqualFold(c.String(), name) {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+func modeReset(fs *flag.FlagSet) (func() error, func(*env)) {
+	code := fs.Int("code", -1, "HTTP/2 error code the backend is asked to reset the stream with (x-rst-code, required)")
+	when := fs.String("when", "headers", "when the backend resets (x-rst-when): headers, response or data")
+	expect := fs.String("expect", "", "gRPC code name the RPC must end with, e.g. Canceled, Internal, Unavailable, ResourceExhausted (required)")
+	var want codes.Code
+	validate := func() error {
+		if *code < 0 || int64(*code) > 0xffffffff {
+			return fmt.Errorf("-code is required, in 0..4294967295")
+		}
+		switch *when {
+		case "headers", "response", "data":
+		default:
+			return fmt.Errorf("-when must be headers, response or data")
+		}
+		if *expect == "" {
+			return fmt.Errorf("-expect is required (a gRPC code name)")
+		}
+		c, ok := codeByName(*expect)
+		if !ok {
+			return fmt.Errorf("-expect %q is not a gRPC code name", *expect)
+		}
+		want = c
+		return nil
+	}
+	run := func(e *env) {
+		r := e.rep
+		md := metadata.Pairs("x-rst-code", strconv.Itoa(*code), "x-rst-when", *when)
+		req := []byte("reset")
+		var resp []byte
+		var hdr metadata.MD
+		ctx, cancel := e.rpcCtx(md, 0)
+		defer cancel()
+		start := time.Now()
+		err := e.cc.Invoke(ctx, methodUnary, &req, &resp, grpc.Header(&hdr))
+		elapsed := time.Since(start)
+		r.result(err)
+		st := status.Convert(err)
+		r.set("rst_code", *code)
+		r.set("when", *when)
+		r.set("expect", want.String())
+		r.set("code", int(st.Code()))
+		r.set("code_name", st.Code().String())
+		r.set("message", st.Message())
+		r.set("backend", mdFirst(hdr, mdBackendID)) // "" when no response header arrived
+		r.set("elapsed_ms", elapsed.Milliseconds())
+		if st.Code() != want {
+			r.fail("RPC ended with %v (%q), want %v", st.Code(), st.Message(), want)
+		}
+	}
+	return validate, run
+}
+
+// ---- stall ----
+
+func modeStall(fs *flag.FlagSet) (func() error, func(*env)) {
+	size := fs.Int("size", 8<<20, "bytes the stalled ClientStream tries to upload")
+	msgSize := fs.Int("msg-size", 64<<10, "size of each upload message")
+	n := fs.Int("n", 200, "unary RPCs run while the upload is blocked")
+	c := fs.Int("c", 4, "workers for the unary RPCs")
+	waitMS := fs.Int("wait-ms", 500, "time between starting the upload and starting the unary RPCs")
+	validate := func() error {
+		return firstError(positive("size", *size), positive("msg-size", *msgSize), positive("n", *n),
+			positive("c", *c), nonNegative("wait-ms", *waitMS))
+	}
+	run := func(e *env) {
+		r := e.rep
+		start := time.Now()
+
+		// The stalled upload: bounded by -max-time (e.ctx) and cancelled
+		// explicitly once the unary RPCs are done.
+		sctx, scancel := context.WithCancel(metadata.NewOutgoingContext(e.ctx, metadata.Pairs("x-stall", "1")))
+		defer scancel()
+		cs, err := e.cc.NewStream(sctx, &grpc.StreamDesc{StreamName: "ClientStream", ClientStreams: true}, methodClientStream)
+		if err != nil {
+			r.fail("ClientStream: %v", err)
+			return
+		}
+		var sent atomic.Int64
+		var uploadErr error // written by the uploader before it closes done
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			msg := randomBytes(newRand(), *msgSize)
+			for total := 0; total < *size; {
+				m := msg
+				if rest := *size - total; rest < len(m) {
+					m = m[:rest]
+				}
+				if err := cs.SendMsg(&m); err != nil {
+					if err == io.EOF { // the stream ended: RecvMsg has the status
+						var reply []byte
+						if err = cs.RecvMsg(&reply); err == nil {
+							err = fmt.Errorf("stream ended early with status OK")
+						}
+					}
+					uploadErr = err
+					return
+				}
+				total += len(m)
+				sent.Store(int64(total))
+			}
+		}()
+
+		finished := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		sleepCtx(e.ctx, time.Duration(*waitMS)*time.Millisecond)
+		blockedBefore := !finished()
+		sentBefore := sent.Load()
+
+		// N unary RPCs, C workers, on the same ClientConn.
+		var (
+			mu           sync.Mutex
+			lat          latencies
+			firstErr     string
+			bodyMismatch int
+			next         atomic.Int64
+			attempted    atomic.Int64
+			wg           sync.WaitGroup
+		)
+		ustart := time.Now()
+		for w := 0; w < *c; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := newRand()
+				for e.ctx.Err() == nil && next.Add(1) <= int64(*n) {
+					attempted.Add(1)
+					req := randomBytes(rng, 64)
+					var resp []byte
+					ctx, cancel := e.rpcCtx(nil, 0)
+					t0 := time.Now()
+					err := e.cc.Invoke(ctx, methodUnary, &req, &resp)
+					d := time.Since(t0)
+					cancel()
+					r.result(err)
+					mu.Lock()
+					if err != nil {
+						if firstErr == "" {
+							firstErr = err.Error()
+						}
+					} else {
+						lat = append(lat, d)
+						if !bytes.Equal(resp, req) {
+							bodyMismatch++
+						}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		unaryElapsed := time.Since(ustart)
+		blockedAfter := !finished()
+		sentAfter := sent.Load()
+
+		// Cancel the stalled stream; the uploader returns from SendMsg.
+		scancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			r.fail("the upload goroutine did not return within 5s of the cancel")
+		}
+		uploadCode := ""
+		if finished() && uploadErr != nil {
+			uploadCode = status.Code(uploadErr).String()
+		}
+
+		r.set("size", *size)
+		r.set("msg_size", *msgSize)
+		r.set("n", *n)
+		r.set("c", *c)
+		r.set("attempted", attempted.Load())
+		r.setLatencies(lat)
+		r.set("unary_elapsed_s", unaryElapsed.Seconds())
+		r.set("upload_sent_bytes", sentAfter)
+		r.set("upload_sent_bytes_at_wait", sentBefore)
+		r.set("upload_blocked", blockedAfter)
+		r.set("upload_end_code", uploadCode) // how the upload ended (after the cancel: Canceled)
+		r.set("elapsed_s", time.Since(start).Seconds())
+
+		if !blockedBefore || !blockedAfter {
+			why := "it finished"
+			if uploadErr != nil && !blockedBefore {
+				why = "it failed: " + uploadErr.Error()
+			}
+			if blockedBefore {
+				r.fail("the upload was blocked after wait-ms but not when the unary RPCs were done (%d of %d bytes sent)", sentAfter, *size)
+			} else {
+				r.fail("the upload was not blocked after wait-ms: %s (%d of %d bytes sent)", why, sentBefore, *size)
+			}
+		}
+		if a := attempted.Load(); a < int64(*n) {
+			r.fail("only %d of %d unary RPCs were attempted within -max-time %v", a, *n, e.opts.maxTime)
+		}
+		if failed := int(attempted.Load()) - len(lat); failed > 0 {
+			r.fail("%d of %d unary RPCs failed; first error: %s", failed, attempted.Load(), firstErr)
+		}
+		if bodyMismatch > 0 {
+			r.fail("%d unary responses differed from the request", bodyMismatch)
+		}
+	}
+	return validate, run
+}
