@@ -11,7 +11,8 @@
 
 /* Default bpffs directory; h2steerd/h2steer take --pin-dir to use another one (tests do). */
 #define H2S_PIN_DIR_DEFAULT "/sys/fs/bpf/h2steer"
-#define H2S_PIN_LINKS_SUBDIR "links"
+#define H2S_PIN_LINKS_SUBDIR "links" /* cgroup links: they keep the programs attached */
+#define H2S_PIN_PROGS_SUBDIR "progs" /* the programs themselves, for bpftool and the CLI */
 
 /* Map names as the kernel shows them (<= 15 chars) and as pinned under the pin dir. */
 #define H2S_MAP_CTL      "h2s_ctl"

@@ -167,6 +167,13 @@ static void sort_backends(struct svc_row *row)
 		}
 }
 
+static int max_width(int w, const char *s)
+{
+	int n = (int)strlen(s);
+
+	return n > w ? n : w;
+}
+
 static void free_rows(struct rows *rows)
 {
 	for (size_t i = 0; i < rows->n; i++) {
@@ -236,16 +243,25 @@ int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backe
 		}
 		h2s_cli_print_json(cli, arr);
 	} else {
-		fprintf(cli->out, "%-40s %-14s %-40s %s\n", "SERVICE", "ALGO", "BACKEND", "WEIGHT");
+		int ws = 7, wb = 7; /* column widths: "SERVICE", "BACKEND" or the longest address */
+
+		for (size_t i = 0; i < rows.n; i++) {
+			ws = max_width(ws, h2s_addr_format(&rows.r[i].vip, vs, sizeof(vs)));
+			for (size_t b = 0; b < rows.r[i].nb; b++)
+				wb = max_width(wb, h2s_addr_format(&rows.r[i].bk[b].backend, bs,
+								   sizeof(bs)));
+		}
+		fprintf(cli->out, "%-*s  %-13s  %-*s  %s\n", ws, "SERVICE", "ALGO", wb, "BACKEND",
+			"WEIGHT");
 		for (size_t i = 0; i < rows.n; i++) {
 			struct svc_row *r = &rows.r[i];
 
-			fprintf(cli->out, "%-40s %-14s ", h2s_addr_format(&r->vip, vs, sizeof(vs)),
+			fprintf(cli->out, "%-*s  %-13s  ", ws, h2s_addr_format(&r->vip, vs, sizeof(vs)),
 				h2s_algo_name(r->s.algo));
 			if (!r->nb)
-				fprintf(cli->out, "%-40s\n", "(none)");
+				fprintf(cli->out, "(none)\n");
 			for (size_t b = 0; b < r->nb; b++)
-				fprintf(cli->out, "%s%-40s %u\n", b ? "                                                        " : "",
+				fprintf(cli->out, "%*s%-*s  %u\n", b ? ws + 17 : 0, "", wb,
 					h2s_addr_format(&r->bk[b].backend, bs, sizeof(bs)),
 					r->bv[b].weight);
 		}

@@ -35,7 +35,7 @@ struct y_config {
 	char *log_level;
 	char *keep_state; /* text: libcyaml takes any non-false word as true */
 	unsigned *max_streams, *stream_window, *conn_window, *max_header_list;
-	unsigned *connect_timeout_ms, *upstream_idle_ms, *drain_timeout_ms;
+	unsigned *connect_timeout_ms, *handshake_timeout_ms, *upstream_idle_ms, *drain_timeout_ms;
 	struct y_service *services;
 	unsigned services_count;
 };
@@ -87,6 +87,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	OPT_UINT("conn_window", conn_window),
 	OPT_UINT("max_header_list", max_header_list),
 	OPT_UINT("connect_timeout_ms", connect_timeout_ms),
+	OPT_UINT("handshake_timeout_ms", handshake_timeout_ms),
 	OPT_UINT("upstream_idle_ms", upstream_idle_ms),
 	OPT_UINT("drain_timeout_ms", drain_timeout_ms),
 	CYAML_FIELD_SEQUENCE("services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -334,6 +335,8 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 		o->set.max_header_list = *y->max_header_list;
 	if (rc == 0 && y->connect_timeout_ms)
 		o->set.connect_timeout_ms = *y->connect_timeout_ms;
+	if (rc == 0 && y->handshake_timeout_ms)
+		o->set.handshake_timeout_ms = *y->handshake_timeout_ms;
 	if (rc == 0 && y->upstream_idle_ms)
 		o->set.upstream_idle_ms = *y->upstream_idle_ms;
 	if (rc == 0 && y->drain_timeout_ms)

@@ -6,7 +6,9 @@
  *   pin_dir: /sys/fs/bpf/h2steer
  *   log_level: info                             # err|warning|notice|info|debug
  *   keep_state: false
- *   max_streams: 1024                           # and the other h2s_settings fields
+ *   max_streams: 1024                           # and the other h2s_settings fields:
+ *   stream_window, conn_window, max_header_list, connect_timeout_ms, handshake_timeout_ms,
+ *   upstream_idle_ms, drain_timeout_ms
  *   services:
  *     - vip: 127.0.100.1:50051
  *       algo: round_robin                       # or least_request

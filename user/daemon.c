@@ -28,6 +28,7 @@ void h2s_settings_default(struct h2s_settings *s)
 		.conn_window = 16u << 20,
 		.max_header_list = 65536,
 		.connect_timeout_ms = 2000,
+		.handshake_timeout_ms = 10000,
 		.upstream_idle_ms = 60000,
 		.drain_timeout_ms = 30000,
 		.max_attempts = 3,

@@ -21,6 +21,7 @@ struct h2s_settings {
 	uint32_t conn_window;       /* connection-level receive window on both legs */
 	uint32_t max_header_list;   /* SETTINGS_MAX_HEADER_LIST_SIZE on both legs */
 	uint32_t connect_timeout_ms;
+	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
 	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
 	uint32_t max_attempts;      /* picks per stream when connects fail (never-sent replay) */

@@ -63,9 +63,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
 	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct h2s_client *cl = ud;
 	struct h2s_stream *st;
 
-	(void)ud;
+	if (h2s_timer_armed(&cl->hello_timer))
+		h2s_timer_cancel(&cl->c.d->loop, &cl->hello_timer);
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = stream_of(ng, f->hd.stream_id);
@@ -148,6 +150,7 @@ static void client_teardown(struct h2s_conn *c, const char *why)
 	struct h2s_daemon *d = c->d;
 
 	h2s_timer_cancel(&d->loop, &cl->goaway_timer);
+	h2s_timer_cancel(&d->loop, &cl->hello_timer);
 	log_debug("client %s: closed after %llu streams (%s)", cl->name,
 		  (unsigned long long)cl->streams_total, why);
 	h2s_relay_client_gone(cl);
@@ -170,6 +173,13 @@ static void goaway_final(struct h2s_timer *t)
 			      nghttp2_session_get_last_proc_stream_id(cl->c.ng), NGHTTP2_NO_ERROR,
 			      NULL, 0);
 	h2s_conn_mark(&cl->c);
+}
+
+static void hello_expired(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, hello_timer);
+
+	h2s_conn_close(&cl->c, "no HTTP/2 preface and SETTINGS in time");
 }
 
 void h2s_client_shutdown(struct h2s_client *cl)
@@ -237,6 +247,7 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 	cl->peer = peer;
 	cl->vip = vip;
 	cl->goaway_timer.fire = goaway_final;
+	cl->hello_timer.fire = hello_expired;
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(&peer, ps, sizeof(ps)),
 		 h2s_addr_format(&vip, vs, sizeof(vs)));
@@ -251,6 +262,7 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 	nghttp2_session_set_local_window_size(cl->c.ng, NGHTTP2_FLAG_NONE, 0, (int32_t)d->set.conn_window);
 	h2s_list_add_tail(&d->clients, &cl->link);
 	d->nclients++;
+	h2s_timer_arm(&d->loop, &cl->hello_timer, d->set.handshake_timeout_ms);
 	d->stats.accepted++;
 	log_debug("client %s: accepted", cl->name);
 	if (d->draining)

@@ -103,6 +103,27 @@ static int reusable_link(const char *path, __u64 cgroup_id, enum bpf_attach_type
 	return -ESTALE;
 }
 
+static char *pin_path(const struct h2s_loader *l, const char *sub, int prog, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/%s", l->pin_dir, sub, bpf_program__name(prog_at(l->skel, prog)));
+	return buf;
+}
+
+/* Pin the program itself (replacing a kept one from an earlier daemon). */
+static int pin_prog(struct h2s_loader *l, int i, char *err, size_t errlen)
+{
+	char path[768];
+
+	pin_path(l, H2S_PIN_PROGS_SUBDIR, i, path, sizeof(path));
+	unlink(path);
+	if (bpf_program__pin(prog_at(l->skel, i), path) < 0) {
+		snprintf(err, errlen, "cannot pin program %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	l->prog_pinned[i] = true;
+	return 0;
+}
+
 static int attach_one(struct h2s_loader *l, int i, int cgroup_fd, __u64 cgroup_id, char *err,
 		      size_t errlen)
 {
@@ -112,15 +133,14 @@ static int attach_one(struct h2s_loader *l, int i, int cgroup_fd, __u64 cgroup_i
 	struct bpf_link *link;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", l->pin_dir, H2S_PIN_LINKS_SUBDIR,
-		 bpf_program__name(p));
+	pin_path(l, H2S_PIN_LINKS_SUBDIR, i, path, sizeof(path));
 	fd = reusable_link(path, cgroup_id, type);
 	if (fd >= 0) {
 		/* Atomic program swap: capture never has a gap across a daemon restart. */
 		if (bpf_link_update(fd, bpf_program__fd(p), NULL) == 0) {
 			l->link_fds[i] = fd;
 			log_info("kept link %s, program replaced", path);
-			return 0;
+			return pin_prog(l, i, err, errlen);
 		}
 		log_warn("cannot update link %s (%s): re-attaching", path, strerror(errno));
 		close(fd);
@@ -141,7 +161,7 @@ static int attach_one(struct h2s_loader *l, int i, int cgroup_fd, __u64 cgroup_i
 	l->link_fds[i] = dup(bpf_link__fd(link));
 	l->link_created[i] = true;
 	bpf_link__destroy(link); /* the pin and our dup keep it attached */
-	return 0;
+	return pin_prog(l, i, err, errlen);
 }
 
 int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
@@ -162,10 +182,14 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	rc = h2s_bpffs_ensure(pin_dir, err, errlen);
 	if (rc < 0)
 		return rc;
-	snprintf(sub, sizeof(sub), "%s/%s", pin_dir, H2S_PIN_LINKS_SUBDIR);
-	if ((rc = mkdir_private(pin_dir, err, errlen)) < 0 ||
-	    (rc = mkdir_private(sub, err, errlen)) < 0)
+	if ((rc = mkdir_private(pin_dir, err, errlen)) < 0)
 		return rc;
+	for (size_t k = 0; k < 2; k++) {
+		snprintf(sub, sizeof(sub), "%s/%s", pin_dir,
+			 k ? H2S_PIN_PROGS_SUBDIR : H2S_PIN_LINKS_SUBDIR);
+		if ((rc = mkdir_private(sub, err, errlen)) < 0)
+			return rc;
+	}
 	/* One daemon per pin dir: a second one would swap the programs and, on exit, unpin the
 	 * state of the first. The lock lives as long as the daemon (flock works on bpffs).
 	 */
@@ -186,8 +210,9 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 
 	l->skel = h2steer_bpf__open_opts(&opts);
 	if (!l->skel) {
-		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
-		return -errno;
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-rc));
+		goto fail;
 	}
 	rc = h2steer_bpf__load(l->skel);
 	if (rc < 0) {
@@ -232,12 +257,12 @@ fail:
 	/* Undo what this attempt created; if an earlier daemon left state here, leave its
 	 * maps and links as they were.
 	 */
-	for (int i = 0; i < H2S_LOADER_NPROGS; i++)
-		if (l->link_created[i]) {
-			snprintf(sub, sizeof(sub), "%s/%s/%s", l->pin_dir, H2S_PIN_LINKS_SUBDIR,
-				 bpf_program__name(prog_at(l->skel, i)));
-			unlink(sub);
-		}
+	for (int i = 0; i < H2S_LOADER_NPROGS; i++) {
+		if (l->link_created[i])
+			unlink(pin_path(l, H2S_PIN_LINKS_SUBDIR, i, sub, sizeof(sub)));
+		if (l->prog_pinned[i])
+			unlink(pin_path(l, H2S_PIN_PROGS_SUBDIR, i, sub, sizeof(sub)));
+	}
 	h2s_loader_stop(l, l->reused);
 	return rc;
 }
@@ -250,9 +275,8 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 		h2s_maps_close(&l->maps);
 	for (int i = 0; i < H2S_LOADER_NPROGS; i++) {
 		if (!keep_state && l->skel) {
-			snprintf(path, sizeof(path), "%s/%s/%s", l->pin_dir, H2S_PIN_LINKS_SUBDIR,
-				 bpf_program__name(prog_at(l->skel, i)));
-			unlink(path);
+			unlink(pin_path(l, H2S_PIN_LINKS_SUBDIR, i, path, sizeof(path)));
+			unlink(pin_path(l, H2S_PIN_PROGS_SUBDIR, i, path, sizeof(path)));
 		}
 		if (l->link_fds[i] >= 0)
 			close(l->link_fds[i]);
@@ -262,6 +286,8 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 		if (!keep_state) {
 			bpf_object__unpin_maps(l->skel->obj, NULL);
 			snprintf(path, sizeof(path), "%s/%s", l->pin_dir, H2S_PIN_LINKS_SUBDIR);
+			rmdir(path);
+			snprintf(path, sizeof(path), "%s/%s", l->pin_dir, H2S_PIN_PROGS_SUBDIR);
 			rmdir(path);
 			rmdir(l->pin_dir);
 		}

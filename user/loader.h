@@ -23,6 +23,7 @@ struct h2s_loader {
 	char cgroup[4096];
 	int link_fds[H2S_LOADER_NPROGS];
 	bool link_created[H2S_LOADER_NPROGS];
+	bool prog_pinned[H2S_LOADER_NPROGS];
 	struct h2s_maps maps; /* fds owned by the skeleton */
 	int lock_fd;          /* flock on the pin dir: one daemon per pin dir */
 	bool reused;          /* maps were pinned already (kept state of an earlier daemon) */

@@ -34,6 +34,7 @@ struct h2s_client {
 	struct h2s_addr peer, vip;
 	char name[80];           /* "peer -> vip", for logs */
 	struct h2s_timer goaway_timer;
+	struct h2s_timer hello_timer; /* until the client's first frame (preface + SETTINGS) */
 	uint64_t streams_total;
 };
 

@@ -115,3 +115,20 @@ def test_client_vanishing_mid_stream_cancels_its_backend_streams(lab):
     assert st["in_flight"] == 0, st
     r = lab.client(vip, "unary", "-n", 50)
     assert r["ok"] == 50
+
+
+def test_silent_client_is_closed_after_the_handshake_timeout(lab):
+    bes = lab.backends(1)
+    vip = lab.vip()
+    cfg = h2slab.services_yaml({vip: [bes[0].addr]}) + "handshake_timeout_ms: 500\n"
+    d = lab.daemon(config=cfg)
+    host, port = vip.rsplit(":", 1)
+    code = (f"import socket,time\ns=socket.create_connection(('{host}',{port}),timeout=5)\n"
+            "t=time.monotonic()\nb=s.recv(100)\n"  # the daemon's SETTINGS
+            "while b: b=s.recv(100)\n"
+            "print(round(time.monotonic()-t,2))")
+    r = lab.run([h2slab.PYTHON, "-c", code])
+    assert r.returncode == 0, r.stderr
+    assert 0.4 <= float(r.stdout) < 3, r.stdout
+    assert "no HTTP/2 preface" in d.proc.text()
+    assert lab.client(vip, "unary", "-n", 20)["ok"] == 20

@@ -64,8 +64,9 @@ def test_pins_are_private_and_removed_on_exit(lab):
         for name in files:
             mode = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
             assert mode == 0o600, (name, oct(mode))
-    assert sorted(os.listdir(os.path.join(d.pin_dir, "links"))) == [
-        "h2s_connect4", "h2s_connect6", "h2s_peername4", "h2s_peername6", "h2s_sockops"]
+    progs = ["h2s_connect4", "h2s_connect6", "h2s_peername4", "h2s_peername6", "h2s_sockops"]
+    assert sorted(os.listdir(os.path.join(d.pin_dir, "links"))) == progs
+    assert sorted(os.listdir(os.path.join(d.pin_dir, "progs"))) == progs
     assert d.stop() == 0
     assert not os.path.exists(d.pin_dir)
     # And capture is gone with it: the VIP is an ordinary (dead) address again.

@@ -19,7 +19,8 @@ TestSuite(loader, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
 static const char *const pinned[] = {
 	H2S_MAP_CTL, H2S_MAP_SERVICES, H2S_MAP_BACKENDS, H2S_MAP_ORIGINS, H2S_MAP_SOCKS,
 	H2S_MAP_COUNTERS, "links/h2s_connect4", "links/h2s_connect6", "links/h2s_peername4",
-	"links/h2s_peername6", "links/h2s_sockops",
+	"links/h2s_peername6", "links/h2s_sockops", "progs/h2s_connect4", "progs/h2s_connect6",
+	"progs/h2s_peername4", "progs/h2s_peername6", "progs/h2s_sockops",
 };
 
 static __u32 link_id(const char *name)
@@ -89,6 +90,8 @@ Test(loader, incompatible_pinned_map_is_refused_with_a_reason)
 	snprintf(path, sizeof(path), "%s/links/h2s_connect4", kt.pin_dir);
 	cr_assert_eq(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/links", kt.pin_dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/progs", kt.pin_dir);
 	rmdir(path);
 	rmdir(kt.pin_dir);
 }
