@@ -100,9 +100,6 @@ static int service_del(struct h2s_cli *cli, int argc, char **argv)
 struct svc_row {
 	struct h2s_addr vip;
 	struct h2s_service s;
-	struct h2s_backend_key *bk;
-	struct h2s_backend *bv;
-	size_t nb;
 };
 
 struct rows {
@@ -126,45 +123,10 @@ static int add_service_row(const struct h2s_addr *vip, const struct h2s_service 
 	return 0;
 }
 
-static int add_backend_row(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
-{
-	struct svc_row *row = ctx;
-	void *pk, *pv;
-
-	pk = realloc(row->bk, (row->nb + 1) * sizeof(*row->bk));
-	if (!pk)
-		return -ENOMEM;
-	row->bk = pk;
-	pv = realloc(row->bv, (row->nb + 1) * sizeof(*row->bv));
-	if (!pv)
-		return -ENOMEM;
-	row->bv = pv;
-	row->bk[row->nb] = *k;
-	row->bv[row->nb] = *b;
-	row->nb++;
-	return 0;
-}
-
 static int cmp_row(const void *a, const void *b)
 {
 	return memcmp(&((const struct svc_row *)a)->vip, &((const struct svc_row *)b)->vip,
 		      sizeof(struct h2s_addr));
-}
-
-static void sort_backends(struct svc_row *row)
-{
-	for (size_t i = 1; i < row->nb; i++)
-		for (size_t j = i; j > 0 && memcmp(&row->bk[j - 1].backend, &row->bk[j].backend,
-						   sizeof(struct h2s_addr)) > 0;
-		     j--) {
-			struct h2s_backend_key tk = row->bk[j];
-			struct h2s_backend tv = row->bv[j];
-
-			row->bk[j] = row->bk[j - 1];
-			row->bv[j] = row->bv[j - 1];
-			row->bk[j - 1] = tk;
-			row->bv[j - 1] = tv;
-		}
 }
 
 static int max_width(int w, const char *s)
@@ -174,20 +136,72 @@ static int max_width(int w, const char *s)
 	return n > w ? n : w;
 }
 
-static void free_rows(struct rows *rows)
+static json_t *backend_json(const struct h2s_backend_entry *e, bool with_service)
 {
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	json_t *o = json_pack("{s:s,s:i}", "address", h2s_addr_format(&e->k.backend, bs, sizeof(bs)),
+			      "weight", (json_int_t)e->b.weight);
+
+	if (with_service)
+		json_object_set_new(o, "service",
+				    json_string(h2s_addr_format(&e->k.service, vs, sizeof(vs))));
+	return o;
+}
+
+static void print_json(struct h2s_cli *cli, const struct rows *rows,
+		       const struct h2s_backend_list *bl, bool backends_only)
+{
+	char vs[H2S_ADDR_STRLEN];
+	json_t *arr = json_array();
+
 	for (size_t i = 0; i < rows->n; i++) {
-		free(rows->r[i].bk);
-		free(rows->r[i].bv);
+		const struct svc_row *r = &rows->r[i];
+		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
+		json_t *bes = backends_only ? arr : json_array();
+
+		for (size_t b = first; b < first + nb; b++)
+			json_array_append_new(bes, backend_json(&bl->e[b], backends_only));
+		if (!backends_only)
+			json_array_append_new(
+				arr, json_pack("{s:s,s:s,s:s,s:o}", "service",
+					       h2s_addr_format(&r->vip, vs, sizeof(vs)), "algo",
+					       h2s_algo_name(r->s.algo), "mode", "l7", "backends", bes));
 	}
-	free(rows->r);
+	h2s_cli_print_json(cli, arr);
+}
+
+static void print_table(struct h2s_cli *cli, const struct rows *rows,
+			const struct h2s_backend_list *bl)
+{
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	int ws = 7, wb = 7; /* column widths: "SERVICE", "BACKEND" or the longest address */
+
+	for (size_t i = 0; i < rows->n; i++)
+		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
+	for (size_t b = 0; b < bl->n; b++)
+		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
+	fprintf(cli->out, "%-*s  %-13s  %-*s  %s\n", ws, "SERVICE", "ALGO", wb, "BACKEND", "WEIGHT");
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct svc_row *r = &rows->r[i];
+		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
+
+		fprintf(cli->out, "%-*s  %-13s  ", ws, h2s_addr_format(&r->vip, vs, sizeof(vs)),
+			h2s_algo_name(r->s.algo));
+		if (!nb)
+			fprintf(cli->out, "(none)\n");
+		for (size_t b = first; b < first + nb; b++)
+			fprintf(cli->out, "%*s%-*s  %u\n", b > first ? ws + 17 : 0, "", wb,
+				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
+				bl->e[b].b.weight);
+	}
 }
 
 int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backends_only)
 {
 	struct rows rows = { 0 };
+	struct h2s_backend_list bl = { 0 };
 	struct h2s_addr vip;
-	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	char vs[H2S_ADDR_STRLEN];
 	int rc;
 
 	if (argc > 1)
@@ -200,73 +214,26 @@ int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backe
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
 	rc = h2s_services_foreach(&cli->maps, add_service_row, &rows);
-	for (size_t i = 0; rc == 0 && i < rows.n; i++)
-		rc = h2s_backends_foreach(&cli->maps, &rows.r[i].vip, add_backend_row, &rows.r[i]);
+	if (rc == 0)
+		rc = h2s_backends_collect(&cli->maps, rows.only, &bl);
 	if (rc < 0) {
-		free_rows(&rows);
+		free(rows.r);
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot read the maps: %s", strerror(-rc));
 	}
 	if (argc == 1 && rows.n == 0) {
-		free_rows(&rows);
+		free(rows.r);
+		h2s_backend_list_free(&bl);
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "no service %s",
 				     h2s_addr_format(&vip, vs, sizeof(vs)));
 	}
-	qsort(rows.r, rows.n, sizeof(*rows.r), cmp_row);
-	for (size_t i = 0; i < rows.n; i++)
-		sort_backends(&rows.r[i]);
-
-	if (cli->json) {
-		json_t *arr = json_array();
-
-		for (size_t i = 0; i < rows.n; i++) {
-			struct svc_row *r = &rows.r[i];
-			json_t *bes = json_array();
-
-			for (size_t b = 0; b < r->nb; b++)
-				json_array_append_new(
-					bes, json_pack("{s:s,s:i}", "address",
-						       h2s_addr_format(&r->bk[b].backend, bs, sizeof(bs)),
-						       "weight", (json_int_t)r->bv[b].weight));
-			if (backends_only) {
-				for (size_t b = 0; b < json_array_size(bes); b++)
-					json_object_set_new(json_array_get(bes, b), "service",
-							    json_string(h2s_addr_format(
-								    &r->vip, vs, sizeof(vs))));
-				json_array_extend(arr, bes);
-				json_decref(bes);
-				continue;
-			}
-			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:s,s:o}", "service",
-					       h2s_addr_format(&r->vip, vs, sizeof(vs)), "algo",
-					       h2s_algo_name(r->s.algo), "mode", "l7", "backends", bes));
-		}
-		h2s_cli_print_json(cli, arr);
-	} else {
-		int ws = 7, wb = 7; /* column widths: "SERVICE", "BACKEND" or the longest address */
-
-		for (size_t i = 0; i < rows.n; i++) {
-			ws = max_width(ws, h2s_addr_format(&rows.r[i].vip, vs, sizeof(vs)));
-			for (size_t b = 0; b < rows.r[i].nb; b++)
-				wb = max_width(wb, h2s_addr_format(&rows.r[i].bk[b].backend, bs,
-								   sizeof(bs)));
-		}
-		fprintf(cli->out, "%-*s  %-13s  %-*s  %s\n", ws, "SERVICE", "ALGO", wb, "BACKEND",
-			"WEIGHT");
-		for (size_t i = 0; i < rows.n; i++) {
-			struct svc_row *r = &rows.r[i];
-
-			fprintf(cli->out, "%-*s  %-13s  ", ws, h2s_addr_format(&r->vip, vs, sizeof(vs)),
-				h2s_algo_name(r->s.algo));
-			if (!r->nb)
-				fprintf(cli->out, "(none)\n");
-			for (size_t b = 0; b < r->nb; b++)
-				fprintf(cli->out, "%*s%-*s  %u\n", b ? ws + 17 : 0, "", wb,
-					h2s_addr_format(&r->bk[b].backend, bs, sizeof(bs)),
-					r->bv[b].weight);
-		}
-	}
-	free_rows(&rows);
+	if (rows.n)
+		qsort(rows.r, rows.n, sizeof(*rows.r), cmp_row);
+	if (cli->json)
+		print_json(cli, &rows, &bl, backends_only);
+	else
+		print_table(cli, &rows, &bl);
+	free(rows.r);
+	h2s_backend_list_free(&bl);
 	return H2S_EXIT_OK;
 }
 

@@ -146,32 +146,9 @@ int h2s_service_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_s
 	return bpf_map_lookup_elem(m->services, vip, s) < 0 ? -errno : 0;
 }
 
-struct key_list {
-	struct h2s_backend_key *keys;
-	size_t n, cap;
-};
-
-static int collect_key(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
-{
-	struct key_list *l = ctx;
-
-	(void)b;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->keys, cap * sizeof(*l->keys));
-
-		if (!p)
-			return -ENOMEM;
-		l->keys = p;
-		l->cap = cap;
-	}
-	l->keys[l->n++] = *k;
-	return 0;
-}
-
 int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 {
-	struct key_list l = { 0 };
+	struct h2s_backend_list l = { 0 };
 	int rc;
 
 	/* Service first: from here on no new connection is captured for it. Keys are collected
@@ -179,10 +156,10 @@ int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 	 */
 	if (bpf_map_delete_elem(m->services, vip) < 0)
 		return -errno;
-	rc = h2s_backends_foreach(m, vip, collect_key, &l);
+	rc = h2s_backends_collect(m, vip, &l);
 	for (size_t i = 0; i < l.n; i++)
-		bpf_map_delete_elem(m->backends, &l.keys[i]);
-	free(l.keys);
+		bpf_map_delete_elem(m->backends, &l.e[i].k);
+	h2s_backend_list_free(&l);
 	h2s_maps_bump_gen(m);
 	return rc;
 }
@@ -268,6 +245,71 @@ int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_bac
 		prev = &cur;
 	}
 	return 0;
+}
+
+static int collect_entry(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
+{
+	struct h2s_backend_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->e, cap * sizeof(*l->e));
+
+		if (!p)
+			return -ENOMEM;
+		l->e = p;
+		l->cap = cap;
+	}
+	l->e[l->n++] = (struct h2s_backend_entry){ .k = *k, .b = *b };
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(&((const struct h2s_backend_entry *)a)->k,
+		      &((const struct h2s_backend_entry *)b)->k, sizeof(struct h2s_backend_key));
+}
+
+int h2s_backends_collect(struct h2s_maps *m, const struct h2s_addr *vip,
+			 struct h2s_backend_list *l)
+{
+	int rc;
+
+	*l = (struct h2s_backend_list){ 0 };
+	rc = h2s_backends_foreach(m, vip, collect_entry, l);
+	if (rc < 0) {
+		h2s_backend_list_free(l);
+		return rc;
+	}
+	if (l->n)
+		qsort(l->e, l->n, sizeof(*l->e), cmp_entry);
+	return 0;
+}
+
+void h2s_backend_list_free(struct h2s_backend_list *l)
+{
+	free(l->e);
+	*l = (struct h2s_backend_list){ 0 };
+}
+
+size_t h2s_backend_list_of(const struct h2s_backend_list *l, const struct h2s_addr *vip,
+			   size_t *first)
+{
+	size_t lo = 0, hi = l->n, end;
+
+	/* Lower bound of vip (the list is sorted by service first), then its run. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(&l->e[mid].k.service, vip, sizeof(*vip)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < l->n && h2s_addr_equal(&l->e[end].k.service, vip); end++)
+		;
+	*first = lo;
+	return end - lo;
 }
 
 int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT])

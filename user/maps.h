@@ -47,6 +47,25 @@ int h2s_services_foreach(struct h2s_maps *m, h2s_service_cb cb, void *ctx);
 int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_backend_cb cb,
 			 void *ctx);
 
+/* A snapshot of backends entries, sorted by service, then backend address (key order). */
+struct h2s_backend_entry {
+	struct h2s_backend_key k;
+	struct h2s_backend b;
+};
+
+struct h2s_backend_list {
+	struct h2s_backend_entry *e;
+	size_t n, cap;
+};
+
+/* Snapshot the backends of vip, or of every service when vip is NULL. */
+int h2s_backends_collect(struct h2s_maps *m, const struct h2s_addr *vip,
+			 struct h2s_backend_list *l);
+void h2s_backend_list_free(struct h2s_backend_list *l);
+/* The entries of vip in a collected list: returns their count, *first their start. */
+size_t h2s_backend_list_of(const struct h2s_backend_list *l, const struct h2s_addr *vip,
+			   size_t *first);
+
 /* Sum of the per-CPU capture counters. */
 int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT]);
 const char *h2s_counter_name(enum h2s_counter c);

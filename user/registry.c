@@ -110,56 +110,6 @@ static int load_service(const struct h2s_addr *vip, const struct h2s_service *cf
 	return 0;
 }
 
-/* What the backends map says about one service, gathered in one walk of the map. */
-struct wanted {
-	struct h2s_service_rt *svc;
-	struct h2s_backend_key *keys;
-	struct h2s_backend *vals;
-	size_t n, cap;
-};
-
-struct walk {
-	struct h2s_registry *r;
-	struct wanted *w;
-	size_t nw;
-};
-
-static int collect_backend(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
-{
-	struct walk *wk = ctx;
-	struct h2s_service_rt *s = h2s_registry_service(wk->r, &k->service);
-	struct wanted *w = NULL;
-
-	for (size_t i = 0; s && i < wk->nw; i++)
-		if (wk->w[i].svc == s)
-			w = &wk->w[i];
-	if (!w)
-		return 0; /* its service is not (or no longer) in the services map */
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 8;
-		void *nk = realloc(w->keys, cap * sizeof(*w->keys));
-		void *nv;
-
-		if (!nk)
-			return -ENOMEM;
-		w->keys = nk;
-		nv = realloc(w->vals, cap * sizeof(*w->vals));
-		if (!nv)
-			return -ENOMEM;
-		w->vals = nv;
-		w->cap = cap;
-	}
-	w->keys[w->n] = *k;
-	w->vals[w->n] = *b;
-	w->n++;
-	return 0;
-}
-
-static int cmp_addr(const struct h2s_addr *a, const struct h2s_addr *b)
-{
-	return memcmp(a, b, sizeof(*a));
-}
-
 static bool has_member(const struct h2s_service_rt *s, const struct h2s_backend_rt *be)
 {
 	for (size_t j = 0; j < s->n; j++)
@@ -168,43 +118,27 @@ static bool has_member(const struct h2s_service_rt *s, const struct h2s_backend_
 	return false;
 }
 
-static void sort_wanted(struct wanted *w)
-{
-	/* By address: a stable member order whatever order the map walk returns. */
-	for (size_t i = 1; i < w->n; i++)
-		for (size_t j = i; j > 0 && cmp_addr(&w->keys[j - 1].backend, &w->keys[j].backend) > 0;
-		     j--) {
-			struct h2s_backend_key tk = w->keys[j];
-			struct h2s_backend tv = w->vals[j];
-
-			w->keys[j] = w->keys[j - 1];
-			w->vals[j] = w->vals[j - 1];
-			w->keys[j - 1] = tk;
-			w->vals[j - 1] = tv;
-		}
-}
-
 /* Replace s's members with what the map wants. Picker state of members that stay is kept, and
  * new members are counted before old ones are dropped, so a backend that stays never looks
  * orphaned.
  */
-static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s, struct wanted *w)
+static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
+			 const struct h2s_backend_entry *want, size_t n)
 {
-	struct h2s_backend_rt **be = calloc(w->n ? w->n : 1, sizeof(*be));
-	struct h2s_pick_slot *slot = calloc(w->n ? w->n : 1, sizeof(*slot));
+	struct h2s_backend_rt **be = calloc(n ? n : 1, sizeof(*be));
+	struct h2s_pick_slot *slot = calloc(n ? n : 1, sizeof(*slot));
 
 	if (!be || !slot)
 		goto nomem;
-	sort_wanted(w);
-	for (size_t i = 0; i < w->n; i++) {
-		be[i] = backend_get(r, &w->keys[i].backend);
+	for (size_t i = 0; i < n; i++) {
+		be[i] = backend_get(r, &want[i].k.backend);
 		if (!be[i]) {
 			for (size_t j = 0; j < i; j++)
 				be[j]->members--;
 			goto nomem;
 		}
 		be[i]->members++;
-		slot[i].weight = w->vals[i].weight ? w->vals[i].weight : 1;
+		slot[i].weight = want[i].b.weight ? want[i].b.weight : 1;
 		for (size_t j = 0; j < s->n; j++)
 			if (s->be[j] == be[i])
 				slot[i].current = s->slot[j].current;
@@ -215,7 +149,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s, struc
 	for (size_t j = 0; j < s->n; j++) {
 		bool stays = false;
 
-		for (size_t i = 0; i < w->n; i++)
+		for (size_t i = 0; i < n; i++)
 			stays |= be[i] == s->be[j];
 		if (!stays)
 			log_info("service %s: backend %s removed", s->name, s->be[j]->name);
@@ -225,7 +159,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s, struc
 	free(s->slot);
 	s->be = be;
 	s->slot = slot;
-	s->n = w->n;
+	s->n = n;
 	return 0;
 nomem:
 	free(be);
@@ -244,8 +178,7 @@ static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 int h2s_registry_refresh(struct h2s_registry *r)
 {
 	uint64_t gen = h2s_maps_gen(r->maps);
-	struct walk wk = { .r = r };
-	size_t nsvc = 0;
+	struct h2s_backend_list all;
 	int rc;
 
 	if (r->loaded && gen == r->gen)
@@ -257,24 +190,20 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	if (rc < 0)
 		return rc;
 
-	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
-		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
-			nsvc += s->seen;
-	wk.w = calloc(nsvc ? nsvc : 1, sizeof(*wk.w));
-	if (!wk.w)
-		return -ENOMEM;
-	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
-		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
-			if (s->seen)
-				wk.w[wk.nw++].svc = s;
-	rc = h2s_backends_foreach(r->maps, NULL, collect_backend, &wk);
-	for (size_t i = 0; rc == 0 && i < wk.nw; i++)
-		rc = apply_members(r, wk.w[i].svc, &wk.w[i]);
-	for (size_t i = 0; i < wk.nw; i++) {
-		free(wk.w[i].keys);
-		free(wk.w[i].vals);
-	}
-	free(wk.w);
+	/* One walk of the backends map, sorted by service: each service takes its run. */
+	rc = h2s_backends_collect(r->maps, NULL, &all);
+	if (rc < 0)
+		return rc;
+	for (unsigned b = 0; rc == 0 && b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b]; rc == 0 && s; s = s->hnext) {
+			size_t first, n;
+
+			if (!s->seen)
+				continue;
+			n = h2s_backend_list_of(&all, &s->vip, &first);
+			rc = apply_members(r, s, all.e + first, n);
+		}
+	h2s_backend_list_free(&all);
 	if (rc < 0)
 		return rc;
 
