@@ -425,7 +425,7 @@ void h2s_options_usage(FILE *f)
 		"      --keep-state         leave maps and links pinned at exit\n"
 		"      --log-level LEVEL    err, warning, notice, info (default) or debug\n"
 		"  -v, --verbose            same as --log-level debug\n"
-		"      --max-streams N      concurrent streams offered to each client (default 1024)\n"
+		"      --max-streams N      concurrent streams offered to each client (default 256)\n"
 		"      --connect-timeout MS backend connect timeout (default 2000)\n"
 		"      --drain-timeout MS   on SIGTERM, time given to open streams (default 30000)\n"
 		"  -h, --help               this text\n"

@@ -65,6 +65,14 @@ static void conn_free(struct h2s_reap *r)
 
 static int obuf_append(struct h2s_conn *c, const uint8_t *p, size_t n)
 {
+	if (c->ooff) {
+		/* Keep only what the socket has not taken, at the front: without this a peer that
+		 * always takes a little less than we offer makes the buffer grow forever.
+		 */
+		memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+		c->olen -= c->ooff;
+		c->ooff = 0;
+	}
 	if (c->olen + n > c->ocap) {
 		size_t cap = c->ocap ? c->ocap : 16384;
 		uint8_t *nb;

@@ -23,8 +23,11 @@
 void h2s_settings_default(struct h2s_settings *s)
 {
 	*s = (struct h2s_settings){
-		.max_streams = 1024,
-		.stream_window = 1u << 20,
+		/* Per client connection and direction at most max_streams x stream_window is
+		 * buffered (64 MiB): per-stream flow control is what bounds it.
+		 */
+		.max_streams = 256,
+		.stream_window = 256u << 10,
 		.conn_window = 16u << 20,
 		.max_header_list = 65536,
 		.connect_timeout_ms = 2000,

@@ -90,14 +90,10 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 
 	(void)flags;
 	(void)ud;
-	if (!st) {
-		nghttp2_session_consume(ng, sid, len);
-		return 0;
-	}
-	if (h2s_relay_request_data(st, data, len) < 0) {
-		nghttp2_session_consume(ng, sid, len);
+	/* The connection window moves at once; the stream window once the bytes went on. */
+	nghttp2_session_consume_connection(ng, len);
+	if (st && h2s_relay_request_data(st, data, len) < 0)
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_INTERNAL_ERROR);
-	}
 	return 0;
 }
 

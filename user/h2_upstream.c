@@ -90,8 +90,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 			h2s_relay_response_end(st);
 		break;
 	case NGHTTP2_SETTINGS:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !up->settings_received) {
+			/* The backend speaks HTTP/2: it is up, and we know its stream limit. */
 			up->settings_received = true;
+			up->be->stream_limit = stream_limit(up);
+			h2s_backend_connect_ok(up->be);
+			h2s_timer_cancel(&up->c.d->loop, &up->timer);
+			if (!up->nstreams)
+				h2s_upstream_stream_done(up);
+		} else if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
 			up->be->stream_limit = stream_limit(up);
 		}
 		break;
@@ -112,12 +119,21 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 
 	(void)flags;
 	(void)ud;
-	if (!st) {
-		nghttp2_session_consume(ng, sid, len);
-		return 0;
-	}
-	if (h2s_relay_response_data(st, data, len) < 0)
+	/* The connection window moves at once; the stream window once the bytes went on. */
+	nghttp2_session_consume_connection(ng, len);
+	if (st && h2s_relay_response_data(st, data, len) < 0)
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_INTERNAL_ERROR);
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct h2s_stream *st;
+
+	(void)ud;
+	/* From here the backend may have seen the request: see h2s_relay_upstream_lost(). */
+	if (f->hd.type == NGHTTP2_HEADERS && (st = stream_of(ng, f->hd.stream_id)))
+		st->flags |= H2S_ST_HEADERS_SENT;
 	return 0;
 }
 
@@ -141,6 +157,7 @@ int h2s_upstream_callbacks(nghttp2_session_callbacks **out)
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	*out = cb;
 	return 0;
@@ -152,19 +169,18 @@ static void up_teardown(struct h2s_conn *c, const char *why)
 {
 	struct h2s_upstream *up = up_of(c);
 	struct h2s_backend_rt *be = up->be;
-	bool never_sent = !up->established;
 
 	h2s_timer_cancel(&c->d->loop, &up->timer);
 	h2s_list_del(&up->pool_link); /* out of the pool before any stream is re-picked */
-	be->nconns--;
-	if (never_sent)
+	/* No SETTINGS ever came: not an HTTP/2 backend that works (refused, frozen, not h2). */
+	if (!up->settings_received)
 		h2s_backend_connect_failed(be, c->d->loop.now_ms);
 	if (!h2s_list_empty(&up->streams))
 		log_info("backend %s: connection closed with %u streams open (%s)", be->name,
 			 up->nstreams, why);
 	else
 		log_debug("backend %s: connection closed (%s)", be->name, why);
-	h2s_relay_upstream_lost(up, never_sent, why);
+	h2s_relay_upstream_lost(up, !up->settings_received, why);
 }
 
 static void up_destroy(struct h2s_conn *c)
@@ -174,6 +190,11 @@ static void up_destroy(struct h2s_conn *c)
 	struct h2s_daemon *d = c->d;
 
 	free(up);
+	/* Counted until now (not at teardown): several connections of one backend may be
+	 * destroyed in the same turn, and each still refers to the backend until here.
+	 */
+	if (--be->nconns == 0)
+		be->stream_limit = H2S_STREAM_LIMIT_UNKNOWN; /* learn it afresh next time */
 	h2s_registry_release_backend(&d->reg, be);
 }
 
@@ -181,8 +202,9 @@ static void up_timer(struct h2s_timer *t)
 {
 	struct h2s_upstream *up = h2s_container_of(t, struct h2s_upstream, timer);
 
-	if (!up->established) {
-		h2s_conn_close(&up->c, "connect timeout");
+	if (!up->settings_received) {
+		h2s_conn_close(&up->c, up->established ? "no HTTP/2 SETTINGS from the backend in time"
+						       : "connect timeout");
 		return;
 	}
 	/* Idle: say goodbye with GOAWAY; the flush closes it once that is written. */
@@ -198,22 +220,19 @@ static void up_connected(struct h2s_conn *c, int err)
 		h2s_conn_close(c, strerror(err));
 		return;
 	}
+	/* The timer keeps running: the backend's SETTINGS must follow within the same time. */
 	up->established = true;
-	h2s_backend_connect_ok(up->be);
-	h2s_timer_cancel(&c->d->loop, &up->timer);
-	if (!up->nstreams)
-		h2s_upstream_stream_done(up);
 }
 
 void h2s_upstream_busy(struct h2s_upstream *up)
 {
-	if (up->established)
-		h2s_timer_cancel(&up->c.d->loop, &up->timer);
+	if (up->settings_received)
+		h2s_timer_cancel(&up->c.d->loop, &up->timer); /* the idle clock */
 }
 
 void h2s_upstream_stream_done(struct h2s_upstream *up)
 {
-	if (up->nstreams || up->c.dead || !up->established)
+	if (up->nstreams || up->c.dead || !up->settings_received)
 		return;
 	if (!up->be->members) {
 		/* Its backend left every service: nothing will use this connection again. */
@@ -287,9 +306,9 @@ static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt 
 	}
 	h2s_list_add_tail(&be->conns, &up->pool_link);
 	be->nconns++;
-	if (up->c.connecting)
-		h2s_timer_arm(&d->loop, &up->timer, d->set.connect_timeout_ms);
-	else
+	/* Connect, then the backend's SETTINGS, within connect_timeout_ms. */
+	h2s_timer_arm(&d->loop, &up->timer, d->set.connect_timeout_ms);
+	if (!up->c.connecting)
 		up_connected(&up->c, 0);
 	log_debug("backend %s: new connection (%u in pool)", be->name, be->nconns);
 	return up;
@@ -307,6 +326,9 @@ struct h2s_upstream *h2s_pool_get(struct h2s_daemon *d, struct h2s_backend_rt *b
 		    up->nstreams < stream_limit(up))
 			return up;
 	}
+	/* A backend that announced it takes no streams gets no new connection either. */
+	if (be->stream_limit == 0)
+		return NULL;
 	return up_open(d, be);
 }
 

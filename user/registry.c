@@ -51,7 +51,7 @@ static struct h2s_backend_rt *backend_get(struct h2s_registry *r, const struct h
 	if (!b)
 		return NULL;
 	b->addr = *a;
-	b->stream_limit = 100;
+	b->stream_limit = H2S_STREAM_LIMIT_UNKNOWN;
 	h2s_addr_format(a, b->name, sizeof(b->name));
 	h2s_list_init(&b->conns);
 	k = bucket(a);

@@ -33,6 +33,9 @@ struct h2s_backend_rt {
 	uint32_t stream_limit;
 };
 
+/* What nghttp2 assumes of a peer before its SETTINGS arrive. */
+#define H2S_STREAM_LIMIT_UNKNOWN 100
+
 struct h2s_service_rt {
 	struct h2s_service_rt *hnext;
 	struct h2s_addr vip;

@@ -67,44 +67,40 @@ struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
 	return st;
 }
 
-/* ---- flow-control acknowledgements ---- */
-
-/* nghttp2_session_consume() also works after the stream closed (then only the connection
- * window moves), which is exactly what bytes of a finished stream need.
+/* ---- flow-control acknowledgements ----
+ *
+ * Connection windows are acknowledged as soon as bytes arrive (in the legs' on_data_chunk),
+ * so one slow stream never holds a connection's window that other streams share. Stream
+ * windows are acknowledged only when the other leg took the bytes: each stream is
+ * back-pressured on its own, and buffers at most one stream window per direction.
  */
+
 static void ack_client(struct h2s_stream *st, size_t n)
 {
-	if (n > st->req_unconsumed)
-		n = st->req_unconsumed;
-	st->req_unconsumed -= n;
-	if (!n || !st->cl)
+	if (!n || !st->cl || (st->flags & H2S_ST_CLIENT_CLOSED))
 		return;
-	nghttp2_session_consume(st->cl->c.ng, st->csid, n);
+	nghttp2_session_consume_stream(st->cl->c.ng, st->csid, n);
 	h2s_conn_mark(&st->cl->c);
 }
 
 static void ack_upstream(struct h2s_stream *st, size_t n)
 {
-	if (n > st->resp_unconsumed)
-		n = st->resp_unconsumed;
-	st->resp_unconsumed -= n;
 	if (!n || !st->up)
 		return;
-	nghttp2_session_consume(st->up->c.ng, st->usid, n);
+	nghttp2_session_consume_stream(st->up->c.ng, st->usid, n);
 	h2s_conn_mark(&st->up->c);
 }
 
 static void discard_request(struct h2s_stream *st)
 {
 	st->flags |= H2S_ST_REQ_DISCARD;
+	st->req_replayed = 0;
 	h2s_bq_clear(&st->req_q);
-	ack_client(st, st->req_unconsumed);
 }
 
 static void discard_response(struct h2s_stream *st)
 {
 	h2s_bq_clear(&st->resp_q);
-	ack_upstream(st, st->resp_unconsumed);
 }
 
 static int submit_hdrs(const struct h2s_hdrs *h, int (*fn)(void *arg, const nghttp2_nv *nv,
@@ -202,6 +198,8 @@ static void rewind_request(struct h2s_stream *st)
 {
 	struct h2s_bytequeue all = st->req_sent;
 
+	/* The client was credited for these bytes when they first went upstream. */
+	st->req_replayed = h2s_bq_len(&all);
 	h2s_bq_init(&st->req_sent);
 	h2s_bq_concat(&all, &st->req_q);
 	st->req_q = all;
@@ -227,8 +225,11 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 
 	(void)ud;
 	if (n) {
+		size_t old = n < st->req_replayed ? n : st->req_replayed;
+
 		keep_for_replay(st, buf, n);
-		ack_client(st, n);
+		st->req_replayed -= old;
+		ack_client(st, n - old);
 	}
 	if (h2s_bq_len(&st->req_q))
 		return (ssize_t)n;
@@ -240,7 +241,9 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 		 * HEADERS ahead of queued DATA otherwise). They stay held for a replay.
 		 */
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		submit_hdrs(&st->req_trailers, submit_trailer_nv, &(struct trailer_ctx){ ng, sid });
+		if (submit_hdrs(&st->req_trailers, submit_trailer_nv,
+				&(struct trailer_ctx){ ng, sid }) < 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST(INTERNAL_ERROR) */
 	}
 	return (ssize_t)n;
 }
@@ -289,7 +292,6 @@ static void detach(struct h2s_stream *st)
 
 	if (!up)
 		return;
-	ack_upstream(st, st->resp_unconsumed);
 	h2s_list_del(&st->up_link);
 	up->nstreams--;
 	up->be->inflight--;
@@ -343,12 +345,11 @@ void h2s_relay_request_start(struct h2s_stream *st)
 int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len)
 {
 	if (st->flags & H2S_ST_REQ_DISCARD) {
-		nghttp2_session_consume(st->cl->c.ng, st->csid, len);
+		ack_client(st, len); /* nowhere to go: let the client finish sending */
 		return 0;
 	}
 	if (h2s_bq_append(&st->req_q, data, len) < 0)
 		return -ENOMEM;
-	st->req_unconsumed += len;
 	if (st->up) {
 		nghttp2_session_resume_data(st->up->c.ng, st->usid);
 		h2s_conn_mark(&st->up->c);
@@ -406,7 +407,6 @@ void h2s_relay_client_gone(struct h2s_client *cl)
 		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, cl_link);
 
 		/* Its session is being deleted: no acknowledgements to it any more. */
-		st->req_unconsumed = 0;
 		st->cl = NULL;
 		h2s_list_del(&st->cl_link);
 		if (st->flags & H2S_ST_CLIENT_CLOSED)
@@ -434,15 +434,9 @@ static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
 	*flags |= NGHTTP2_DATA_FLAG_EOF;
 	if (st->resp_trailers.n) {
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		nghttp2_nv stack[NV_STACK], *nv = st->resp_trailers.n > NV_STACK
-						       ? malloc(st->resp_trailers.n * sizeof(*nv))
-						       : stack;
-		if (nv) {
-			h2s_hdrs_to_nv(&st->resp_trailers, nv);
-			nghttp2_submit_trailer(ng, sid, nv, st->resp_trailers.n);
-			if (nv != stack)
-				free(nv);
-		}
+		if (submit_hdrs(&st->resp_trailers, submit_trailer_nv,
+				&(struct trailer_ctx){ ng, sid }) < 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST(INTERNAL_ERROR) */
 		h2s_hdrs_free(&st->resp_trailers);
 	}
 	return (ssize_t)n;
@@ -495,15 +489,10 @@ void h2s_relay_informational(struct h2s_stream *st)
 
 int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len)
 {
-	st->resp_unconsumed += len;
-	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED)) {
-		ack_upstream(st, len);
-		return 0;
-	}
-	if (h2s_bq_append(&st->resp_q, data, len) < 0) {
-		ack_upstream(st, len);
+	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+		return 0; /* the upstream stream is being cancelled */
+	if (h2s_bq_append(&st->resp_q, data, len) < 0)
 		return -ENOMEM;
-	}
 	nghttp2_session_resume_data(st->cl->c.ng, st->csid);
 	h2s_conn_mark(&st->cl->c);
 	return 0;
@@ -529,6 +518,7 @@ static bool replayable(const struct h2s_stream *st)
 
 static void replay(struct h2s_stream *st)
 {
+	st->flags &= ~H2S_ST_HEADERS_SENT;
 	rewind_request(st);
 	h2s_relay_request_start(st);
 }
@@ -562,21 +552,23 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 	h2s_conn_mark(&st->cl->c);
 }
 
-void h2s_relay_upstream_lost(struct h2s_upstream *up, bool never_sent, const char *why)
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why)
 {
 	struct h2s_list *pos, *tmp;
 
 	h2s_list_for_each_safe(pos, tmp, &up->streams) {
 		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
 
-		st->resp_unconsumed = 0; /* the session goes away with its windows */
 		detach(st);
 		if (st->flags & H2S_ST_CLIENT_CLOSED) {
 			maybe_free(st);
 		} else if (st->flags & H2S_ST_RESP_END) {
 			if (!(st->flags & H2S_ST_REQ_END))
 				discard_request(st);
-		} else if (never_sent && replayable(st)) {
+		} else if ((unproven || !(st->flags & H2S_ST_HEADERS_SENT)) && replayable(st)) {
+			/* The backend cannot have processed it: the request never left, or the
+			 * connection never became a working HTTP/2 session.
+			 */
 			replay(st);
 		} else {
 			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: connection to backend %s lost (%s)",

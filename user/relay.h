@@ -4,9 +4,10 @@
  *   client --HEADERS/DATA/trailers--> [req_q]  --data provider--> upstream
  *   client <--HEADERS/DATA/trailers-- [resp_q] <--data provider-- upstream
  *
- * Flow control is coupled: bytes read on one leg are acknowledged to their sender
- * (nghttp2_session_consume) only when the other leg's data provider has taken them, so a slow
- * reader slows only its own stream, and each queue stays within one stream window.
+ * Flow control is coupled per stream: bytes read on one leg are acknowledged to their sender at
+ * stream level only when the other leg's data provider has taken them, so a slow reader slows
+ * only its own stream, and each queue stays within one stream window. Connection windows are
+ * acknowledged on arrival, so one stalled stream cannot starve the others of its connection.
  *
  * Lifetime: the stream is freed when its client side is closed and it is off any upstream
  * connection; each nghttp2 session refers to it only until that side's on_stream_close (or
@@ -45,7 +46,7 @@ struct h2s_upstream {
 	struct h2s_list streams;   /* struct h2s_stream.up_link */
 	struct h2s_backend_rt *be;
 	uint32_t nstreams;         /* our count of open streams (nghttp2 has no public one) */
-	bool established;          /* connect() completed: the backend may have seen data */
+	bool established;          /* connect() completed */
 	bool settings_received;    /* the backend's SETTINGS (its stream limit) arrived */
 	struct h2s_timer timer;    /* connect timeout, then idle timeout */
 };
@@ -57,6 +58,7 @@ enum {
 	H2S_ST_CLIENT_CLOSED = 1 << 3,  /* client side closed (stream or whole connection) */
 	H2S_ST_REPLAY_LOST = 1 << 4,    /* more body went upstream than req_sent keeps: no replay */
 	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
+	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
 };
 
 /* Request body kept after it went upstream, until the response starts, so a stream the
@@ -76,8 +78,7 @@ struct h2s_stream {
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
 	struct h2s_bytequeue req_sent; /* see H2S_REPLAY_MAX */
-	size_t req_unconsumed;  /* bytes of req_q not yet acknowledged to the client */
-	size_t resp_unconsumed; /* bytes of resp_q not yet acknowledged to the backend */
+	size_t req_replayed; /* head of req_q that is a replay: the client was credited already */
 };
 
 /* ---- from the client leg (h2_server.c) ---- */
@@ -97,7 +98,9 @@ void h2s_relay_informational(struct h2s_stream *st);
 int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len);
 void h2s_relay_response_end(struct h2s_stream *st);
 void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code);
-/* The upstream connection is gone; never_sent when the backend cannot have seen any of it. */
-void h2s_relay_upstream_lost(struct h2s_upstream *up, bool never_sent, const char *why);
+/* The upstream connection is gone; unproven when it never proved to be a working HTTP/2
+ * backend (no SETTINGS): then none of its streams counts as seen by the backend.
+ */
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why);
 
 #endif /* H2S_RELAY_H */

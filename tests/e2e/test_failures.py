@@ -1,5 +1,6 @@
 """What goes wrong stays contained: a dead backend, a backend killed mid-RPC, and hostile or
 broken client connections harm nothing else."""
+import os
 import socket
 import struct
 import time
@@ -132,3 +133,33 @@ def test_silent_client_is_closed_after_the_handshake_timeout(lab):
     assert 0.4 <= float(r.stdout) < 3, r.stdout
     assert "no HTTP/2 preface" in d.proc.text()
     assert lab.client(vip, "unary", "-n", 20)["ok"] == 20
+
+
+def test_frozen_backend_is_skipped_not_waited_on(lab):
+    """A backend that accepts TCP but never speaks HTTP/2 (SIGSTOP): its RPCs go elsewhere."""
+    import signal
+    bes = lab.backends(2)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]})
+    os.kill(bes[0].proc.pid, signal.SIGSTOP)
+    try:
+        r = lab.client(vip, "unary", "-n", 100, "-c", 4, "-rpc-timeout", "10s")
+    finally:
+        os.kill(bes[0].proc.pid, signal.SIGCONT)
+    assert r["ok"] == 100 and r["by_backend"] == {bes[1].id: 100}, r
+    assert r["elapsed_s"] < 8, r  # one SETTINGS timeout (2 s), not one per RPC
+    assert "no HTTP/2 SETTINGS" in d.proc.text()
+
+
+def test_backend_removed_while_it_has_several_connections(lab):
+    """Two connections to one backend torn down in one loop turn (was a use-after-free)."""
+    be = h2slab.Backend(lab, "narrow", extra=["-max-streams", "1"])
+    other = lab.backends(1)[0]
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [be.addr, other.addr]})
+    r = lab.client(vip, "concurrent", "-streams", 12, "-sleep-ms", 300)
+    assert r["ok"] == 12
+    lab.cli(d, "backend", "del", vip, be.addr)
+    time.sleep(0.5)  # the idle connections close
+    r = lab.client(vip, "unary", "-n", 50)
+    assert r["ok"] == 50 and r["by_backend"] == {other.id: 50}

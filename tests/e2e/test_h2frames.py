@@ -64,9 +64,9 @@ def test_stalled_backend_slows_only_its_stream_and_memory_stays_bounded(lab, raw
     r = lab.client(vip, "stall", "-size", 8 << 20, "-n", 300, "-c", 4)
     assert r["pass"] and r["ok"] == 300 and r["upload_blocked"], r
     assert r["p99_us"] < 200_000, r  # the other streams were not held up
-    # Coupled flow control: the client could push about one stream window (1 MiB) plus its
-    # own write quota, not the 8 MB it wanted to.
-    assert r["upload_sent_bytes"] <= (1 << 20) + (128 << 10), r
+    # Coupled flow control: the client could push about one stream window (256 KiB) plus
+    # its own write quota, not the 8 MB it wanted to.
+    assert r["upload_sent_bytes"] <= (256 << 10) + (128 << 10), r
     stalled = max(b.stats(lab)["max_buffered"] for b in bes)
     assert 0 < stalled <= 65535
     grown_mb = (rss_kb(d.proc.pid) - before) / 1024
@@ -85,3 +85,40 @@ def test_client_goaway_lets_the_open_stream_finish_then_closes(lab):
     r = lab.pyclient("h2client.py", vip, "goaway")
     assert r["statuses"] == ["200"] and r["grpc_status"] == "0" and r["echoed"], r
     assert r["elapsed_ms"] >= 800 and r["closed_by_server"], r
+
+
+def test_client_that_never_reads_cannot_starve_other_clients(lab):
+    bes = lab.backends(1)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [bes[0].addr]})
+    before = rss_kb(d.proc.pid)
+    hog = lab.spawn("hog", [h2slab.PYTHON, os.path.join(h2slab.TOP, "tests", "grpc",
+                                                        "h2client.py"), vip, "hog", "6"],
+                    cgroup=lab.cgroup)
+    time.sleep(1.5)  # 100 x 4 MB responses are now stuck behind the hog's zero window
+    r = lab.client(vip, "unary", "-n", 200, "-c", 4, "-rpc-timeout", "3s")
+    assert r["ok"] == 200 and r["p99_us"] < 500_000, r
+    # What h2steer holds for the hog is bounded by its stream windows (100 x 256 KiB), and
+    # more than the upstream connection's whole window (16 MiB): had that window waited for
+    # the hog, every other client of this backend would be stuck.
+    assert (rss_kb(d.proc.pid) - before) / 1024 < 64
+    hog.p.wait(30)
+
+
+def test_slow_reader_memory_stays_bounded(lab):
+    bes = lab.backends(1)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [bes[0].addr]})
+    before = rss_kb(d.proc.pid)
+    size = 48 << 20
+    reader = lab.spawn("slowread", [h2slab.PYTHON, os.path.join(h2slab.TOP, "tests", "grpc",
+                                                                "h2client.py"),
+                                    vip, "slowread", str(size)], cgroup=lab.cgroup)
+    peak = before
+    while reader.alive():
+        peak = max(peak, rss_kb(d.proc.pid))
+        time.sleep(0.1)
+    import json
+    r = json.loads(reader.text().strip().splitlines()[-1])
+    assert r["grpc_status"] == "0" and r["received"] >= size, r
+    assert (peak - before) / 1024 < 16, f"daemon RSS grew {(peak - before) / 1024:.1f} MB"

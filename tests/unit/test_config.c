@@ -363,7 +363,8 @@ Test(options, defaults)
 	cr_assert_eq(o.log_level, H2S_LOG_INFO);
 	cr_assert_not(o.keep_state);
 	cr_assert_not(o.show_help);
-	cr_assert_eq(o.set.max_streams, 1024);
+	cr_assert_eq(o.set.max_streams, 256);
+	cr_assert_eq(o.set.stream_window, 256u << 10);
 }
 
 Test(options, listen_is_repeatable)
