@@ -16,7 +16,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 
 # Every host object of the project; daemon and CLI link what they use, tests link all.
 LIB_SRCS := addr bytequeue cgroup config conn daemon h2_server h2_upstream hdrs loader log \
-	    loop maps picker registry relay cli cmd_service cmd_backend cmd_stats
+	    loop maps outbuf picker registry relay cli cmd_service cmd_backend cmd_stats
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
 
 DAEMON := $(BUILD)/h2steerd

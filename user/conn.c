@@ -59,35 +59,8 @@ static void conn_free(struct h2s_reap *r)
 	struct h2s_conn *c = h2s_container_of(r, struct h2s_conn, reap);
 
 	nghttp2_session_del(c->ng);
-	free(c->obuf);
+	h2s_ob_free(&c->out);
 	c->destroy(c);
-}
-
-static int obuf_append(struct h2s_conn *c, const uint8_t *p, size_t n)
-{
-	if (c->ooff) {
-		/* Keep only what the socket has not taken, at the front: without this a peer that
-		 * always takes a little less than we offer makes the buffer grow forever.
-		 */
-		memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
-		c->olen -= c->ooff;
-		c->ooff = 0;
-	}
-	if (c->olen + n > c->ocap) {
-		size_t cap = c->ocap ? c->ocap : 16384;
-		uint8_t *nb;
-
-		while (cap < c->olen + n)
-			cap *= 2;
-		nb = realloc(c->obuf, cap);
-		if (!nb)
-			return -ENOMEM;
-		c->obuf = nb;
-		c->ocap = cap;
-	}
-	memcpy(c->obuf + c->olen, p, n);
-	c->olen += n;
-	return 0;
 }
 
 /* Serialize pending frames and write them; 0, or a negative errno when the connection is
@@ -97,7 +70,7 @@ static int obuf_append(struct h2s_conn *c, const uint8_t *p, size_t n)
 static int write_out(struct h2s_conn *c)
 {
 	for (;;) {
-		while (c->olen - c->ooff < OUT_BATCH) {
+		while (h2s_ob_pending(&c->out) < OUT_BATCH) {
 			const uint8_t *data;
 			ssize_t n = nghttp2_session_mem_send(c->ng, &data);
 
@@ -105,12 +78,12 @@ static int write_out(struct h2s_conn *c)
 				return -EPROTO;
 			if (n == 0)
 				break;
-			if (obuf_append(c, data, (size_t)n) < 0)
+			if (h2s_ob_append(&c->out, data, (size_t)n) < 0)
 				return -ENOMEM;
 		}
-		if (c->ooff == c->olen)
+		if (!h2s_ob_pending(&c->out))
 			break;
-		ssize_t w = send(c->w.fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+		ssize_t w = send(c->w.fd, h2s_ob_data(&c->out), h2s_ob_pending(&c->out), MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -119,14 +92,10 @@ static int write_out(struct h2s_conn *c)
 				continue;
 			return -errno;
 		}
-		c->ooff += (size_t)w;
-		if (c->ooff == c->olen)
-			c->ooff = c->olen = 0;
-		else
+		h2s_ob_consume(&c->out, (size_t)w);
+		if (h2s_ob_pending(&c->out))
 			break; /* short write: the socket buffer is full */
 	}
-	if (c->ooff && c->ooff == c->olen)
-		c->ooff = c->olen = 0;
 	return 0;
 }
 
@@ -143,7 +112,7 @@ static void conn_flush(struct h2s_flush *f)
 		h2s_conn_close(c, rc == -EPROTO ? "HTTP/2 session error" : strerror(-rc));
 		return;
 	}
-	pending = c->olen > c->ooff;
+	pending = h2s_ob_pending(&c->out) > 0;
 	if (!pending && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
 		h2s_conn_close(c, "session finished");
 		return;

@@ -6,6 +6,7 @@
 #define H2S_CONN_H
 
 #include "loop.h"
+#include "outbuf.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdbool.h>
@@ -20,8 +21,7 @@ struct h2s_conn {
 	struct h2s_reap reap;
 	struct h2s_daemon *d;
 	nghttp2_session *ng;
-	uint8_t *obuf; /* serialized frames not yet accepted by the socket */
-	size_t olen, ooff, ocap;
+	struct h2s_outbuf out; /* serialized frames not yet accepted by the socket */
 	bool connecting; /* non-blocking connect() in progress */
 	bool dead;       /* socket closed; memory freed after this loop turn */
 	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */

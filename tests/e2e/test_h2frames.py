@@ -95,14 +95,17 @@ def test_client_that_never_reads_cannot_starve_other_clients(lab):
     hog = lab.spawn("hog", [h2slab.PYTHON, os.path.join(h2slab.TOP, "tests", "grpc",
                                                         "h2client.py"), vip, "hog", "6"],
                     cgroup=lab.cgroup)
-    time.sleep(1.5)  # 100 x 4 MB responses are now stuck behind the hog's zero window
-    r = lab.client(vip, "unary", "-n", 200, "-c", 4, "-rpc-timeout", "3s")
+    time.sleep(1.5)  # 100 x 4 MB responses are now stuck behind the hog's full windows
+    r = lab.client(vip, "unary", "-n", 200, "-c", 4, "-rpc-timeout", "3s", "-max-time", "15s")
     assert r["ok"] == 200 and r["p99_us"] < 500_000, r
     # What h2steer holds for the hog is bounded by its stream windows (100 x 256 KiB), and
     # more than the upstream connection's whole window (16 MiB): had that window waited for
     # the hog, every other client of this backend would be stuck.
     assert (rss_kb(d.proc.pid) - before) / 1024 < 64
-    hog.p.wait(30)
+    assert hog.p.wait(30) == 0
+    import json
+    h = json.loads(hog.text().strip().splitlines()[-1])
+    assert h["held_s"] >= 5.5 and 0 < h["received"] <= 65535, h  # it really sat there
 
 
 def test_slow_reader_memory_stays_bounded(lab):

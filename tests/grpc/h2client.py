@@ -7,8 +7,8 @@ usage: h2client.py HOST:PORT MODE [ARG]
                  103 before the final response); reports every :status received, in order
   goaway         request with x-sleep-ms: 800, then at once a GOAWAY from the client; reports
                  whether the response still arrived and whether the server then closed
-  hog SECONDS    a hostile client: INITIAL_WINDOW_SIZE 0, 100 requests for 4 MB responses,
-                 never a WINDOW_UPDATE, held open for SECONDS
+  hog SECONDS    a hostile client: 100 requests for 4 MB responses, never a WINDOW_UPDATE
+                 (it takes one default window, 64 KiB, and no more), held open for SECONDS
   slowread BYTES a slow reader: asks for a BYTES response with a 16 KiB receive buffer and
                  reads it at about 16 MB/s; reports how much arrived
 """
@@ -46,7 +46,8 @@ def hog(sock, conn, target, seconds):
             if isinstance(ev, h2.events.DataReceived):
                 got += len(ev.data)  # never acknowledged
         sock.sendall(conn.data_to_send())
-    print(json.dumps({"mode": "hog", "received": got}))
+    held = time.monotonic() - (deadline - seconds)
+    print(json.dumps({"mode": "hog", "received": got, "held_s": round(held, 1)}))
     return 0
 
 
@@ -88,8 +89,6 @@ def main():
     sock.settimeout(10)
     sock.connect((host, int(port)))
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    if mode == "hog":
-        conn.local_settings.initial_window_size = 0
     conn.initiate_connection()
     if mode == "hog":
         return hog(sock, conn, target, float(sys.argv[3]))
