@@ -59,4 +59,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_counters SEC(".maps");
 
+/* Read and written by userspace only; defined here so that one object pins the whole state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_SERVICES);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_discovery);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_discovery SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_backend_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_be_state SEC(".maps");
+
 #endif /* H2S_MAPS_BPF_H */

@@ -21,6 +21,8 @@
 #define H2S_MAP_ORIGINS  "h2s_origins"
 #define H2S_MAP_SOCKS    "h2s_socks"
 #define H2S_MAP_COUNTERS "h2s_counters"
+#define H2S_MAP_DISCOVERY "h2s_discovery"
+#define H2S_MAP_BE_STATE "h2s_be_state"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
@@ -81,11 +83,79 @@ _Static_assert(sizeof(struct h2s_backend_key) == 40, "h2s_backend_key layout");
 #define H2S_WEIGHT_DEFAULT 1
 #define H2S_WEIGHT_MAX 10000
 
+/* Who put a backend there. A resolver only ever changes the entries it added itself. */
+enum h2s_source {
+	H2S_SRC_STATIC = 0, /* the CLI or the config file */
+	H2S_SRC_DNS = 1,
+	H2S_SRC_FILE = 2,
+	H2S_SRC__COUNT,
+};
+
 struct h2s_backend {
 	__u32 weight; /* 1..H2S_WEIGHT_MAX */
-	__u32 flags;
+	__u8 source;  /* enum h2s_source */
+	__u8 flags;   /* H2S_BE_F_* */
+	__u16 pad;
 };
 _Static_assert(sizeof(struct h2s_backend) == 8, "h2s_backend layout");
+
+#define H2S_BE_F_DRAIN 0x1 /* operator drain: no new RPCs, in-flight ones finish */
+
+/* h2s_discovery: VIP:port -> how the service's backends are found and checked (absent: static
+ * backends, no health checks). Only the daemon reads it; the BPF programs never do.
+ */
+enum h2s_resolver_kind {
+	H2S_RES_STATIC = 0,
+	H2S_RES_DNS = 1,  /* name: A/AAAA name (backends on `port`), or an SRV name (_x._tcp...) */
+	H2S_RES_FILE = 2, /* name: path of a file of ADDR:PORT [WEIGHT] lines */
+	H2S_RES__COUNT,
+};
+
+#define H2S_NAME_MAX 256
+#define H2S_HEALTH_NAME_MAX 128
+
+struct h2s_discovery {
+	__u8 resolver; /* enum h2s_resolver_kind */
+	__u8 health;   /* 1: check backends with grpc.health.v1 */
+	__u16 port;    /* network order: port of DNS A/AAAA backends; 0 = the VIP's port */
+	__u32 pad;
+	char name[H2S_NAME_MAX];                  /* NUL-terminated */
+	char health_service[H2S_HEALTH_NAME_MAX]; /* the service checked; "" = the whole server */
+};
+_Static_assert(sizeof(struct h2s_discovery) == 392, "h2s_discovery layout");
+
+/* h2s_be_state: backend address -> what the daemon sees of it (written by the daemon only, for
+ * `h2steer backend list`; the daemon's picks use its own copy).
+ */
+enum h2s_health {
+	H2S_HEALTH_UNCHECKED = 0,    /* no service checks it */
+	H2S_HEALTH_UNKNOWN = 1,      /* checked, no answer yet: not picked */
+	H2S_HEALTH_SERVING = 2,
+	H2S_HEALTH_NOT_SERVING = 3,
+	H2S_HEALTH_UNIMPLEMENTED = 4, /* no health service: counts as healthy (gRFC A17) */
+	H2S_HEALTH_UNREACHABLE = 5,   /* the checks themselves fail */
+	H2S_HEALTH__COUNT,
+};
+
+enum h2s_eject {
+	H2S_EJECT_NONE = 0,
+	H2S_EJECT_CONNECT = 1, /* connect or HTTP/2 handshake failed */
+	H2S_EJECT_OUTLIER = 2, /* consecutive failed RPCs */
+	H2S_EJECT__COUNT,
+};
+
+struct h2s_backend_state {
+	__u8 health;  /* enum h2s_health */
+	__u8 eject;   /* enum h2s_eject: why it is (or was last) ejected */
+	__u16 pad;
+	__u32 fail_streak;       /* consecutive failures */
+	__u32 ejections;         /* times ejected */
+	__u32 inflight;          /* streams in flight on it */
+	__u64 ejected_until_ms;  /* CLOCK_MONOTONIC; not picked before */
+	__u64 rpcs;              /* streams sent to it */
+	__u64 failures;          /* failures counted against it */
+};
+_Static_assert(sizeof(struct h2s_backend_state) == 40, "h2s_backend_state layout");
 
 /* h2s_socks (socket local storage): what the programs know about one socket. */
 struct h2s_sock {

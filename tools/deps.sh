@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
 	# build: BPF objects, skeletons, daemon, CLI
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
-	libnghttp2-dev libcyaml-dev libjansson-dev
+	libnghttp2-dev libcyaml-dev libjansson-dev libc-ares-dev
 	# tests
-	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2
+	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
 	# gRPC test peer (Go, built offline against Debian's grpc-go)
 	golang-go golang-google-grpc-dev
 	# benchmark

@@ -30,8 +30,16 @@ static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		return rc;
 	h2s_addr_format(&vip, vs, sizeof(vs));
 	h2s_addr_format(&be, bs, sizeof(bs));
-	rc = create ? h2s_backend_add(&cli->maps, &vip, &be, &b)
-		    : h2s_backend_set(&cli->maps, &vip, &be, &b);
+	if (!create) {
+		/* Only the weight changes: source and drain stay. */
+		__u32 weight = b.weight;
+
+		rc = h2s_backend_get(&cli->maps, &vip, &be, &b);
+		b.weight = weight;
+	}
+	if (rc == 0)
+		rc = create ? h2s_backend_add(&cli->maps, &vip, &be, &b)
+			    : h2s_backend_set(&cli->maps, &vip, &be, &b);
 	if (rc == -ESRCH)
 		return h2s_cli_error(cli, H2S_EXIT_FAIL,
 				     "no service %s (declare it first: h2steer service add %s)", vs,
@@ -93,6 +101,49 @@ static int backend_del(struct h2s_cli *cli, int argc, char **argv)
 	return H2S_EXIT_OK;
 }
 
+static int backend_drain_flag(struct h2s_cli *cli, int argc, char **argv, bool drain)
+{
+	struct h2s_addr vip, be;
+	struct h2s_backend b;
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
+	int rc;
+
+	if (argc != 2)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend %s: expected VIP:PORT ADDR:PORT",
+				     drain ? "drain" : "undrain");
+	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
+	    (rc = h2s_cli_addr(cli, "backend", argv[1], &be)) || (rc = h2s_cli_maps(cli)))
+		return rc;
+	h2s_addr_format(&vip, vs, sizeof(vs));
+	h2s_addr_format(&be, bs, sizeof(bs));
+	rc = h2s_backend_get(&cli->maps, &vip, &be, &b);
+	if (rc == 0) {
+		b.flags = drain ? b.flags | H2S_BE_F_DRAIN : b.flags & ~H2S_BE_F_DRAIN;
+		rc = h2s_backend_set(&cli->maps, &vip, &be, &b);
+	}
+	if (rc == -ESRCH)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "no service %s", vs);
+	if (rc == -ENOENT)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "%s is not a backend of %s", bs, vs);
+	if (rc < 0)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot change backend %s of %s: %s", bs,
+				     vs, strerror(-rc));
+	if (cli->json)
+		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:b}", "service", vs, "address", bs,
+						  "drain", drain));
+	return H2S_EXIT_OK;
+}
+
+static int backend_drain(struct h2s_cli *cli, int argc, char **argv)
+{
+	return backend_drain_flag(cli, argc, argv, true);
+}
+
+static int backend_undrain(struct h2s_cli *cli, int argc, char **argv)
+{
+	return backend_drain_flag(cli, argc, argv, false);
+}
+
 static int backend_list(struct h2s_cli *cli, int argc, char **argv)
 {
 	return h2s_cli_list_services(cli, argc, argv, true);
@@ -104,7 +155,12 @@ static const struct h2s_cli_verb backend_verbs[] = {
 	{ "set", NULL, "VIP:PORT ADDR:PORT weight N", "change a backend's weight", backend_set },
 	{ "del", "delete", "VIP:PORT ADDR:PORT",
 	  "remove a backend: no new RPCs, in-flight ones finish", backend_del },
-	{ "list", "show", "[VIP:PORT]", "backends (of one service, or of all)", backend_list },
+	{ "drain", NULL, "VIP:PORT ADDR:PORT",
+	  "keep it, but send it no new RPCs (in-flight ones finish; idle connections close)",
+	  backend_drain },
+	{ "undrain", NULL, "VIP:PORT ADDR:PORT", "send it new RPCs again", backend_undrain },
+	{ "list", "show", "[VIP:PORT]",
+	  "backends (of one service, or of all): source, state, health, load", backend_list },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 

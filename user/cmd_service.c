@@ -1,55 +1,157 @@
 /* cmd_service.c — h2steer service { add | set | del | list }. */
 #include "addr.h"
 #include "cli.h"
+#include "config.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const service_keys[] = { "algo" };
+/* What `service add|set` was asked to change. */
+struct service_args {
+	const char *algo;
+	bool resolver, health, health_service;
+	struct h2s_discovery disc;
+};
 
-static int parse_algo(struct h2s_cli *cli, const char *text, struct h2s_service *s)
+static const char *const service_keys[] = { "algo", "resolver", "health", "health-service" };
+
+/* [algo ALGO] [resolver { static | dns NAME[:PORT] | file PATH }] [health { on | off }]
+ * [health-service NAME]
+ */
+static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct service_args *a)
 {
-	int a = h2s_algo_parse(text);
+	static const char *const kinds[] = { "static", "dns", "file" };
+	char why[200];
 
-	if (a < 0)
-		return h2s_cli_error(cli, H2S_EXIT_USAGE,
-				     "algo: '%s' is not round_robin or least_request", text);
-	s->algo = (__u8)a;
+	for (int i = 0; i < argc; i++) {
+		int k = h2s_cli_match(argv[i], service_keys, 4), kind;
+
+		if (k < 0)
+			return h2s_cli_error(cli, H2S_EXIT_USAGE,
+					     "unexpected '%s' (expected algo, resolver, health or "
+					     "health-service)",
+					     argv[i]);
+		if (i + 1 >= argc)
+			return h2s_cli_error(cli, H2S_EXIT_USAGE, "'%s' needs a value",
+					     service_keys[k]);
+		switch (k) {
+		case 0:
+			a->algo = argv[++i];
+			if (h2s_algo_parse(a->algo) < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "algo: '%s' is not round_robin or least_request",
+						     a->algo);
+			break;
+		case 1:
+			kind = h2s_cli_match(argv[++i], kinds, 3);
+			if (kind < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "resolver: '%s' is not static, dns or file",
+						     argv[i]);
+			a->resolver = true;
+			a->disc.resolver = (__u8)kind;
+			a->disc.port = 0;
+			memset(a->disc.name, 0, sizeof(a->disc.name));
+			if (kind == H2S_RES_STATIC)
+				break;
+			if (i + 1 >= argc)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "resolver %s: needs a %s",
+						     kinds[kind], kind == H2S_RES_DNS ? "NAME" : "PATH");
+			if (h2s_resolver_arg_parse(kind, argv[++i], &a->disc, why, sizeof(why)) < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "resolver %s: %s",
+						     kinds[kind], why);
+			break;
+		case 2:
+			if (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off"))
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "health: '%s' is not on or off", argv[i + 1]);
+			a->health = true;
+			a->disc.health = strcmp(argv[++i], "on") == 0;
+			break;
+		case 3:
+			if (strlen(argv[i + 1]) >= sizeof(a->disc.health_service))
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "health-service: longer than %zu characters",
+						     sizeof(a->disc.health_service) - 1);
+			a->health_service = true;
+			snprintf(a->disc.health_service, sizeof(a->disc.health_service), "%s",
+				 argv[++i]);
+			break;
+		}
+	}
 	return 0;
+}
+
+static json_t *discovery_json(const struct h2s_discovery *d)
+{
+	json_t *o = json_pack("{s:s}", "resolver", h2s_resolver_name(d->resolver));
+
+	if (d->resolver != H2S_RES_STATIC)
+		json_object_set_new(o, "name", json_string(d->name));
+	if (d->port)
+		json_object_set_new(o, "port", json_integer(h2s_ntohs(d->port)));
+	json_object_set_new(o, "health", json_boolean(d->health));
+	if (d->health)
+		json_object_set_new(o, "health_service", json_string(d->health_service));
+	return o;
 }
 
 static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create)
 {
 	struct h2s_service s = { .algo = H2S_ALGO_ROUND_ROBIN, .mode = H2S_MODE_L7 };
-	const char *algo;
+	struct service_args a = { 0 };
+	struct h2s_discovery disc = { 0 };
 	struct h2s_addr vip;
 	char name[H2S_ADDR_STRLEN];
+	json_t *out;
 	int rc;
 
 	if (argc < 1)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE, "service %s: missing VIP:PORT",
 				     create ? "add" : "set");
 	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
-	    (rc = h2s_cli_keywords(cli, argc - 1, argv + 1, service_keys, &algo, 1)))
+	    (rc = parse_service_args(cli, argc - 1, argv + 1, &a)))
 		return rc;
-	if (!create && !algo)
-		return h2s_cli_error(cli, H2S_EXIT_USAGE, "service set: nothing to set (algo ALGO)");
-	if (algo && (rc = parse_algo(cli, algo, &s)))
-		return rc;
+	if (!create && !a.algo && !a.resolver && !a.health && !a.health_service)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE,
+				     "service set: nothing to set (algo, resolver, health, "
+				     "health-service)");
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
 	h2s_addr_format(&vip, name, sizeof(name));
+	if (!create) {
+		/* set changes only what it was given */
+		rc = h2s_service_get(&cli->maps, &vip, &s);
+		if (rc == -ENOENT)
+			return h2s_cli_error(cli, H2S_EXIT_FAIL,
+					     "no service %s (declare it with: h2steer service add %s)",
+					     name, name);
+		if (h2s_discovery_get(&cli->maps, &vip, &disc) < 0)
+			memset(&disc, 0, sizeof(disc));
+	}
+	if (a.algo)
+		s.algo = (__u8)h2s_algo_parse(a.algo);
+	if (a.resolver) {
+		disc.resolver = a.disc.resolver;
+		disc.port = a.disc.port;
+		memcpy(disc.name, a.disc.name, sizeof(disc.name));
+	}
+	if (a.health)
+		disc.health = a.disc.health;
+	if (a.health_service) {
+		disc.health = 1;
+		memcpy(disc.health_service, a.disc.health_service, sizeof(disc.health_service));
+	}
 	rc = create ? h2s_service_add(&cli->maps, &vip, &s) : h2s_service_set(&cli->maps, &vip, &s);
+	if (rc == 0)
+		rc = h2s_discovery_put(&cli->maps, &vip, &disc);
 	if (rc == -EEXIST)
 		return h2s_cli_error(cli, H2S_EXIT_FAIL,
 				     "service %s already exists (change it with: h2steer service set "
-				     "%s algo ALGO)",
+				     "%s ...)",
 				     name, name);
-	if (rc == -ENOENT)
-		return h2s_cli_error(cli, H2S_EXIT_FAIL,
-				     "no service %s (declare it with: h2steer service add %s)", name,
-				     name);
 	if (rc == -E2BIG)
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot add %s: the services map is full "
 							 "(%d services)",
@@ -57,9 +159,12 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	if (rc < 0)
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot write service %s: %s", name,
 				     strerror(-rc));
-	if (cli->json)
-		h2s_cli_print_json(cli, json_pack("{s:s,s:s}", "service", name, "algo",
-						  h2s_algo_name(s.algo)));
+	if (cli->json) {
+		out = discovery_json(&disc);
+		json_object_set_new(out, "service", json_string(name));
+		json_object_set_new(out, "algo", json_string(h2s_algo_name(s.algo)));
+		h2s_cli_print_json(cli, out);
+	}
 	return H2S_EXIT_OK;
 }
 
@@ -100,12 +205,14 @@ static int service_del(struct h2s_cli *cli, int argc, char **argv)
 struct svc_row {
 	struct h2s_addr vip;
 	struct h2s_service s;
+	struct h2s_discovery disc;
 };
 
 struct rows {
 	struct svc_row *r;
 	size_t n;
 	const struct h2s_addr *only;
+	struct h2s_maps *maps;
 };
 
 static int add_service_row(const struct h2s_addr *vip, const struct h2s_service *s, void *ctx)
@@ -119,7 +226,10 @@ static int add_service_row(const struct h2s_addr *vip, const struct h2s_service 
 	if (!p)
 		return -ENOMEM;
 	rows->r = p;
-	rows->r[rows->n++] = (struct svc_row){ .vip = *vip, .s = *s };
+	rows->r[rows->n] = (struct svc_row){ .vip = *vip, .s = *s };
+	if (h2s_discovery_get(rows->maps, vip, &rows->r[rows->n].disc) < 0)
+		memset(&rows->r[rows->n].disc, 0, sizeof(rows->r[rows->n].disc));
+	rows->n++;
 	return 0;
 }
 
@@ -136,20 +246,85 @@ static int max_width(int w, const char *s)
 	return n > w ? n : w;
 }
 
-static json_t *backend_json(const struct h2s_backend_entry *e, bool with_service)
+static const char *resolver_text(const struct h2s_discovery *d, char *buf, size_t len)
+{
+	if (d->resolver == H2S_RES_STATIC)
+		snprintf(buf, len, "static");
+	else if (d->port)
+		snprintf(buf, len, "%s %s:%u", h2s_resolver_name(d->resolver), d->name,
+			 h2s_ntohs(d->port));
+	else
+		snprintf(buf, len, "%s %s", h2s_resolver_name(d->resolver), d->name);
+	return buf;
+}
+
+static const char *health_text(const struct h2s_discovery *d, char *buf, size_t len)
+{
+	if (!d->health)
+		snprintf(buf, len, "off");
+	else
+		snprintf(buf, len, "on '%s'", d->health_service);
+	return buf;
+}
+
+/* What the daemon says of a backend right now. */
+struct be_view {
+	struct h2s_backend_state st;
+	bool known;   /* the daemon has published a state for it */
+	const char *state; /* up, draining, ejected, down */
+	uint64_t ejected_ms;
+};
+
+static struct be_view view_of(struct h2s_maps *m, const struct h2s_backend_entry *e)
+{
+	struct be_view v = { .state = "up" };
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	v.known = h2s_be_state_get(m, &e->k.backend, &v.st) == 0;
+	if (v.known && v.st.ejected_until_ms > now)
+		v.ejected_ms = v.st.ejected_until_ms - now;
+	if (e->b.flags & H2S_BE_F_DRAIN)
+		v.state = "draining";
+	else if (v.ejected_ms)
+		v.state = "ejected";
+	else if (v.known && (v.st.health == H2S_HEALTH_UNKNOWN ||
+			     v.st.health == H2S_HEALTH_NOT_SERVING ||
+			     v.st.health == H2S_HEALTH_UNREACHABLE))
+		v.state = "down";
+	return v;
+}
+
+static json_t *backend_json(struct h2s_maps *m, const struct h2s_backend_entry *e,
+			    bool with_state)
 {
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
-	json_t *o = json_pack("{s:s,s:i}", "address", h2s_addr_format(&e->k.backend, bs, sizeof(bs)),
-			      "weight", (json_int_t)e->b.weight);
+	json_t *o = json_pack("{s:s,s:i,s:s,s:b}", "address",
+			      h2s_addr_format(&e->k.backend, bs, sizeof(bs)), "weight",
+			      (json_int_t)e->b.weight, "source", h2s_source_name(e->b.source),
+			      "drain", (e->b.flags & H2S_BE_F_DRAIN) != 0);
 
-	if (with_service)
+	if (with_state) {
+		struct be_view v = view_of(m, e);
+
 		json_object_set_new(o, "service",
 				    json_string(h2s_addr_format(&e->k.service, vs, sizeof(vs))));
+		json_object_set_new(o, "state", json_string(v.state));
+		json_object_set_new(o, "health", json_string(h2s_health_name(v.st.health)));
+		json_object_set_new(o, "ejected_ms", json_integer((json_int_t)v.ejected_ms));
+		json_object_set_new(o, "ejections", json_integer(v.st.ejections));
+		json_object_set_new(o, "fail_streak", json_integer(v.st.fail_streak));
+		json_object_set_new(o, "inflight", json_integer(v.st.inflight));
+		json_object_set_new(o, "rpcs", json_integer((json_int_t)v.st.rpcs));
+		json_object_set_new(o, "failures", json_integer((json_int_t)v.st.failures));
+	}
 	return o;
 }
 
 static void print_json(struct h2s_cli *cli, const struct rows *rows,
-		       const struct h2s_backend_list *bl, bool backends_only)
+		       const struct h2s_backend_list *bl, bool backends_view)
 {
 	char vs[H2S_ADDR_STRLEN];
 	json_t *arr = json_array();
@@ -157,46 +332,93 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct svc_row *r = &rows->r[i];
 		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
-		json_t *bes = backends_only ? arr : json_array();
+		json_t *bes = backends_view ? arr : json_array(), *o;
 
 		for (size_t b = first; b < first + nb; b++)
-			json_array_append_new(bes, backend_json(&bl->e[b], backends_only));
-		if (!backends_only)
-			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:s,s:o}", "service",
-					       h2s_addr_format(&r->vip, vs, sizeof(vs)), "algo",
-					       h2s_algo_name(r->s.algo), "mode", "l7", "backends", bes));
+			json_array_append_new(bes, backend_json(&cli->maps, &bl->e[b], backends_view));
+		if (backends_view)
+			continue;
+		o = discovery_json(&r->disc);
+		json_object_set_new(o, "service", json_string(h2s_addr_format(&r->vip, vs, sizeof(vs))));
+		json_object_set_new(o, "algo", json_string(h2s_algo_name(r->s.algo)));
+		json_object_set_new(o, "mode", json_string("l7"));
+		json_object_set_new(o, "backends", bes);
+		json_array_append_new(arr, o);
 	}
 	h2s_cli_print_json(cli, arr);
 }
 
-static void print_table(struct h2s_cli *cli, const struct rows *rows,
-			const struct h2s_backend_list *bl)
+static void print_services(struct h2s_cli *cli, const struct rows *rows,
+			   const struct h2s_backend_list *bl)
 {
-	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
-	int ws = 7, wb = 7; /* column widths: "SERVICE", "BACKEND" or the longest address */
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN], res[H2S_NAME_MAX + 16],
+		hl[H2S_HEALTH_NAME_MAX + 8];
+	int ws = 7, wr = 8, wh = 6, wb = 7, indent;
+
+	for (size_t i = 0; i < rows->n; i++) {
+		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
+		wr = max_width(wr, resolver_text(&rows->r[i].disc, res, sizeof(res)));
+		wh = max_width(wh, health_text(&rows->r[i].disc, hl, sizeof(hl)));
+	}
+	for (size_t b = 0; b < bl->n; b++)
+		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
+	indent = ws + 2 + 13 + 2 + wr + 2 + wh + 2;
+	fprintf(cli->out, "%-*s  %-13s  %-*s  %-*s  %-*s  %-6s  %s\n", ws, "SERVICE", "ALGO", wr,
+		"RESOLVER", wh, "HEALTH", wb, "BACKEND", "WEIGHT", "SOURCE");
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct svc_row *r = &rows->r[i];
+		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
+
+		fprintf(cli->out, "%-*s  %-13s  %-*s  %-*s  ", ws,
+			h2s_addr_format(&r->vip, vs, sizeof(vs)), h2s_algo_name(r->s.algo), wr,
+			resolver_text(&r->disc, res, sizeof(res)), wh,
+			health_text(&r->disc, hl, sizeof(hl)));
+		if (!nb)
+			fprintf(cli->out, "(none)\n");
+		for (size_t b = first; b < first + nb; b++)
+			fprintf(cli->out, "%*s%-*s  %-6u  %s%s\n", b > first ? indent : 0, "", wb,
+				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
+				bl->e[b].b.weight, h2s_source_name(bl->e[b].b.source),
+				bl->e[b].b.flags & H2S_BE_F_DRAIN ? " (draining)" : "");
+	}
+}
+
+static void print_backends(struct h2s_cli *cli, const struct rows *rows,
+			   const struct h2s_backend_list *bl)
+{
+	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN], state[32];
+	int ws = 7, wb = 7;
 
 	for (size_t i = 0; i < rows->n; i++)
 		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
 	for (size_t b = 0; b < bl->n; b++)
 		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
-	fprintf(cli->out, "%-*s  %-13s  %-*s  %s\n", ws, "SERVICE", "ALGO", wb, "BACKEND", "WEIGHT");
+	fprintf(cli->out, "%-*s  %-*s  %-6s  %-6s  %-13s  %-13s  %8s  %10s  %8s\n", ws, "SERVICE",
+		wb, "BACKEND", "WEIGHT", "SOURCE", "STATE", "HEALTH", "INFLIGHT", "RPCS",
+		"FAILURES");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct svc_row *r = &rows->r[i];
 		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
 
-		fprintf(cli->out, "%-*s  %-13s  ", ws, h2s_addr_format(&r->vip, vs, sizeof(vs)),
-			h2s_algo_name(r->s.algo));
-		if (!nb)
-			fprintf(cli->out, "(none)\n");
-		for (size_t b = first; b < first + nb; b++)
-			fprintf(cli->out, "%*s%-*s  %u\n", b > first ? ws + 17 : 0, "", wb,
+		for (size_t b = first; b < first + nb; b++) {
+			struct be_view v = view_of(&cli->maps, &bl->e[b]);
+
+			if (v.ejected_ms)
+				snprintf(state, sizeof(state), "%s (%llus)", v.state,
+					 (unsigned long long)(v.ejected_ms + 999) / 1000);
+			else
+				snprintf(state, sizeof(state), "%s", v.state);
+			fprintf(cli->out, "%-*s  %-*s  %-6u  %-6s  %-13s  %-13s  %8u  %10llu  %8llu\n",
+				ws, b == first ? h2s_addr_format(&r->vip, vs, sizeof(vs)) : "", wb,
 				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
-				bl->e[b].b.weight);
+				bl->e[b].b.weight, h2s_source_name(bl->e[b].b.source), state,
+				h2s_health_name(v.st.health), v.st.inflight,
+				(unsigned long long)v.st.rpcs, (unsigned long long)v.st.failures);
+		}
 	}
 }
 
-int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backends_only)
+int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backends_view)
 {
 	struct rows rows = { 0 };
 	struct h2s_backend_list bl = { 0 };
@@ -213,6 +435,7 @@ int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backe
 	}
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
+	rows.maps = &cli->maps;
 	rc = h2s_services_foreach(&cli->maps, add_service_row, &rows);
 	if (rc == 0)
 		rc = h2s_backends_collect(&cli->maps, rows.only, &bl);
@@ -229,9 +452,11 @@ int h2s_cli_list_services(struct h2s_cli *cli, int argc, char **argv, bool backe
 	if (rows.n)
 		qsort(rows.r, rows.n, sizeof(*rows.r), cmp_row);
 	if (cli->json)
-		print_json(cli, &rows, &bl, backends_only);
+		print_json(cli, &rows, &bl, backends_view);
+	else if (backends_view)
+		print_backends(cli, &rows, &bl);
 	else
-		print_table(cli, &rows, &bl);
+		print_services(cli, &rows, &bl);
 	free(rows.r);
 	h2s_backend_list_free(&bl);
 	return H2S_EXIT_OK;
@@ -243,10 +468,13 @@ static int service_list(struct h2s_cli *cli, int argc, char **argv)
 }
 
 static const struct h2s_cli_verb service_verbs[] = {
-	{ "add", NULL, "VIP:PORT [algo ALGO]", "manage VIP:PORT: capture its connections, balance "
-					       "each RPC (default algo round_robin)",
+	{ "add", NULL, "VIP:PORT [algo ALGO] [resolver RESOLVER] [health on|off] [health-service NAME]",
+	  "manage VIP:PORT: capture its connections, balance each RPC (default algo "
+	  "round_robin, backends given by hand)",
 	  service_add },
-	{ "set", NULL, "VIP:PORT algo ALGO", "change how VIP:PORT is balanced", service_set },
+	{ "set", NULL, "VIP:PORT [algo ALGO] [resolver RESOLVER] [health on|off] [health-service NAME]",
+	  "change how VIP:PORT is balanced, where its backends come from, how they are checked",
+	  service_set },
 	{ "del", "delete", "VIP:PORT", "stop managing VIP:PORT (its backends go too)", service_del },
 	{ "list", "show", "[VIP:PORT]", "services with their backends", service_list },
 	{ NULL, NULL, NULL, NULL, NULL },
@@ -257,5 +485,10 @@ const struct h2s_cli_object h2s_cmd_service = {
 	.summary = "service addresses whose connections are captured and balanced per RPC",
 	.verbs = service_verbs,
 	.grammar = "VIP := IPV4 | [IPV6]     (numeric; names are not resolved)\n"
-		   "ALGO := { round_robin | least_request }\n",
+		   "ALGO := { round_robin | least_request }\n"
+		   "RESOLVER := { static | dns NAME[:PORT] | dns _SRV._tcp.NAME | file PATH }\n"
+		   "  dns: A/AAAA answers on PORT (default: the VIP's), or SRV records; re-resolved\n"
+		   "  at the answers' TTL. file: ADDR:PORT [WEIGHT] lines, re-read on change.\n"
+		   "health on: grpc.health.v1 checks of every backend (health-service NAME: the\n"
+		   "  service checked, default the whole server)\n",
 };

@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include "addr.h"
+#include "dns.h"
 #include "log.h"
 #include "maps.h"
 
 #include <cyaml/cyaml.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -20,12 +22,59 @@ struct y_backend {
 	unsigned *weight; /* pointer: "omitted" (default 1) is not the same as 0 (an error) */
 };
 
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+struct y_resolver {
+	char *dns;  /* NAME[:PORT] */
+	char *file; /* absolute path */
+};
+
+struct y_health {
+	char *service; /* "" (or absent): the whole server */
+};
+
 struct y_service {
 	char *vip;
 	char *algo;
 	struct y_backend *backends;
 	unsigned backends_count;
+	struct y_resolver *resolver;
+	struct y_health *health;
 };
+
+/* Every numeric daemon setting: its key (the same in the config file and after --set), where
+ * it lives in struct h2s_settings, and its range. The YAML schema is built from this table.
+ */
+static const struct setting {
+	const char *key;
+	size_t off;
+	uint32_t min, max;
+} settings[] = {
+#define S(key, field, min, max) { key, offsetof(struct h2s_settings, field), min, max }
+	S("max_streams", max_streams, 1, 0x7fffffff),
+	S("stream_window", stream_window, 65535, 0x7fffffff),
+	S("conn_window", conn_window, 65535, 0x7fffffff),
+	S("max_header_list", max_header_list, 1024, 16u << 20),
+	S("connect_timeout_ms", connect_timeout_ms, 1, 600000),
+	S("handshake_timeout_ms", handshake_timeout_ms, 1, 600000),
+	S("upstream_idle_ms", upstream_idle_ms, 1, 86400000),
+	S("drain_timeout_ms", drain_timeout_ms, 0, 3600000),
+	S("retry_percent", retry_percent, 0, 100),
+	S("retry_min", retry_min, 0, 1000000),
+	S("replay_body_max", replay_body_max, 0, 16u << 20),
+	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
+	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
+	S("health_interval_ms", health.interval_ms, 100, 3600000),
+	S("health_timeout_ms", health.timeout_ms, 100, 600000),
+	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),
+	S("health_unhealthy_threshold", health.unhealthy_threshold, 1, 1000),
+	S("outlier_consecutive_failures", outlier.consecutive, 0, 1000000),
+	S("outlier_base_ejection_ms", outlier.base_ms, 1, 86400000),
+	S("outlier_max_ejection_ms", outlier.max_ms, 1, 86400000),
+	S("outlier_max_ejection_percent", outlier.max_percent, 0, 100),
+#undef S
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
 struct y_config {
 	char **listen;
@@ -34,8 +83,9 @@ struct y_config {
 	char *pin_dir;
 	char *log_level;
 	char *keep_state; /* text: libcyaml takes any non-false word as true */
-	unsigned *max_streams, *stream_window, *conn_window, *max_header_list;
-	unsigned *connect_timeout_ms, *handshake_timeout_ms, *upstream_idle_ms, *drain_timeout_ms;
+	char **dns_servers;
+	unsigned dns_servers_count;
+	unsigned *num[NSETTINGS]; /* settings[i], when present */
 	struct y_service *services;
 	unsigned services_count;
 };
@@ -51,12 +101,30 @@ static const cyaml_schema_value_t backend_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct y_backend, backend_fields),
 };
 
+static const cyaml_schema_field_t resolver_fields[] = {
+	CYAML_FIELD_STRING_PTR("dns", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_resolver,
+			       dns, 1, H2S_NAME_MAX - 1),
+	CYAML_FIELD_STRING_PTR("file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_resolver,
+			       file, 1, H2S_NAME_MAX - 1),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t health_fields[] = {
+	CYAML_FIELD_STRING_PTR("service", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_health,
+			       service, 0, H2S_HEALTH_NAME_MAX - 1),
+	CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t service_fields[] = {
 	CYAML_FIELD_STRING_PTR("vip", CYAML_FLAG_POINTER, struct y_service, vip, 1, 64),
 	CYAML_FIELD_STRING_PTR("algo", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
 			       algo, 1, 32),
 	CYAML_FIELD_SEQUENCE("backends", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
 			     backends, &backend_schema, 0, H2S_MAX_BACKENDS),
+	CYAML_FIELD_MAPPING_PTR("resolver", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+				struct y_service, resolver, resolver_fields),
+	CYAML_FIELD_MAPPING_PTR("health", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+				struct y_service, health, health_fields),
 	CYAML_FIELD_END,
 };
 
@@ -68,10 +136,8 @@ static const cyaml_schema_value_t string_schema = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 64),
 };
 
-#define OPT_UINT(key, member) \
-	CYAML_FIELD_UINT_PTR(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config, member)
-
-static const cyaml_schema_field_t config_fields[] = {
+/* The fixed keys, then one per settings[] entry (built at first use), then the end. */
+static const cyaml_schema_field_t fixed_fields[] = {
 	CYAML_FIELD_SEQUENCE("listen", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
 			     listen, &string_schema, 1, H2S_MAX_LISTENERS),
 	CYAML_FIELD_STRING_PTR("cgroup", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -82,22 +148,49 @@ static const cyaml_schema_field_t config_fields[] = {
 			       struct y_config, log_level, 1, 16),
 	CYAML_FIELD_STRING_PTR("keep_state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			       struct y_config, keep_state, 1, 8),
-	OPT_UINT("max_streams", max_streams),
-	OPT_UINT("stream_window", stream_window),
-	OPT_UINT("conn_window", conn_window),
-	OPT_UINT("max_header_list", max_header_list),
-	OPT_UINT("connect_timeout_ms", connect_timeout_ms),
-	OPT_UINT("handshake_timeout_ms", handshake_timeout_ms),
-	OPT_UINT("upstream_idle_ms", upstream_idle_ms),
-	OPT_UINT("drain_timeout_ms", drain_timeout_ms),
+	CYAML_FIELD_SEQUENCE("dns_servers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct y_config, dns_servers, &string_schema, 1, 8),
 	CYAML_FIELD_SEQUENCE("services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
 			     services, &service_schema, 0, H2S_MAX_SERVICES),
-	CYAML_FIELD_END,
 };
+#define NFIXED (sizeof(fixed_fields) / sizeof(fixed_fields[0]))
 
-static const cyaml_schema_value_t config_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct y_config, config_fields),
-};
+static cyaml_schema_field_t config_fields[NFIXED + NSETTINGS + 1];
+static cyaml_schema_value_t config_schema;
+
+static const cyaml_schema_value_t *schema(void)
+{
+	if (config_fields[0].key)
+		return &config_schema;
+	memcpy(config_fields, fixed_fields, sizeof(fixed_fields));
+	for (size_t i = 0; i < NSETTINGS; i++)
+		config_fields[NFIXED + i] = (cyaml_schema_field_t){
+			.key = settings[i].key,
+			.data_offset = offsetof(struct y_config, num) + i * sizeof(unsigned *),
+			.value = { CYAML_VALUE_UINT(CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+						    unsigned) },
+		};
+	config_schema = (cyaml_schema_value_t){
+		CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct y_config, config_fields),
+	};
+	return &config_schema;
+}
+
+/* Set settings key to value (range-checked). -ENOENT: no such key. */
+static int apply_setting(struct h2s_settings *set, const char *key, unsigned long value,
+			 const char *origin, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		if (strcmp(key, settings[i].key))
+			continue;
+		if (value < settings[i].min || value > settings[i].max)
+			return fail(err, errlen, "%s: %s must be from %u to %u", origin, key,
+				    settings[i].min, settings[i].max);
+		*(uint32_t *)((char *)set + settings[i].off) = (uint32_t)value;
+		return 0;
+	}
+	return -ENOENT;
+}
 
 struct errbuf {
 	char *buf;
@@ -145,8 +238,6 @@ void h2s_options_free(struct h2s_options *o)
 	free(o->pin_dir);
 	h2s_options_init(o);
 }
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -226,6 +317,25 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 				    origin, i, ys->algo);
 		s->s.algo = (__u8)algo;
 		s->s.mode = H2S_MODE_L7;
+		if (ys->resolver) {
+			char why[200];
+			const struct y_resolver *yr = ys->resolver;
+
+			if (!!yr->dns == !!yr->file)
+				return fail(err, errlen, "%s: services[%u].resolver: give exactly one "
+							 "of dns or file",
+					    origin, i);
+			if (h2s_resolver_arg_parse(yr->dns ? H2S_RES_DNS : H2S_RES_FILE,
+						   yr->dns ? yr->dns : yr->file, &s->disc, why,
+						   sizeof(why)) < 0)
+				return fail(err, errlen, "%s: services[%u].resolver: %s", origin, i,
+					    why);
+		}
+		if (ys->health) {
+			s->disc.health = 1;
+			snprintf(s->disc.health_service, sizeof(s->disc.health_service), "%s",
+				 ys->health->service ? ys->health->service : "");
+		}
 		s->backends = calloc(ys->backends_count ? ys->backends_count : 1,
 				     sizeof(*s->backends));
 		if (!s->backends)
@@ -253,13 +363,6 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 	return 0;
 }
 
-static int check_window(unsigned v, const char *name, const char *origin, char *err, size_t errlen)
-{
-	if (v < 65535 || v > 0x7fffffff)
-		return fail(err, errlen, "%s: %s must be from 65535 to 2147483647", origin, name);
-	return 0;
-}
-
 int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
 			  char *err, size_t errlen)
 {
@@ -277,7 +380,7 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 
 	if (errlen)
 		err[0] = '\0';
-	ce = cyaml_load_data((const uint8_t *)text, len, &cfg, &config_schema, (void **)&y, NULL);
+	ce = cyaml_load_data((const uint8_t *)text, len, &cfg, schema(), (void **)&y, NULL);
 	if (ce != CYAML_OK) {
 		char detail[512];
 
@@ -320,30 +423,20 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 			rc = fail(err, errlen, "%s: keep_state: '%s' is not true or false", origin,
 				  y->keep_state);
 	}
-	if (rc == 0 && y->max_streams) {
-		if (*y->max_streams == 0)
-			rc = fail(err, errlen, "%s: max_streams must be at least 1", origin);
-		o->set.max_streams = *y->max_streams;
+	for (size_t i = 0; rc == 0 && i < NSETTINGS; i++)
+		if (y->num[i])
+			rc = apply_setting(&o->set, settings[i].key, *y->num[i], origin, err, errlen);
+	for (unsigned i = 0; rc == 0 && i < y->dns_servers_count; i++) {
+		char why[200];
+
+		rc = h2s_dns_server_add(o->dns_servers, sizeof(o->dns_servers), y->dns_servers[i],
+					why, sizeof(why));
+		if (rc < 0)
+			rc = fail(err, errlen, "%s: dns_servers[%u]: %s", origin, i, why);
 	}
-	if (rc == 0 && y->stream_window && !(rc = check_window(*y->stream_window, "stream_window",
-								  origin, err, errlen)))
-		o->set.stream_window = *y->stream_window;
-	if (rc == 0 && y->conn_window &&
-	    !(rc = check_window(*y->conn_window, "conn_window", origin, err, errlen)))
-		o->set.conn_window = *y->conn_window;
-	if (rc == 0 && y->max_header_list)
-		o->set.max_header_list = *y->max_header_list;
-	if (rc == 0 && y->connect_timeout_ms)
-		o->set.connect_timeout_ms = *y->connect_timeout_ms;
-	if (rc == 0 && y->handshake_timeout_ms)
-		o->set.handshake_timeout_ms = *y->handshake_timeout_ms;
-	if (rc == 0 && y->upstream_idle_ms)
-		o->set.upstream_idle_ms = *y->upstream_idle_ms;
-	if (rc == 0 && y->drain_timeout_ms)
-		o->set.drain_timeout_ms = *y->drain_timeout_ms;
 	if (rc == 0)
 		rc = convert_services(o, y, origin, err, errlen);
-	cyaml_free(&cfg, &config_schema, y, 0);
+	cyaml_free(&cfg, schema(), y, 0);
 	return rc;
 }
 
@@ -390,6 +483,8 @@ enum {
 	OPT_MAX_STREAMS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_DRAIN_TIMEOUT,
+	OPT_DNS_SERVER,
+	OPT_SET,
 	OPT_VERSION,
 };
 
@@ -404,6 +499,8 @@ static const struct option long_opts[] = {
 	{ "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
+	{ "set", required_argument, NULL, OPT_SET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -428,35 +525,89 @@ void h2s_options_usage(FILE *f)
 		"      --max-streams N      concurrent streams offered to each client (default 256)\n"
 		"      --connect-timeout MS backend connect timeout (default 2000)\n"
 		"      --drain-timeout MS   on SIGTERM, time given to open streams (default 30000)\n"
-		"  -h, --help               this text\n"
-		"      --version            print the version\n",
+		"      --dns-server ADDR[:PORT]  DNS server for dns resolvers (repeatable;\n"
+		"                           default: the servers of /etc/resolv.conf)\n"
+		"      --set KEY=VALUE      any numeric setting (repeatable), KEY one of:\n",
 		H2S_LISTEN_DEFAULT_PORT, H2S_LISTEN_DEFAULT_PORT, H2S_PIN_DIR_DEFAULT);
+	for (size_t i = 0; i < NSETTINGS; i++)
+		fprintf(f, "                             %-30s %u..%u\n", settings[i].key,
+			settings[i].min, settings[i].max);
+	fprintf(f, "  -h, --help               this text\n"
+		   "      --version            print the version\n"
+		   "Every setting can also be given in the config file, under the same key.\n");
 }
 
-static int parse_u32(const char *s, unsigned long min, unsigned long max, uint32_t *out)
+int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct h2s_discovery *d,
+			   char *err, size_t errlen)
+{
+	size_t len = strlen(text);
+	const char *colon;
+
+	if (len == 0 || len >= sizeof(d->name))
+		return fail(err, errlen, "'%s' must be 1 to %zu characters", text,
+			    sizeof(d->name) - 1);
+	d->resolver = (__u8)kind;
+	d->port = 0;
+	if (kind == H2S_RES_FILE) {
+		if (text[0] != '/')
+			return fail(err, errlen, "file '%s' must be an absolute path", text);
+		snprintf(d->name, sizeof(d->name), "%s", text);
+		return 0;
+	}
+	colon = strrchr(text, ':');
+	if (colon) {
+		char *end;
+		unsigned long port = strtoul(colon + 1, &end, 10);
+
+		if (text[0] == '_')
+			return fail(err, errlen, "'%s': an SRV name takes no port (the records "
+						 "have them)",
+				    text);
+		if (*end || colon[1] < '0' || colon[1] > '9' || port < 1 || port > 65535)
+			return fail(err, errlen, "'%s': port must be a number from 1 to 65535", text);
+		d->port = h2s_htons((__u16)port);
+		len = (size_t)(colon - text);
+	}
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)text[i]) && !strchr("._-", text[i]))
+			return fail(err, errlen, "'%.*s' is not a DNS name", (int)len, text);
+	memcpy(d->name, text, len);
+	d->name[len] = '\0';
+	return 0;
+}
+
+/* A setting given on the command line, applied after the config file. */
+struct cli_setting {
+	const char *key, *value, *flag;
+};
+
+static int apply_cli_setting(struct h2s_options *o, const struct cli_setting *cs, char *err,
+			     size_t errlen)
 {
 	char *end;
 	unsigned long v;
+	int rc;
 
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
 	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
+	v = cs->value[0] >= '0' && cs->value[0] <= '9' ? strtoul(cs->value, &end, 10) : 0;
+	if (cs->value[0] < '0' || cs->value[0] > '9' || errno || *end)
+		return fail(err, errlen, "%s: '%s' is not a number", cs->flag, cs->value);
+	rc = apply_setting(&o->set, cs->key, v, cs->flag, err, errlen);
+	if (rc == -ENOENT)
+		return fail(err, errlen, "%s: unknown setting '%s' (see h2steerd --help)", cs->flag,
+			    cs->key);
+	return rc;
 }
 
 int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, size_t errlen)
 {
 	/* Flags are applied after the config file, so they are collected first. */
 	struct h2s_addr cli_listen[H2S_MAX_LISTENERS];
-	int ncli_listen = 0, c, rc, level = -1;
+	int ncli_listen = 0, nsets = 0, c, rc, level = -1;
 	const char *cgroup = NULL, *pin_dir = NULL;
-	uint32_t max_streams = 0, connect_ms = 0, drain_ms = 0;
-	bool keep = false, have_drain = false;
-	char why[160];
+	struct cli_setting sets[64];
+	char dns[sizeof(o->dns_servers)] = "", why[200];
+	bool keep = false;
 
 	optind = 0; /* full re-initialisation: parse may run more than once (tests) */
 	opterr = 0;
@@ -498,22 +649,39 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			level = H2S_LOG_DEBUG;
 			break;
 		case OPT_MAX_STREAMS:
-			if (parse_u32(optarg, 1, 0x7fffffff, &max_streams) < 0)
-				return fail(err, errlen, "--max-streams: '%s' is not a number >= 1",
-					    optarg);
-			break;
 		case OPT_CONNECT_TIMEOUT:
-			if (parse_u32(optarg, 1, 600000, &connect_ms) < 0)
-				return fail(err, errlen,
-					    "--connect-timeout: '%s' is not a number of ms (1..600000)",
-					    optarg);
-			break;
 		case OPT_DRAIN_TIMEOUT:
-			if (parse_u32(optarg, 0, 3600000, &drain_ms) < 0)
-				return fail(err, errlen,
-					    "--drain-timeout: '%s' is not a number of ms (0..3600000)",
-					    optarg);
-			have_drain = true;
+		case OPT_SET: {
+			struct cli_setting *cs = &sets[nsets];
+			char *eq;
+
+			if (nsets == (int)(sizeof(sets) / sizeof(sets[0])))
+				return fail(err, errlen, "too many settings on the command line");
+			cs->value = optarg;
+			cs->flag = c == OPT_MAX_STREAMS	    ? "--max-streams"
+				   : c == OPT_CONNECT_TIMEOUT ? "--connect-timeout"
+				   : c == OPT_DRAIN_TIMEOUT   ? "--drain-timeout"
+							      : "--set";
+			cs->key = c == OPT_MAX_STREAMS	   ? "max_streams"
+				  : c == OPT_CONNECT_TIMEOUT ? "connect_timeout_ms"
+				  : c == OPT_DRAIN_TIMEOUT   ? "drain_timeout_ms"
+							     : NULL;
+			if (c == OPT_SET) {
+				/* KEY=VALUE: optarg is ours to split (argv memory). */
+				eq = strchr(optarg, '=');
+				if (!eq || eq == optarg)
+					return fail(err, errlen, "--set: expected KEY=VALUE, got '%s'",
+						    optarg);
+				*eq = '\0';
+				cs->key = optarg;
+				cs->value = eq + 1;
+			}
+			nsets++;
+			break;
+		}
+		case OPT_DNS_SERVER:
+			if (h2s_dns_server_add(dns, sizeof(dns), optarg, why, sizeof(why)) < 0)
+				return fail(err, errlen, "--dns-server: %s", why);
 			break;
 		case 'h':
 			o->show_help = true;
@@ -561,12 +729,11 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 		o->log_level = level;
 	if (keep)
 		o->keep_state = true;
-	if (max_streams)
-		o->set.max_streams = max_streams;
-	if (connect_ms)
-		o->set.connect_timeout_ms = connect_ms;
-	if (have_drain)
-		o->set.drain_timeout_ms = drain_ms;
+	for (int i = 0; i < nsets; i++)
+		if ((rc = apply_cli_setting(o, &sets[i], err, errlen)) < 0)
+			return rc;
+	if (dns[0])
+		memcpy(o->dns_servers, dns, sizeof(dns));
 	h2s_options_default_listen(o);
 	return 0;
 }

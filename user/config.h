@@ -6,15 +6,16 @@
  *   pin_dir: /sys/fs/bpf/h2steer
  *   log_level: info                             # err|warning|notice|info|debug
  *   keep_state: false
- *   max_streams: 1024                           # and the other h2s_settings fields:
- *   stream_window, conn_window, max_header_list, connect_timeout_ms, handshake_timeout_ms,
- *   upstream_idle_ms, drain_timeout_ms
+ *   dns_servers: ["127.0.53.1:5353"]            # default: /etc/resolv.conf
+ *   max_streams: 256                            # and every other setting of config.c's table
  *   services:
  *     - vip: 127.0.100.1:50051
  *       algo: round_robin                       # or least_request
- *       backends:
+ *       backends:                               # static ones
  *         - address: 127.0.0.1:50061
  *           weight: 1
+ *       resolver: {dns: "api.default.svc.cluster.local:50051"}   # or {file: /path}
+ *       health: {service: ""}                   # grpc.health.v1 checks
  *
  * Unknown keys and bad values are errors that name the place (line/column or path).
  */
@@ -38,6 +39,7 @@ struct h2s_cfg_backend {
 struct h2s_cfg_service {
 	struct h2s_addr vip;
 	struct h2s_service s;
+	struct h2s_discovery disc; /* zero: static backends, no health checks */
 	struct h2s_cfg_backend *backends;
 	size_t nbackends;
 };
@@ -50,6 +52,7 @@ struct h2s_options {
 	char *cgroup;  /* NULL: the cgroup v2 root */
 	char *pin_dir;
 	int log_level; /* enum h2s_log_level */
+	char dns_servers[512]; /* c-ares CSV, from --dns-server / dns_servers */
 	bool keep_state;
 	bool show_help, show_version;
 	struct h2s_settings set;
@@ -71,6 +74,11 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 void h2s_options_default_listen(struct h2s_options *o);
 
 int h2s_log_level_parse(const char *name);
+/* A resolver argument: for H2S_RES_DNS "NAME[:PORT]" (an SRV name starts with '_' and takes no
+ * port), for H2S_RES_FILE an absolute path. Fills d->resolver, d->name, d->port.
+ */
+int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct h2s_discovery *d,
+			   char *err, size_t errlen);
 /* Usage text for h2steerd. */
 void h2s_options_usage(FILE *f);
 

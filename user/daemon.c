@@ -2,6 +2,8 @@
 #include "daemon.h"
 
 #include "addr.h"
+#include "discovery.h"
+#include "dns.h"
 #include "h2_server.h"
 #include "h2_upstream.h"
 #include "log.h"
@@ -35,7 +37,55 @@ void h2s_settings_default(struct h2s_settings *s)
 		.upstream_idle_ms = 60000,
 		.drain_timeout_ms = 30000,
 		.max_attempts = 3,
+		.retry_percent = 10,
+		.retry_min = 10,
+		.replay_body_max = 65536,
+		.resolver_grace_ms = 300000,
+		.dns_ttl_cap_ms = 30000,
 	};
+	h2s_health_cfg_default(&s->health);
+	h2s_outlier_cfg_default(&s->outlier);
+}
+
+void h2s_daemon_refresh_soon(struct h2s_daemon *d)
+{
+	h2s_flush_queue(&d->loop, &d->refresh_flush);
+}
+
+bool h2s_daemon_replay_allowed(struct h2s_daemon *d)
+{
+	uint32_t budget = d->stats.streams_live * d->set.retry_percent / 100;
+
+	if (budget < d->set.retry_min)
+		budget = d->set.retry_min;
+	if (d->stats.replays_live >= budget) {
+		d->stats.replays_denied++;
+		return false;
+	}
+	d->stats.replays++;
+	return true;
+}
+
+static void refresh_now(struct h2s_flush *f)
+{
+	struct h2s_daemon *d = h2s_container_of(f, struct h2s_daemon, refresh_flush);
+
+	if (h2s_registry_refresh(&d->reg) < 0)
+		log_warn("cannot reload services from the maps");
+}
+
+static void publish_one(struct h2s_backend_rt *be, void *arg)
+{
+	h2s_backend_publish_state(arg, be);
+}
+
+/* Counters in h2s_be_state (in flight, RPCs) for the CLI, once a second. */
+static void state_tick(struct h2s_timer *t)
+{
+	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, state_timer);
+
+	h2s_registry_each_backend(&d->reg, publish_one, &d->reg);
+	h2s_timer_arm(&d->loop, t, 1000);
 }
 
 static void on_accept(struct h2s_watch *w, uint32_t events)
@@ -142,7 +192,8 @@ static void drain_expired(struct h2s_timer *t)
 }
 
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
-		    const struct h2s_addr *addrs, int n, char *err, size_t errlen)
+		    const char *dns_servers, const struct h2s_addr *addrs, int n, char *err,
+		    size_t errlen)
 {
 	sigset_t mask;
 	int rc;
@@ -158,8 +209,10 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 		return rc;
 	}
 	h2s_registry_init(&d->reg, maps);
-	d->reg.on_orphan = h2s_pool_orphaned;
-	d->reg.ctx = d;
+	d->reg.outlier = &d->set.outlier;
+	h2s_discovery_init(d);
+	d->refresh_flush.run = refresh_now;
+	snprintf(d->dns_servers, sizeof(d->dns_servers), "%s", dns_servers ? dns_servers : "");
 	if (h2s_server_callbacks(&d->server_cbs) || h2s_upstream_callbacks(&d->upstream_cbs) ||
 	    nghttp2_option_new(&d->opt)) {
 		snprintf(err, errlen, "out of memory setting up nghttp2");
@@ -191,12 +244,14 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 	}
 	d->drain_timer.fire = drain_expired;
 	d->refresh_timer.fire = refresh_tick;
+	d->state_timer.fire = state_tick;
 	rc = h2s_registry_refresh(&d->reg);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
 		return rc;
 	}
 	h2s_timer_arm(&d->loop, &d->refresh_timer, REFRESH_MS);
+	h2s_timer_arm(&d->loop, &d->state_timer, 1000);
 	publish_listeners(d);
 	return 0;
 }
@@ -240,7 +295,9 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 				   __ATOMIC_RELEASE);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
+	h2s_discovery_fini(d);
 	h2s_pool_close_all(d);
+	h2s_dns_free(d->dns); /* after the resolvers: their pending queries end here */
 	for (int i = 0; i < d->nlis; i++)
 		close(d->lis[i].w.fd);
 	d->nlis = 0;

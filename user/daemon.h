@@ -5,8 +5,10 @@
 #define H2S_DAEMON_H
 
 #include "h2s_maps.h"
+#include "health.h"
 #include "list.h"
 #include "loop.h"
+#include "outlier.h"
 #include "registry.h"
 
 #include <nghttp2/nghttp2.h>
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 struct h2s_maps;
+struct h2s_dns;
 
 struct h2s_settings {
 	uint32_t max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS offered to clients */
@@ -25,6 +28,15 @@ struct h2s_settings {
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
 	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
 	uint32_t max_attempts;      /* picks per stream when connects fail (never-sent replay) */
+	/* Safe retry budget: replayed streams in flight <= max(retry_min, retry_percent% of
+	 * the streams in flight); a stream is replayed only with at most replay_body_max bytes
+	 * of request body sent.
+	 */
+	uint32_t retry_percent, retry_min, replay_body_max;
+	uint32_t resolver_grace_ms; /* a failing resolver keeps its last good set this long */
+	uint32_t dns_ttl_cap_ms;    /* re-resolve at least this often */
+	struct h2s_health_cfg health;
+	struct h2s_outlier_cfg outlier;
 };
 
 void h2s_settings_default(struct h2s_settings *s);
@@ -38,7 +50,8 @@ struct h2s_listener {
 };
 
 struct h2s_daemon_stats {
-	uint64_t accepted, rejected_no_origin, streams, streams_failed;
+	uint64_t accepted, rejected_no_origin, streams, streams_failed, replays, replays_denied;
+	uint32_t streams_live, replays_live; /* for the retry budget */
 };
 
 struct h2s_daemon {
@@ -53,7 +66,10 @@ struct h2s_daemon {
 	struct h2s_list clients; /* struct h2s_client.link */
 	uint32_t nclients;
 	struct h2s_watch sig;
-	struct h2s_timer drain_timer, goaway_timer, refresh_timer;
+	struct h2s_timer drain_timer, goaway_timer, refresh_timer, state_timer;
+	struct h2s_flush refresh_flush; /* a resolver changed the maps: reload after this turn */
+	struct h2s_dns *dns;            /* c-ares channel, created by the first DNS resolver */
+	char dns_servers[512];          /* c-ares CSV; empty: /etc/resolv.conf */
 	bool draining;
 	struct h2s_daemon_stats stats;
 	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
@@ -63,12 +79,18 @@ struct h2s_daemon {
  * map and turn capture on. err gets a one-line reason on failure.
  */
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
-		    const struct h2s_addr *addrs, int n, char *err, size_t errlen);
+		    const char *dns_servers, const struct h2s_addr *addrs, int n, char *err,
+		    size_t errlen);
 /* Run until SIGTERM/SIGINT and the drain that follows. */
 int h2s_daemon_run(struct h2s_daemon *d);
 void h2s_daemon_fini(struct h2s_daemon *d);
 
 /* Start the graceful shutdown (also what SIGTERM does). */
 void h2s_daemon_drain(struct h2s_daemon *d);
+
+/* Reload the registry at the end of this loop turn (after a resolver changed the maps). */
+void h2s_daemon_refresh_soon(struct h2s_daemon *d);
+/* May one more stream be replayed now (retry budget)? Counts it if so. */
+bool h2s_daemon_replay_allowed(struct h2s_daemon *d);
 
 #endif /* H2S_DAEMON_H */

@@ -56,6 +56,31 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	return 0;
 }
 
+/* Streams we gave this connection before knowing its limit, beyond that limit and not sent
+ * yet, would wait inside nghttp2 until others finish: they go to another connection instead.
+ */
+static void move_excess(struct h2s_upstream *up)
+{
+	uint32_t limit = stream_limit(up), kept = 0;
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &up->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
+
+		kept += !!(st->flags & H2S_ST_HEADERS_SENT);
+	}
+	h2s_list_for_each_safe(pos, tmp, &up->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
+
+		if (st->flags & H2S_ST_HEADERS_SENT)
+			continue;
+		if (kept < limit)
+			kept++;
+		else
+			h2s_relay_move(st);
+	}
+}
+
 static bool informational(const struct h2s_hdrs *h)
 {
 	size_t len;
@@ -90,17 +115,28 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 			h2s_relay_response_end(st);
 		break;
 	case NGHTTP2_SETTINGS:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !up->settings_received) {
+		if (f->hd.flags & NGHTTP2_FLAG_ACK)
+			break;
+		if (!up->settings_received) {
 			/* The backend speaks HTTP/2: it is up, and we know its stream limit. */
 			up->settings_received = true;
-			up->be->stream_limit = stream_limit(up);
-			h2s_backend_connect_ok(up->be);
+			h2s_backend_ok(&up->c.d->reg, up->be);
 			h2s_timer_cancel(&up->c.d->loop, &up->timer);
 			if (!up->nstreams)
 				h2s_upstream_stream_done(up);
-		} else if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
-			up->be->stream_limit = stream_limit(up);
 		}
+		up->be->stream_limit = stream_limit(up);
+		move_excess(up);
+		break;
+	case NGHTTP2_RST_STREAM:
+		/* The backend gave up on a stream. Refusals (safe, replayed) and cancels are not
+		 * held against it; errors are.
+		 */
+		if (f->rst_stream.error_code != NGHTTP2_NO_ERROR &&
+		    f->rst_stream.error_code != NGHTTP2_CANCEL &&
+		    f->rst_stream.error_code != NGHTTP2_REFUSED_STREAM)
+			h2s_backend_rpc_failed(&up->c.d->reg, up->be,
+					       nghttp2_http2_strerror(f->rst_stream.error_code));
 		break;
 	case NGHTTP2_GOAWAY:
 		log_info("backend %s: GOAWAY (last stream %d, %s): no new streams on this "
@@ -174,10 +210,13 @@ static void up_teardown(struct h2s_conn *c, const char *why)
 	h2s_list_del(&up->pool_link); /* out of the pool before any stream is re-picked */
 	/* No SETTINGS ever came: not an HTTP/2 backend that works (refused, frozen, not h2). */
 	if (!up->settings_received)
-		h2s_backend_connect_failed(be, c->d->loop.now_ms);
-	if (!h2s_list_empty(&up->streams))
+		h2s_backend_connect_failed(&c->d->reg, be);
+	if (!h2s_list_empty(&up->streams)) {
 		log_info("backend %s: connection closed with %u streams open (%s)", be->name,
 			 up->nstreams, why);
+		if (up->settings_received)
+			h2s_backend_rpc_failed(&c->d->reg, be, "connection lost");
+	}
 	else
 		log_debug("backend %s: connection closed (%s)", be->name, why);
 	h2s_relay_upstream_lost(up, !up->settings_received, why);
@@ -234,8 +273,8 @@ void h2s_upstream_stream_done(struct h2s_upstream *up)
 {
 	if (up->nstreams || up->c.dead || !up->settings_received)
 		return;
-	if (!up->be->members) {
-		/* Its backend left every service: nothing will use this connection again. */
+	if (!up->be->active) {
+		/* No service wants new RPCs on its backend: nothing will use it again. */
 		nghttp2_session_terminate_session(up->c.ng, NGHTTP2_NO_ERROR);
 		h2s_conn_mark(&up->c);
 		return;
@@ -294,7 +333,7 @@ static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt 
 		nghttp2_session_del(up->c.ng);
 		close(fd);
 		free(up);
-		h2s_backend_connect_failed(be, d->loop.now_ms);
+		h2s_backend_connect_failed(&d->reg, be);
 		return NULL;
 	}
 	up->c.connecting = rc < 0;
@@ -332,7 +371,7 @@ struct h2s_upstream *h2s_pool_get(struct h2s_daemon *d, struct h2s_backend_rt *b
 	return up_open(d, be);
 }
 
-void h2s_pool_orphaned(struct h2s_backend_rt *be, void *daemon)
+void h2s_pool_idle(struct h2s_backend_rt *be, void *daemon)
 {
 	struct h2s_list *pos, *tmp;
 

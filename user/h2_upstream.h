@@ -11,8 +11,10 @@ struct h2s_backend_rt;
  * connection could not even be started (the backend is then marked down).
  */
 struct h2s_upstream *h2s_pool_get(struct h2s_daemon *d, struct h2s_backend_rt *be);
-/* Close be's idle connections (it left every service); busy ones close when they go idle. */
-void h2s_pool_orphaned(struct h2s_backend_rt *be, void *daemon);
+/* No service wants new RPCs on be (removed or drained everywhere): close its idle
+ * connections now; busy ones close when they go idle.
+ */
+void h2s_pool_idle(struct h2s_backend_rt *be, void *daemon);
 /* Close every upstream connection (daemon exit). */
 void h2s_pool_close_all(struct h2s_daemon *d);
 

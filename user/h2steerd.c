@@ -27,6 +27,8 @@ static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char 
 
 		if (rc == -EEXIST)
 			rc = h2s_service_set(m, &s->vip, &s->s);
+		if (rc == 0)
+			rc = h2s_discovery_put(m, &s->vip, &s->disc);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot declare service %s: %s",
 				 h2s_addr_format(&s->vip, vs, sizeof(vs)), strerror(-rc));
@@ -91,12 +93,14 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	rc = h2s_daemon_init(&d, &l.maps, &o.set, o.listen, o.nlisten, err, sizeof(err));
+	rc = h2s_daemon_init(&d, &l.maps, &o.set, o.dns_servers, o.listen, o.nlisten, err,
+			     sizeof(err));
 	if (rc < 0 && o.listen_defaulted && o.nlisten == 2 && d.nlis == 1) {
 		/* The default IPv6 listener is optional (IPv6 may be off): carry on with IPv4. */
 		log_warn("%s: IPv6 clients will not be captured", err);
 		h2s_daemon_fini(&d);
-		rc = h2s_daemon_init(&d, &l.maps, &o.set, o.listen, 1, err, sizeof(err));
+		rc = h2s_daemon_init(&d, &l.maps, &o.set, o.dns_servers, o.listen, 1, err,
+				     sizeof(err));
 	}
 	if (rc < 0) {
 		log_err("%s", err);

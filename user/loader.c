@@ -65,12 +65,10 @@ static int mkdir_private(const char *path, char *err, size_t errlen)
 /* Did an earlier daemon leave maps here? Then a failed start must not remove anything. */
 static bool any_map_pinned(const char *pin_dir)
 {
-	static const char *const names[] = { H2S_MAP_CTL,     H2S_MAP_SERVICES, H2S_MAP_BACKENDS,
-					     H2S_MAP_ORIGINS, H2S_MAP_SOCKS,    H2S_MAP_COUNTERS };
 	char path[768];
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+	for (size_t i = 0; i < H2S_M__COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, h2s_map_names[i]);
 		if (access(path, F_OK) == 0)
 			return true;
 	}
@@ -239,12 +237,11 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	close(cg);
 	cg = -1;
 
-	rc = h2s_maps_attach_fds(&l->maps, bpf_map__fd(l->skel->maps.h2s_ctl),
-				 bpf_map__fd(l->skel->maps.h2s_services),
-				 bpf_map__fd(l->skel->maps.h2s_backends),
-				 bpf_map__fd(l->skel->maps.h2s_origins),
-				 bpf_map__fd(l->skel->maps.h2s_socks),
-				 bpf_map__fd(l->skel->maps.h2s_counters));
+	int fds[H2S_M__COUNT];
+
+	for (int i = 0; i < H2S_M__COUNT; i++)
+		fds[i] = bpf_object__find_map_fd_by_name(l->skel->obj, h2s_map_names[i]);
+	rc = h2s_maps_attach_fds(&l->maps, fds);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot mmap the control map: %s", strerror(-rc));
 		goto fail;

@@ -30,6 +30,52 @@ int h2s_algo_parse(const char *name)
 	return -EINVAL;
 }
 
+static const char *const source_names[H2S_SRC__COUNT] = {
+	[H2S_SRC_STATIC] = "static",
+	[H2S_SRC_DNS] = "dns",
+	[H2S_SRC_FILE] = "file",
+};
+
+static const char *const resolver_names[H2S_RES__COUNT] = {
+	[H2S_RES_STATIC] = "static",
+	[H2S_RES_DNS] = "dns",
+	[H2S_RES_FILE] = "file",
+};
+
+static const char *const health_names[H2S_HEALTH__COUNT] = {
+	[H2S_HEALTH_UNCHECKED] = "unchecked",	    [H2S_HEALTH_UNKNOWN] = "unknown",
+	[H2S_HEALTH_SERVING] = "serving",	    [H2S_HEALTH_NOT_SERVING] = "not_serving",
+	[H2S_HEALTH_UNIMPLEMENTED] = "unimplemented", [H2S_HEALTH_UNREACHABLE] = "unreachable",
+};
+
+static const char *const eject_names[H2S_EJECT__COUNT] = {
+	[H2S_EJECT_NONE] = "none",
+	[H2S_EJECT_CONNECT] = "connect",
+	[H2S_EJECT_OUTLIER] = "outlier",
+};
+
+#define NAME_OF(table, i) ((unsigned)(i) < sizeof(table) / sizeof(table[0]) ? table[i] : "unknown")
+
+const char *h2s_source_name(enum h2s_source s)
+{
+	return NAME_OF(source_names, s);
+}
+
+const char *h2s_resolver_name(enum h2s_resolver_kind r)
+{
+	return NAME_OF(resolver_names, r);
+}
+
+const char *h2s_health_name(enum h2s_health h)
+{
+	return NAME_OF(health_names, h);
+}
+
+const char *h2s_eject_name(enum h2s_eject e)
+{
+	return NAME_OF(eject_names, e);
+}
+
 static const char *const counter_names[H2S_CNT__COUNT] = {
 	[H2S_CNT_CAPTURED] = "captured",
 	[H2S_CNT_SKIP_DAEMON] = "skip_daemon",
@@ -56,26 +102,30 @@ static int map_ctl(struct h2s_maps *m)
 	return 0;
 }
 
-int h2s_maps_attach_fds(struct h2s_maps *m, int ctl, int services, int backends, int origins,
-			int socks, int counters)
+const char *const h2s_map_names[H2S_M__COUNT] = {
+	[H2S_M_CTL] = H2S_MAP_CTL,		[H2S_M_SERVICES] = H2S_MAP_SERVICES,
+	[H2S_M_BACKENDS] = H2S_MAP_BACKENDS,	[H2S_M_ORIGINS] = H2S_MAP_ORIGINS,
+	[H2S_M_SOCKS] = H2S_MAP_SOCKS,		[H2S_M_COUNTERS] = H2S_MAP_COUNTERS,
+	[H2S_M_DISCOVERY] = H2S_MAP_DISCOVERY,	[H2S_M_BE_STATE] = H2S_MAP_BE_STATE,
+};
+
+int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])
 {
-	*m = (struct h2s_maps){ .ctl = ctl, .services = services, .backends = backends,
-				.origins = origins, .socks = socks, .counters = counters };
+	memset(m, 0, sizeof(*m));
+	memcpy(m->fd, fd, sizeof(m->fd));
 	return map_ctl(m);
 }
 
 int h2s_maps_open_pinned(struct h2s_maps *m, const char *pin_dir, char *err, size_t errlen)
 {
-	static const char *const names[] = { H2S_MAP_CTL, H2S_MAP_SERVICES, H2S_MAP_BACKENDS,
-					     H2S_MAP_ORIGINS, H2S_MAP_SOCKS, H2S_MAP_COUNTERS };
-	int fds[6];
 	char path[4096];
 	int rc;
 
-	for (size_t i = 0; i < 6; i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
-		fds[i] = bpf_obj_get(path);
-		if (fds[i] < 0) {
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < H2S_M__COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, h2s_map_names[i]);
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
 			rc = -errno;
 			snprintf(err, errlen,
 				 rc == -ENOENT ? "no h2steer maps at %s: is h2steerd running (or was "
@@ -83,13 +133,11 @@ int h2s_maps_open_pinned(struct h2s_maps *m, const char *pin_dir, char *err, siz
 					       : "cannot open %s: %s (run as root?)",
 				 path, strerror(-rc));
 			while (i-- > 0)
-				close(fds[i]);
+				close(m->fd[i]);
 			return rc;
 		}
 	}
-	*m = (struct h2s_maps){ .ctl = fds[0], .services = fds[1], .backends = fds[2],
-				.origins = fds[3], .socks = fds[4], .counters = fds[5],
-				.own_fds = true };
+	m->own_fds = true;
 	rc = map_ctl(m);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot mmap %s/%s: %s", pin_dir, H2S_MAP_CTL, strerror(-rc));
@@ -102,15 +150,12 @@ void h2s_maps_close(struct h2s_maps *m)
 {
 	if (m->ctl_mem)
 		munmap(m->ctl_mem, sizeof(struct h2s_ctl));
-	if (m->own_fds) {
-		int fds[] = { m->ctl, m->services, m->backends, m->origins, m->socks, m->counters };
-
-		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
-	*m = (struct h2s_maps){ .ctl = -1, .services = -1, .backends = -1, .origins = -1,
-				.socks = -1, .counters = -1 };
+	for (size_t i = 0; m->own_fds && i < H2S_M__COUNT; i++)
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < H2S_M__COUNT; i++)
+		m->fd[i] = -1;
 }
 
 __u64 h2s_maps_gen(const struct h2s_maps *m)
@@ -156,12 +201,94 @@ int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 	 */
 	if (bpf_map_delete_elem(m->services, vip) < 0)
 		return -errno;
+	bpf_map_delete_elem(m->discovery, vip);
 	rc = h2s_backends_collect(m, vip, &l);
 	for (size_t i = 0; i < l.n; i++)
 		bpf_map_delete_elem(m->backends, &l.e[i].k);
 	h2s_backend_list_free(&l);
 	h2s_maps_bump_gen(m);
 	return rc;
+}
+
+int h2s_discovery_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_discovery *d)
+{
+	return bpf_map_lookup_elem(m->discovery, vip, d) < 0 ? -errno : 0;
+}
+
+int h2s_discovery_put(struct h2s_maps *m, const struct h2s_addr *vip,
+		      const struct h2s_discovery *d)
+{
+	if (d->resolver == H2S_RES_STATIC && !d->health) {
+		if (bpf_map_delete_elem(m->discovery, vip) < 0 && errno != ENOENT)
+			return -errno;
+		h2s_maps_bump_gen(m);
+		return 0;
+	}
+	return update(m->discovery, vip, d, BPF_ANY, m);
+}
+
+int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2s_source source,
+			 const struct h2s_endpoint *set, size_t n)
+{
+	struct h2s_backend_list cur;
+	size_t first, have;
+	int changes = 0, rc;
+
+	rc = h2s_backends_collect(m, vip, &cur);
+	if (rc < 0)
+		return rc;
+	have = h2s_backend_list_of(&cur, vip, &first);
+	/* Removals: ours that the new set no longer has. */
+	for (size_t i = first; i < first + have; i++) {
+		bool keep = false;
+
+		if (cur.e[i].b.source != source)
+			continue;
+		for (size_t k = 0; k < n && !keep; k++)
+			keep = h2s_addr_equal(&set[k].addr, &cur.e[i].k.backend);
+		if (!keep && bpf_map_delete_elem(m->backends, &cur.e[i].k) == 0)
+			changes++;
+	}
+	/* Additions and weight changes; an address some other source owns stays theirs. */
+	for (size_t k = 0; k < n; k++) {
+		struct h2s_backend_key key = { .service = *vip, .backend = set[k].addr };
+		struct h2s_backend b = { .weight = set[k].weight ? set[k].weight : 1,
+					 .source = (__u8)source };
+		const struct h2s_backend *old = NULL;
+
+		for (size_t i = first; i < first + have && !old; i++)
+			if (h2s_addr_equal(&cur.e[i].k.backend, &set[k].addr))
+				old = &cur.e[i].b;
+		if (old && (old->source != source || old->weight == b.weight))
+			continue;
+		if (old)
+			b.flags = old->flags; /* a drain set by hand survives re-resolution */
+		if (bpf_map_update_elem(m->backends, &key, &b, BPF_ANY) < 0) {
+			rc = -errno;
+			break;
+		}
+		changes++;
+	}
+	h2s_backend_list_free(&cur);
+	if (changes)
+		h2s_maps_bump_gen(m);
+	return rc < 0 ? rc : changes;
+}
+
+int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,
+		     const struct h2s_backend_state *st)
+{
+	return bpf_map_update_elem(m->be_state, be, st, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_state *st)
+{
+	return bpf_map_lookup_elem(m->be_state, be, st) < 0 ? -errno : 0;
+}
+
+void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be)
+{
+	bpf_map_delete_elem(m->be_state, be);
 }
 
 static int backend_key(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
@@ -192,6 +319,17 @@ int h2s_backend_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct
 	int rc = backend_key(m, vip, be, &k);
 
 	return rc < 0 ? rc : update(m->backends, &k, b, BPF_EXIST, m);
+}
+
+int h2s_backend_get(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    struct h2s_backend *b)
+{
+	struct h2s_backend_key k;
+	int rc = backend_key(m, vip, be, &k);
+
+	if (rc < 0)
+		return rc;
+	return bpf_map_lookup_elem(m->backends, &k, b) < 0 ? -errno : 0;
 }
 
 int h2s_backend_del(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be)

@@ -9,19 +9,42 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Every map of the contract, in one order: fd[] and the named fields are the same storage. */
+enum h2s_map_id {
+	H2S_M_CTL,
+	H2S_M_SERVICES,
+	H2S_M_BACKENDS,
+	H2S_M_ORIGINS,
+	H2S_M_SOCKS,
+	H2S_M_COUNTERS,
+	H2S_M_DISCOVERY,
+	H2S_M_BE_STATE,
+	H2S_M__COUNT,
+};
+
+/* Map names (include/h2s_maps.h) in enum h2s_map_id order. */
+extern const char *const h2s_map_names[H2S_M__COUNT];
+
 struct h2s_maps {
-	int ctl, services, backends, origins, socks, counters;
+	union {
+		int fd[H2S_M__COUNT];
+		struct {
+			int ctl, services, backends, origins, socks, counters, discovery, be_state;
+		};
+	};
 	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
 	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
 };
+_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 8 * sizeof(int), "one field per map");
 
 /* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
  * that says what to do (e.g. start h2steerd).
  */
 int h2s_maps_open_pinned(struct h2s_maps *m, const char *pin_dir, char *err, size_t errlen);
-/* Use fds owned by someone else (the daemon's skeleton); maps the ctl array. */
-int h2s_maps_attach_fds(struct h2s_maps *m, int ctl, int services, int backends, int origins,
-			int socks, int counters);
+/* Use fds owned by someone else (the daemon's skeleton, fd[i] for h2s_map_names[i]); maps the
+ * ctl array.
+ */
+int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT]);
 void h2s_maps_close(struct h2s_maps *m);
 
 /* Every change below bumps ctl.gen so the daemon reloads before its next pick. */
@@ -36,6 +59,8 @@ int h2s_backend_add(struct h2s_maps *m, const struct h2s_addr *vip, const struct
 int h2s_backend_set(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
 		    const struct h2s_backend *b);
 int h2s_backend_del(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be);
+int h2s_backend_get(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
+		    struct h2s_backend *b);
 
 typedef int (*h2s_service_cb)(const struct h2s_addr *vip, const struct h2s_service *s, void *ctx);
 typedef int (*h2s_backend_cb)(const struct h2s_backend_key *k, const struct h2s_backend *b,
@@ -65,6 +90,37 @@ void h2s_backend_list_free(struct h2s_backend_list *l);
 /* The entries of vip in a collected list: returns their count, *first their start. */
 size_t h2s_backend_list_of(const struct h2s_backend_list *l, const struct h2s_addr *vip,
 			   size_t *first);
+
+/* How a service finds and checks its backends; -ENOENT: static backends, no health checks. */
+int h2s_discovery_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_discovery *d);
+/* Store it (a static resolver without health checks removes the entry); bumps ctl.gen. */
+int h2s_discovery_put(struct h2s_maps *m, const struct h2s_addr *vip,
+		      const struct h2s_discovery *d);
+
+/* One backend as a resolver found it. */
+struct h2s_endpoint {
+	struct h2s_addr addr;
+	__u32 weight;
+};
+
+/* Make vip's backends from source exactly set: adds, weight changes and removals (removed
+ * backends drain). Entries from other sources are never touched, not even to add a duplicate.
+ * Returns how many entries changed (ctl.gen is bumped once if any), or a negative errno.
+ */
+int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2s_source source,
+			 const struct h2s_endpoint *set, size_t n);
+
+/* The daemon's view of a backend (see struct h2s_backend_state). No gen bump: not config. */
+int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,
+		     const struct h2s_backend_state *st);
+int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_state *st);
+void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be);
+
+/* Names for the CLI, config and logs. */
+const char *h2s_source_name(enum h2s_source s);
+const char *h2s_resolver_name(enum h2s_resolver_kind r);
+const char *h2s_health_name(enum h2s_health h);
+const char *h2s_eject_name(enum h2s_eject e);
 
 /* Sum of the per-CPU capture counters. */
 int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT]);

@@ -3,14 +3,12 @@
 
 #include "addr.h"
 #include "log.h"
+#include "loop.h"
 #include "maps.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
 
 static unsigned bucket(const struct h2s_addr *a)
 {
@@ -69,20 +67,30 @@ void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt 
 	for (pp = &r->be[bucket(&be->addr)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == be) {
 			*pp = be->hnext;
+			if (r->on_backend_gone)
+				r->on_backend_gone(be, r->ctx);
+			h2s_be_state_del(r->maps, &be->addr);
 			free(be);
 			return;
 		}
 	}
 }
 
-static void drop_members(struct h2s_registry *r, struct h2s_backend_rt **be, size_t n)
+/* Member counts of the backends of m[0..n) change by delta (+1 joining, -1 leaving); a backend
+ * that no service wants new RPCs on any more is reported idle and released if it can be.
+ */
+static void count_members(struct h2s_registry *r, struct h2s_backend_rt **be, const uint8_t *fl,
+			  size_t n, int delta)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (--be[i]->members == 0) {
-			if (r->on_orphan)
-				r->on_orphan(be[i], r->ctx);
-			h2s_registry_release_backend(r, be[i]);
-		}
+		be[i]->members += delta;
+		if (!(fl[i] & H2S_BE_F_DRAIN))
+			be[i]->active += delta;
+	}
+	for (size_t i = 0; delta < 0 && i < n; i++) {
+		if (be[i]->active == 0 && r->on_idle)
+			r->on_idle(be[i], r->ctx);
+		h2s_registry_release_backend(r, be[i]);
 	}
 }
 
@@ -90,6 +98,7 @@ static int load_service(const struct h2s_addr *vip, const struct h2s_service *cf
 {
 	struct h2s_registry *r = ctx;
 	struct h2s_service_rt *s = h2s_registry_service(r, vip);
+	struct h2s_discovery disc;
 
 	if (!s) {
 		unsigned k = bucket(vip);
@@ -106,6 +115,11 @@ static int load_service(const struct h2s_addr *vip, const struct h2s_service *cf
 		log_info("service %s: algorithm now %s", s->name, h2s_algo_name(cfg->algo));
 	}
 	s->cfg = *cfg;
+	if (h2s_discovery_get(r->maps, vip, &disc) < 0)
+		memset(&disc, 0, sizeof(disc)); /* static, unchecked */
+	disc.name[sizeof(disc.name) - 1] = '\0';
+	disc.health_service[sizeof(disc.health_service) - 1] = '\0';
+	s->disc = disc;
 	s->seen = true;
 	return 0;
 }
@@ -120,31 +134,35 @@ static bool has_member(const struct h2s_service_rt *s, const struct h2s_backend_
 
 /* Replace s's members with what the map wants. Picker state of members that stay is kept, and
  * new members are counted before old ones are dropped, so a backend that stays never looks
- * orphaned.
+ * idle or unused in between.
  */
 static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			 const struct h2s_backend_entry *want, size_t n)
 {
 	struct h2s_backend_rt **be = calloc(n ? n : 1, sizeof(*be));
 	struct h2s_pick_slot *slot = calloc(n ? n : 1, sizeof(*slot));
+	uint8_t *fl = calloc(n ? n : 1, 1);
 
-	if (!be || !slot)
+	if (!be || !slot || !fl)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		be[i] = backend_get(r, &want[i].k.backend);
 		if (!be[i]) {
-			for (size_t j = 0; j < i; j++)
-				be[j]->members--;
+			count_members(r, be, fl, i, 0); /* nothing counted yet */
 			goto nomem;
 		}
-		be[i]->members++;
 		slot[i].weight = want[i].b.weight ? want[i].b.weight : 1;
+		fl[i] = want[i].b.flags;
 		for (size_t j = 0; j < s->n; j++)
 			if (s->be[j] == be[i])
 				slot[i].current = s->slot[j].current;
 		if (!has_member(s, be[i]))
-			log_info("service %s: backend %s added (weight %u)", s->name, be[i]->name,
-				 slot[i].weight);
+			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
+				 h2s_source_name(want[i].b.source), slot[i].weight);
+		for (size_t j = 0; j < s->n; j++)
+			if (s->be[j] == be[i] && (s->mflags[j] ^ fl[i]) & H2S_BE_F_DRAIN)
+				log_info("service %s: backend %s %s", s->name, be[i]->name,
+					 fl[i] & H2S_BE_F_DRAIN ? "draining" : "no longer draining");
 	}
 	for (size_t j = 0; j < s->n; j++) {
 		bool stays = false;
@@ -152,26 +170,34 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 		for (size_t i = 0; i < n; i++)
 			stays |= be[i] == s->be[j];
 		if (!stays)
-			log_info("service %s: backend %s removed", s->name, s->be[j]->name);
+			log_info("service %s: backend %s removed: in-flight RPCs finish there",
+				 s->name, s->be[j]->name);
 	}
-	drop_members(r, s->be, s->n);
+	count_members(r, be, fl, n, +1);
+	count_members(r, s->be, s->mflags, s->n, -1);
 	free(s->be);
 	free(s->slot);
+	free(s->mflags);
 	s->be = be;
 	s->slot = slot;
+	s->mflags = fl;
 	s->n = n;
 	return 0;
 nomem:
 	free(be);
 	free(slot);
+	free(fl);
 	return -ENOMEM;
 }
 
 static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 {
-	drop_members(r, s->be, s->n);
+	if (r->on_service_gone)
+		r->on_service_gone(s, r->ctx);
+	count_members(r, s->be, s->mflags, s->n, -1);
 	free(s->be);
 	free(s->slot);
+	free(s->mflags);
 	free(s);
 }
 
@@ -224,6 +250,8 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	}
 	r->gen = gen;
 	r->loaded = true;
+	if (r->on_reload)
+		r->on_reload(r, r->ctx);
 	return 0;
 }
 
@@ -235,6 +263,18 @@ void h2s_registry_fini(struct h2s_registry *r)
 
 			r->svc[b] = s->hnext;
 			service_free(r, s);
+		}
+	}
+	/* Connections and streams are gone by now: every backend can go. */
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++) {
+		while (r->be[b]) {
+			struct h2s_backend_rt *be = r->be[b];
+
+			r->be[b] = be->hnext;
+			if (r->on_backend_gone)
+				r->on_backend_gone(be, r->ctx);
+			h2s_be_state_del(r->maps, &be->addr);
+			free(be);
 		}
 	}
 	r->loaded = false;
@@ -250,6 +290,18 @@ static uint32_t xorshift(void *ctx)
 	return *x;
 }
 
+static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
+{
+	switch (be->health) {
+	case H2S_HEALTH_UNKNOWN:
+	case H2S_HEALTH_NOT_SERVING:
+	case H2S_HEALTH_UNREACHABLE:
+		return false;
+	default:
+		return !h2s_outlier_ejected(&be->out, now_ms);
+	}
+}
+
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
 					 uint64_t now_ms)
 {
@@ -257,14 +309,15 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 	int i;
 
 	for (size_t k = 0; k < svc->n; k++) {
-		svc->slot[k].available = svc->be[k]->down_until_ms <= now_ms;
+		svc->slot[k].available =
+			!(svc->mflags[k] & H2S_BE_F_DRAIN) && usable(svc->be[k], now_ms);
 		svc->slot[k].inflight = svc->be[k]->inflight;
 		up += svc->slot[k].available;
 	}
-	/* Every backend down: try them all rather than fail without trying. */
+	/* Nothing healthy: try every backend that is not drained rather than fail untried. */
 	if (!up)
 		for (size_t k = 0; k < svc->n; k++)
-			svc->slot[k].available = true;
+			svc->slot[k].available = !(svc->mflags[k] & H2S_BE_F_DRAIN);
 	if (svc->cfg.algo == H2S_ALGO_LEAST_REQUEST)
 		i = h2s_pick_least_request(svc->slot, svc->n, xorshift, &r->rng);
 	else
@@ -272,24 +325,106 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 	return i < 0 ? NULL : svc->be[i];
 }
 
-void h2s_backend_connect_failed(struct h2s_backend_rt *be, uint64_t now_ms)
+void h2s_registry_each_service(struct h2s_registry *r,
+			       void (*fn)(struct h2s_service_rt *s, void *arg), void *arg)
 {
-	uint64_t backoff = BACKOFF_MIN_MS;
-
-	for (uint32_t k = 0; k < be->fail_streak && backoff < BACKOFF_MAX_MS; k++)
-		backoff *= 2;
-	if (backoff > BACKOFF_MAX_MS)
-		backoff = BACKOFF_MAX_MS;
-	be->fail_streak++;
-	be->down_until_ms = now_ms + backoff;
-	log_warn("backend %s: connect failed (%u in a row), not picked for %llu ms", be->name,
-		 be->fail_streak, (unsigned long long)backoff);
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b], *next; s; s = next) {
+			next = s->hnext;
+			fn(s, arg);
+		}
 }
 
-void h2s_backend_connect_ok(struct h2s_backend_rt *be)
+void h2s_registry_each_backend(struct h2s_registry *r,
+			       void (*fn)(struct h2s_backend_rt *be, void *arg), void *arg)
 {
-	if (be->fail_streak)
-		log_info("backend %s: reachable again", be->name);
-	be->fail_streak = 0;
-	be->down_until_ms = 0;
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_backend_rt *be = r->be[b], *next; be; be = next) {
+			next = be->hnext;
+			fn(be, arg);
+		}
+}
+
+void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be)
+{
+	struct h2s_backend_state st = {
+		.health = be->health,
+		.eject = be->out.reason,
+		.fail_streak = be->out.streak,
+		.ejections = be->out.ejections,
+		.inflight = be->inflight,
+		.ejected_until_ms = be->out.until_ms,
+		.rpcs = be->rpcs,
+		.failures = be->out.failures,
+	};
+
+	h2s_be_state_put(r->maps, &be->addr, &st);
+}
+
+/* Would ejecting be leave more than max_percent of some service's backends ejected? */
+static bool may_eject(struct h2s_registry *r, const struct h2s_backend_rt *be, uint64_t now)
+{
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext) {
+			size_t ejected = 0;
+			bool member = false;
+
+			for (size_t k = 0; k < s->n; k++) {
+				member |= s->be[k] == be;
+				ejected += s->be[k] != be && h2s_outlier_ejected(&s->be[k]->out, now);
+			}
+			if (member && (ejected + 1) * 100 > (size_t)r->outlier->max_percent * s->n)
+				return false;
+		}
+	return true;
+}
+
+void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *be)
+{
+	uint64_t now = h2s_now_ms();
+
+	h2s_outlier_failure(&be->out, r->outlier, now, true, true);
+	log_warn("backend %s: connect failed (%u in a row): ejected for %llu ms", be->name,
+		 be->out.streak, (unsigned long long)(be->out.until_ms - now));
+	h2s_backend_publish_state(r, be);
+}
+
+void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, const char *why)
+{
+	uint64_t now = h2s_now_ms();
+	bool allowed = !h2s_outlier_would_eject(&be->out, r->outlier) || may_eject(r, be, now);
+
+	if (h2s_outlier_failure(&be->out, r->outlier, now, false, allowed))
+		log_warn("backend %s: %u failed RPCs in a row (last: %s): ejected for %llu ms",
+			 be->name, r->outlier->consecutive, why,
+			 (unsigned long long)(be->out.until_ms - now));
+	else if (!allowed && h2s_outlier_would_eject(&be->out, r->outlier))
+		log_warn("backend %s: failing (%s) but not ejected: too many backends of its "
+			 "services are ejected already",
+			 be->name, why);
+	h2s_backend_publish_state(r, be);
+}
+
+void h2s_backend_ok(struct h2s_registry *r, struct h2s_backend_rt *be)
+{
+	if (!be->out.streak && !be->out.ejections)
+		return;
+	if (be->out.ejections)
+		log_info("backend %s: working again", be->name);
+	h2s_outlier_success(&be->out);
+	h2s_backend_publish_state(r, be);
+}
+
+void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, uint8_t health)
+{
+	if (be->health == health)
+		return;
+	if (health != H2S_HEALTH_UNCHECKED)
+		log_info("backend %s: health %s -> %s", be->name, h2s_health_name(be->health),
+			 h2s_health_name(health));
+	be->health = health;
+	/* A health check that says it serves re-admits an ejected backend at once. */
+	if (health == H2S_HEALTH_SERVING && h2s_outlier_ejected(&be->out, h2s_now_ms()))
+		h2s_outlier_readmit(&be->out);
+	h2s_backend_publish_state(r, be);
 }

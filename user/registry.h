@@ -8,12 +8,15 @@
 
 #include "h2s_maps.h"
 #include "list.h"
+#include "outlier.h"
 #include "picker.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 struct h2s_maps;
+struct h2s_resolver;
+struct h2s_health_check;
 
 /* One backend address, shared by every service that lists it: owns the upstream pool. */
 struct h2s_backend_rt {
@@ -24,9 +27,12 @@ struct h2s_backend_rt {
 	uint32_t nconns;
 	uint32_t inflight;      /* streams assigned here and not finished */
 	uint64_t rpcs;          /* streams ever assigned here */
-	uint32_t fail_streak;   /* consecutive connect failures */
-	uint64_t down_until_ms; /* not picked before this (unless nothing else is left) */
+	struct h2s_outlier out; /* failures and ejection */
+	uint8_t health;         /* enum h2s_health, kept by health.c */
+	struct h2s_health_check *hc; /* its health checker, when a member service checks */
+	const char *hc_want;         /* discovery.c scratch: the health service it should have */
 	uint32_t members;       /* services that currently list it */
+	uint32_t active;        /* ...of which do not drain it */
 	/* MAX_CONCURRENT_STREAMS the backend announced last: how many streams a new connection
 	 * gets before its own SETTINGS arrive (100 until known, as nghttp2 assumes).
 	 */
@@ -41,11 +47,14 @@ struct h2s_service_rt {
 	struct h2s_addr vip;
 	char name[64];
 	struct h2s_service cfg;
-	/* Members: be[i] with its picker state slot[i] (parallel arrays, so the pickers get one
-	 * contiguous array).
+	struct h2s_discovery disc;     /* how backends are found and checked (zero: static) */
+	struct h2s_resolver *resolver; /* owned by discovery.c */
+	/* Members: be[i] with its picker state slot[i] and its flags mflags[i] (H2S_BE_F_*);
+	 * parallel arrays, so the pickers get one contiguous array.
 	 */
 	struct h2s_backend_rt **be;
 	struct h2s_pick_slot *slot;
+	uint8_t *mflags;
 	size_t n;
 	bool seen; /* reload bookkeeping */
 };
@@ -59,8 +68,17 @@ struct h2s_registry {
 	struct h2s_service_rt *svc[H2S_REG_BUCKETS];
 	struct h2s_backend_rt *be[H2S_REG_BUCKETS];
 	uint32_t rng;
-	/* Called for a backend no service lists any more (so its idle pool can be closed). */
-	void (*on_orphan)(struct h2s_backend_rt *be, void *ctx);
+	const struct h2s_outlier_cfg *outlier;
+	/* Hooks for what hangs off the registry (set by the daemon, may be NULL):
+	 *   on_idle         no service wants new RPCs on it (removed or drained everywhere):
+	 *                   its idle connections can go
+	 *   on_reload       after a reload (resolvers and health checks follow the config)
+	 *   on_service_gone / on_backend_gone   just before it is freed
+	 */
+	void (*on_idle)(struct h2s_backend_rt *be, void *ctx);
+	void (*on_reload)(struct h2s_registry *r, void *ctx);
+	void (*on_service_gone)(struct h2s_service_rt *s, void *ctx);
+	void (*on_backend_gone)(struct h2s_backend_rt *be, void *ctx);
 	void *ctx;
 };
 
@@ -69,16 +87,25 @@ void h2s_registry_fini(struct h2s_registry *r);
 /* Reload from the maps if ctl.gen moved (cheap when it did not: one load from mmap'ed memory). */
 int h2s_registry_refresh(struct h2s_registry *r);
 struct h2s_service_rt *h2s_registry_service(struct h2s_registry *r, const struct h2s_addr *vip);
-/* Pick a backend of svc for a new stream; NULL when the service has no backend at all.
- * Backends marked down are skipped while any other is left.
+/* Pick a backend of svc for a new stream; NULL when it has none that is not drained.
+ * Ejected and unhealthy backends are skipped while any other is left (then all are tried).
  */
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
 					 uint64_t now_ms);
-/* Free a backend that has no members and no connections left. */
+/* Free a backend that has no members, connections or streams left. */
 void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt *be);
+/* Call fn for every service / backend. */
+void h2s_registry_each_service(struct h2s_registry *r,
+			       void (*fn)(struct h2s_service_rt *s, void *arg), void *arg);
+void h2s_registry_each_backend(struct h2s_registry *r,
+			       void (*fn)(struct h2s_backend_rt *be, void *arg), void *arg);
 
-/* Connect outcome bookkeeping: exponential back-off from 1 s up to 30 s. */
-void h2s_backend_connect_failed(struct h2s_backend_rt *be, uint64_t now_ms);
-void h2s_backend_connect_ok(struct h2s_backend_rt *be);
+/* Outcomes that feed passive ejection (outlier.h) and `h2steer backend list`. */
+void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *be);
+void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, const char *why);
+void h2s_backend_ok(struct h2s_registry *r, struct h2s_backend_rt *be);
+void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, uint8_t health);
+/* Write be's state into the h2s_be_state map. */
+void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be);
 
 #endif /* H2S_REGISTRY_H */

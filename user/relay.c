@@ -26,6 +26,9 @@
 
 static void stream_free(struct h2s_stream *st)
 {
+	st->d->stats.streams_live--;
+	if (st->flags & H2S_ST_REPLAYED)
+		st->d->stats.replays_live--;
 	h2s_list_del(&st->cl_link);
 	h2s_list_del(&st->up_link);
 	h2s_hdrs_free(&st->req);
@@ -63,7 +66,9 @@ struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
 	h2s_bq_init(&st->req_sent);
 	h2s_list_add_tail(&cl->streams, &st->cl_link);
 	cl->streams_total++;
-	cl->c.d->stats.streams++;
+	st->d = cl->c.d;
+	st->d->stats.streams++;
+	st->d->stats.streams_live++;
 	return st;
 }
 
@@ -186,7 +191,7 @@ static void keep_for_replay(struct h2s_stream *st, const uint8_t *buf, size_t n)
 {
 	if (st->flags & (H2S_ST_REPLAY_LOST | H2S_ST_RESP_STARTED))
 		return;
-	if (h2s_bq_len(&st->req_sent) + n > H2S_REPLAY_MAX ||
+	if (h2s_bq_len(&st->req_sent) + n > st->cl->c.d->set.replay_body_max ||
 	    h2s_bq_append(&st->req_sent, buf, n) < 0) {
 		st->flags |= H2S_ST_REPLAY_LOST;
 		h2s_bq_clear(&st->req_sent);
@@ -418,6 +423,22 @@ void h2s_relay_client_gone(struct h2s_client *cl)
 
 /* ---- response: backend -> client ---- */
 
+/* A response's gRPC status feeds passive ejection: UNAVAILABLE counts against the backend,
+ * any other status shows it is working.
+ */
+static void note_status(struct h2s_stream *st, const struct h2s_hdrs *h)
+{
+	size_t len;
+	const uint8_t *v = h2s_hdrs_get(h, "grpc-status", &len);
+
+	if (!st->up)
+		return;
+	if (v && len == 2 && v[0] == '1' && v[1] == '4')
+		h2s_backend_rpc_failed(&st->d->reg, st->up->be, "grpc-status UNAVAILABLE");
+	else
+		h2s_backend_ok(&st->d->reg, st->up->be);
+}
+
 static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -453,8 +474,10 @@ static int submit_response_nv(void *arg, const nghttp2_nv *nv, size_t n)
 
 void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 {
-	if (end_stream)
+	if (end_stream) {
 		st->flags |= H2S_ST_RESP_END;
+		note_status(st, &st->resp); /* Trailers-Only */
+	}
 	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED)) {
 		h2s_hdrs_free(&st->resp);
 		return;
@@ -501,6 +524,7 @@ int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t l
 void h2s_relay_response_end(struct h2s_stream *st)
 {
 	st->flags |= H2S_ST_RESP_END;
+	note_status(st, &st->resp_trailers);
 	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {
 		nghttp2_session_resume_data(st->cl->c.ng, st->csid);
 		h2s_conn_mark(&st->cl->c);
@@ -510,10 +534,19 @@ void h2s_relay_response_end(struct h2s_stream *st)
 /* May the stream be replayed on another backend? Only if this backend provably saw none of
  * it: it refused it, or the connection never came up, and no body byte left us.
  */
-static bool replayable(const struct h2s_stream *st)
+static bool replayable(struct h2s_stream *st)
 {
-	return !(st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) &&
-	       st->req.n > 0;
+	if ((st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) ||
+	    !st->req.n)
+		return false;
+	/* Within the retry budget: a stream counts once, however often it is replayed. */
+	if (!(st->flags & H2S_ST_REPLAYED)) {
+		if (!h2s_daemon_replay_allowed(st->d))
+			return false;
+		st->flags |= H2S_ST_REPLAYED;
+		st->d->stats.replays_live++;
+	}
+	return true;
 }
 
 static void replay(struct h2s_stream *st)
@@ -550,6 +583,22 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 	discard_request(st);
 	nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, error_code);
 	h2s_conn_mark(&st->cl->c);
+}
+
+void h2s_relay_move(struct h2s_stream *st)
+{
+	struct h2s_upstream *up = st->up;
+
+	/* nghttp2 still holds its HEADERS in its queue: make it forget the stream (a reset of
+	 * a queued request cancels it unsent), then send it elsewhere. Not a retry: it never
+	 * left.
+	 */
+	nghttp2_session_set_stream_user_data(up->c.ng, st->usid, NULL);
+	nghttp2_submit_rst_stream(up->c.ng, NGHTTP2_FLAG_NONE, st->usid, NGHTTP2_REFUSED_STREAM);
+	h2s_conn_mark(&up->c);
+	detach(st);
+	st->attempts--;
+	h2s_relay_request_start(st);
 }
 
 void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why)

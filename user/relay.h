@@ -59,15 +59,17 @@ enum {
 	H2S_ST_REPLAY_LOST = 1 << 4,    /* more body went upstream than req_sent keeps: no replay */
 	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
 	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
+	H2S_ST_REPLAYED = 1 << 7,       /* counted in the daemon's retry budget */
 };
 
-/* Request body kept after it went upstream, until the response starts, so a stream the
- * backend refused can be replayed elsewhere. Larger bodies are not replayable.
+/* Request body is kept after it went upstream, until the response starts, so a stream the
+ * backend provably did not process can be replayed elsewhere; bodies larger than the daemon's
+ * replay_body_max are not replayable.
  */
-#define H2S_REPLAY_MAX 65536
 
 struct h2s_stream {
 	struct h2s_list cl_link, up_link;
+	struct h2s_daemon *d;
 	struct h2s_client *cl; /* NULL once the client connection is gone */
 	int32_t csid;
 	struct h2s_upstream *up; /* NULL when not on an upstream stream; while set, the stream
@@ -77,7 +79,7 @@ struct h2s_stream {
 	uint32_t attempts;
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
-	struct h2s_bytequeue req_sent; /* see H2S_REPLAY_MAX */
+	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */
 	size_t req_replayed; /* head of req_q that is a replay: the client was credited already */
 };
 
@@ -98,6 +100,10 @@ void h2s_relay_informational(struct h2s_stream *st);
 int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len);
 void h2s_relay_response_end(struct h2s_stream *st);
 void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code);
+/* The backend's SETTINGS leave no room for this stream, whose HEADERS are still queued in
+ * nghttp2: take it back and open it on another connection.
+ */
+void h2s_relay_move(struct h2s_stream *st);
 /* The upstream connection is gone; unproven when it never proved to be a working HTTP/2
  * backend (no SETTINGS): then none of its streams counts as seen by the backend.
  */

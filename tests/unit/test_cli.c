@@ -275,7 +275,7 @@ Test(cli, bad_algo)
 Test(cli, unknown_keyword)
 {
 	RUN("service", "add", "1.2.3.4:80", "speed", "fast");
-	expect_usage_error("unexpected 'speed' (expected algo)");
+	expect_usage_error("unexpected 'speed' (expected algo, resolver, health or health-service)");
 }
 
 Test(cli, keyword_without_value)
@@ -393,8 +393,14 @@ Test(cli, prefix_of_verb_and_its_alias_is_not_ambiguous)
 	RUN("service", "de", "1.2.3.4:80");
 	expect_maps_missing();
 	teardown();
-	RUN("backend", "d", "1.2.3.4:80", "5.6.7.8:90");
+	RUN("backend", "de", "1.2.3.4:80", "5.6.7.8:90"); /* del|delete, not drain */
 	expect_maps_missing();
+}
+
+Test(cli, prefix_of_two_verbs_is_ambiguous)
+{
+	RUN("backend", "d", "1.2.3.4:80", "5.6.7.8:90"); /* del or drain */
+	expect_usage_error("ambiguous");
 }
 
 /* ---- help ---- */
