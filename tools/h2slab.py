@@ -113,10 +113,10 @@ class Backend:
     """A grpc-go backend (tests/grpc/peer), or with raw=True the python-h2 backend
     (tests/grpc/h2backend.py) that can reset streams, stall, and send 1xx on request."""
 
-    def __init__(self, lab, ident, host="127.0.0.1", extra=(), raw=False):
+    def __init__(self, lab, ident, host="127.0.0.1", extra=(), raw=False, port=None):
         self.id = ident
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)
         self.addr = hostport(host, self.port)
         argv = ([PYTHON, RAW_BACKEND, "--listen", self.addr, "--id", ident] if raw else
                 [PEER, "server", "-listen", self.addr, "-id", ident])
@@ -129,6 +129,40 @@ class Backend:
 
     def stop(self, sig=signal.SIGTERM):
         return self.proc.stop(sig)
+
+
+class Dns:
+    """A real DNS server (dnsmasq) on a loopback address, authoritative for DOMAIN. Its A/AAAA
+    records live in a hosts directory that dnsmasq re-reads on change (set_hosts); SRV records
+    are fixed at start."""
+
+    DOMAIN = "h2s.test"
+
+    def __init__(self, lab, srv=(), ttl=1):
+        self.host = "127.0.53.1"
+        self.port = free_port(self.host)
+        self.addr = f"{self.host}:{self.port}"
+        self.dir = os.path.join(lab.tmp, f"dns-{lab.seq()}")
+        os.makedirs(self.dir)
+        self.hosts = os.path.join(self.dir, "hosts")
+        self.set_hosts({})
+        argv = ["dnsmasq", "--keep-in-foreground", "--log-facility=-", "--conf-file=/dev/null",
+                "--no-resolv", "--no-hosts", "--no-poll", "--user=root", "--pid-file=",
+                f"--listen-address={self.host}", "--bind-interfaces", f"--port={self.port}",
+                f"--local=/{self.DOMAIN}/", f"--local-ttl={ttl}", f"--hostsdir={self.dir}"]
+        for name, target, port, weight in srv:
+            argv.append(f"--srv-host={name},{target},{port},0,{weight}")
+        self.proc = lab.spawn("dnsmasq", argv)
+        self.proc.wait_for("started")
+
+    def set_hosts(self, records):
+        """{name: [ip, ...]}: replaces every A/AAAA record (dnsmasq picks it up via inotify)."""
+        tmp = self.hosts + ".tmp"
+        with open(tmp, "w") as f:
+            for name, ips in records.items():
+                for ip in ips:
+                    f.write(f"{ip} {name}\n")
+        os.rename(tmp, self.hosts)
 
 
 class Daemon:
@@ -192,6 +226,9 @@ class Lab:
 
     def backends(self, n, prefix="be", **kw):
         return [Backend(self, f"{prefix}{i + 1}", **kw) for i in range(n)]
+
+    def dns(self, **kw):
+        return Dns(self, **kw)
 
     def daemon(self, services=None, **kw):
         config = kw.pop("config", None)

@@ -567,6 +567,8 @@ int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct
 			return fail(err, errlen, "'%s': port must be a number from 1 to 65535", text);
 		d->port = h2s_htons((__u16)port);
 		len = (size_t)(colon - text);
+		if (!len)
+			return fail(err, errlen, "'%s': no name before the port", text);
 	}
 	for (size_t i = 0; i < len; i++)
 		if (!isalnum((unsigned char)text[i]) && !strchr("._-", text[i]))

@@ -27,10 +27,10 @@ struct h2s_settings {
 	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
 	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
-	uint32_t max_attempts;      /* picks per stream when connects fail (never-sent replay) */
-	/* Safe retry budget: replayed streams in flight <= max(retry_min, retry_percent% of
-	 * the streams in flight); a stream is replayed only with at most replay_body_max bytes
-	 * of request body sent.
+	uint32_t max_attempts;      /* picks per stream (replays of unprocessed streams) */
+	/* Safe retry budget: replayed streams not answered yet <= max(retry_min, retry_percent%
+	 * of the streams in flight); a stream is replayed only with at most replay_body_max
+	 * bytes of request body sent.
 	 */
 	uint32_t retry_percent, retry_min, replay_body_max;
 	uint32_t resolver_grace_ms; /* a failing resolver keeps its last good set this long */

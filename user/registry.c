@@ -303,14 +303,14 @@ static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
 }
 
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
-					 uint64_t now_ms)
+					 const struct h2s_backend_rt *avoid, uint64_t now_ms)
 {
 	size_t up = 0;
 	int i;
 
 	for (size_t k = 0; k < svc->n; k++) {
-		svc->slot[k].available =
-			!(svc->mflags[k] & H2S_BE_F_DRAIN) && usable(svc->be[k], now_ms);
+		svc->slot[k].available = !(svc->mflags[k] & H2S_BE_F_DRAIN) &&
+					 svc->be[k] != avoid && usable(svc->be[k], now_ms);
 		svc->slot[k].inflight = svc->be[k]->inflight;
 		up += svc->slot[k].available;
 	}

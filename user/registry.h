@@ -88,10 +88,11 @@ void h2s_registry_fini(struct h2s_registry *r);
 int h2s_registry_refresh(struct h2s_registry *r);
 struct h2s_service_rt *h2s_registry_service(struct h2s_registry *r, const struct h2s_addr *vip);
 /* Pick a backend of svc for a new stream; NULL when it has none that is not drained.
- * Ejected and unhealthy backends are skipped while any other is left (then all are tried).
+ * Ejected and unhealthy backends, and `avoid` (the one a replayed stream just left), are
+ * skipped while any other is left (then all are tried).
  */
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
-					 uint64_t now_ms);
+					 const struct h2s_backend_rt *avoid, uint64_t now_ms);
 /* Free a backend that has no members, connections or streams left. */
 void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt *be);
 /* Call fn for every service / backend. */

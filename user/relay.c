@@ -24,11 +24,12 @@
  */
 #define H2S_ST_REQ_DISCARD (1u << 31)
 
+static void release_budget(struct h2s_stream *st);
+
 static void stream_free(struct h2s_stream *st)
 {
 	st->d->stats.streams_live--;
-	if (st->flags & H2S_ST_REPLAYED)
-		st->d->stats.replays_live--;
+	release_budget(st);
 	h2s_list_del(&st->cl_link);
 	h2s_list_del(&st->up_link);
 	h2s_hdrs_free(&st->req);
@@ -39,6 +40,15 @@ static void stream_free(struct h2s_stream *st)
 	h2s_bq_clear(&st->resp_q);
 	h2s_bq_clear(&st->req_sent);
 	free(st);
+}
+
+/* A replayed stream holds one unit of the retry budget until a backend answers it. */
+static void release_budget(struct h2s_stream *st)
+{
+	if (st->flags & H2S_ST_BUDGET) {
+		st->flags &= ~H2S_ST_BUDGET;
+		st->d->stats.replays_live--;
+	}
 }
 
 static void maybe_free(struct h2s_stream *st)
@@ -318,7 +328,7 @@ void h2s_relay_request_start(struct h2s_stream *st)
 		return;
 	}
 	while (st->attempts < d->set.max_attempts) {
-		struct h2s_backend_rt *be = h2s_registry_pick(&d->reg, svc, d->loop.now_ms);
+		struct h2s_backend_rt *be = h2s_registry_pick(&d->reg, svc, st->avoid, d->loop.now_ms);
 		struct h2s_upstream *up;
 		int rc;
 
@@ -483,6 +493,7 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 		return;
 	}
 	st->flags |= H2S_ST_RESP_STARTED;
+	release_budget(st);
 	/* Committed to this backend: no replay from here on. */
 	h2s_hdrs_free(&st->req);
 	h2s_hdrs_free(&st->req_trailers);
@@ -539,11 +550,13 @@ static bool replayable(struct h2s_stream *st)
 	if ((st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) ||
 	    !st->req.n)
 		return false;
-	/* Within the retry budget: a stream counts once, however often it is replayed. */
-	if (!(st->flags & H2S_ST_REPLAYED)) {
+	/* Within the retry budget: a stream holds one unit until answered, however often it
+	 * is replayed meanwhile.
+	 */
+	if (!(st->flags & H2S_ST_BUDGET)) {
 		if (!h2s_daemon_replay_allowed(st->d))
 			return false;
-		st->flags |= H2S_ST_REPLAYED;
+		st->flags |= H2S_ST_BUDGET;
 		st->d->stats.replays_live++;
 	}
 	return true;
@@ -561,6 +574,7 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 	char be[64];
 
 	snprintf(be, sizeof(be), "%s", st->up->be->name);
+	st->avoid = st->up->be;
 	detach(st);
 	if (st->flags & H2S_ST_CLIENT_CLOSED) {
 		maybe_free(st);
@@ -608,6 +622,7 @@ void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char 
 	h2s_list_for_each_safe(pos, tmp, &up->streams) {
 		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
 
+		st->avoid = up->be;
 		detach(st);
 		if (st->flags & H2S_ST_CLIENT_CLOSED) {
 			maybe_free(st);

@@ -59,7 +59,7 @@ enum {
 	H2S_ST_REPLAY_LOST = 1 << 4,    /* more body went upstream than req_sent keeps: no replay */
 	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
 	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
-	H2S_ST_REPLAYED = 1 << 7,       /* counted in the daemon's retry budget */
+	H2S_ST_BUDGET = 1 << 7,         /* a replay holding one unit of the retry budget */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
@@ -77,6 +77,7 @@ struct h2s_stream {
 	int32_t usid;
 	uint32_t flags;
 	uint32_t attempts;
+	const struct h2s_backend_rt *avoid; /* the backend a replay comes from (only compared) */
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
 	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */

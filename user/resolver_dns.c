@@ -6,7 +6,7 @@
  *                   targets resolved to A/AAAA
  *
  * Re-resolved at the smallest TTL of the answer (at least 1 s, at most dns_ttl_cap_ms). Failed
- * lookups are retried from 1 s with doubling back-off; the last good set stays meanwhile
+ * lookups are retried after 1, 2, then every 4 s; the last good set stays meanwhile
  * (h2s_resolver_failed()).
  */
 #include "addr.h"
@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 
 #define TTL_FLOOR_MS 1000
+/* Failed lookups are retried at 1, 2, 4, 4... s: a name that comes back is seen soon. */
+#define RETRY_MAX_MS 4000
 
 struct dns_res {
 	struct h2s_resolver *r; /* NULL once stopped: then freed by the last pending callback */
@@ -74,13 +76,11 @@ static void succeeded(struct dns_res *dr, long min_ttl_s)
 
 static void failed(struct dns_res *dr, const char *why)
 {
-	uint64_t cap = dr->r->d->set.dns_ttl_cap_ms;
-
 	dr->nacc = 0;
 	h2s_resolver_failed(dr->r, why);
 	dr->retry_ms = dr->retry_ms ? dr->retry_ms * 2 : TTL_FLOOR_MS;
-	if (dr->retry_ms > cap)
-		dr->retry_ms = cap;
+	if (dr->retry_ms > RETRY_MAX_MS)
+		dr->retry_ms = RETRY_MAX_MS;
 	schedule(dr, dr->retry_ms);
 }
 

@@ -30,6 +30,8 @@ Per request, by request header:
                     reading), never answer, keep it open until the client
                     resets it. On that reset its bytes are credited back to
                     the connection window (as a transport discarding buffers).
+  --refuse-every N  every Nth request (not Stats) is refused with
+                    RST_STREAM(REFUSED_STREAM) when its headers arrive.
   x-informational 1 send :status 103 with link: </x> when the request
                     headers arrive, before the final response.
   :path /h2steer.test.Echo/Stats
@@ -361,6 +363,10 @@ class Conn:
         if st.rst_code is not None and when == "headers":
             self.reset(st, st.rst_code)
             return
+        if self.srv.refuse_every and st.path != STATS_PATH and \
+                stats.streams % self.srv.refuse_every == 0:
+            self.reset(st, 7)  # REFUSED_STREAM: "not processed, send it again"
+            return
         if hdrs.get(b"x-stall", b"").strip() not in (b"", b"0"):
             st.stall = True
             stats.stalled_total += 1
@@ -468,9 +474,10 @@ class Conn:
 
 
 class Server:
-    def __init__(self, ident, listen, conn_window):
+    def __init__(self, ident, listen, conn_window, refuse_every=0):
         self.ident = ident
         self.conn_window = conn_window
+        self.refuse_every = refuse_every
         self.stats = Stats(ident)
         self.conns = set()
         self.stop = False
@@ -586,13 +593,15 @@ def main():
     ap.add_argument("--id", required=True, help="backend name (x-backend-id / x-backend-trailer)")
     ap.add_argument("--conn-window", type=int, default=16 << 20,
                     help="connection-level receive window in bytes (default 16 MiB; 65535 = no raise)")
+    ap.add_argument("--refuse-every", type=int, default=0, metavar="N",
+                    help="answer every Nth request with RST_STREAM(REFUSED_STREAM) (0: never)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log connections and resets on stderr")
     args = ap.parse_args()
     VERBOSE = args.verbose
     if not 65535 <= args.conn_window <= 2**31 - 1:
         ap.error("--conn-window must be in 65535..2147483647")
     try:
-        srv = Server(args.id, args.listen, args.conn_window)
+        srv = Server(args.id, args.listen, args.conn_window, max(args.refuse_every, 0))
     except (ValueError, OSError) as e:
         print("h2backend: listen %s: %s" % (args.listen, e), file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

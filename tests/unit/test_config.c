@@ -6,7 +6,9 @@
 #include "maps.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static struct h2s_options o;
@@ -548,4 +550,726 @@ Test(options, missing_config_file)
 {
 	expect_parse_error("cannot read config file /nonexistent-h2s-test/h2steerd.yaml", "h2steerd",
 			   "-c", "/nonexistent-h2s-test/h2steerd.yaml");
+}
+
+/* ---- resolver arguments (h2s_resolver_arg_parse) ---- */
+
+static struct h2s_discovery disc;
+
+static void disc_setup(void)
+{
+	memset(&disc, 0xa5, sizeof(disc)); /* so a field the parser forgets to set shows up */
+	err[0] = '\0';
+}
+
+TestSuite(resolver_arg, .init = disc_setup);
+
+static int rarg(enum h2s_resolver_kind kind, const char *text)
+{
+	return h2s_resolver_arg_parse(kind, text, &disc, err, sizeof(err));
+}
+
+/* Rejected with -EINVAL, a one-line error quoting the text and containing every word. */
+#define expect_rarg_error(kind, text, ...)                                                 \
+	do {                                                                               \
+		static const char *const words_[] = { __VA_ARGS__ };                       \
+		cr_assert_eq(rarg(kind, text), -EINVAL, "accepted '%s'", text);             \
+		cr_assert_null(strchr(err, '\n'), "error is not one line: %s", err);       \
+		for (size_t w_ = 0; w_ < ARRAY_LEN(words_); w_++)                          \
+			cr_assert(strstr(err, words_[w_]), "error '%s' does not mention '%s'", \
+				  err, words_[w_]);                                        \
+	} while (0)
+
+Test(resolver_arg, dns_name)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "api.default.svc.cluster.local"), 0, "%s", err);
+	cr_assert_eq(disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(disc.name, "api.default.svc.cluster.local");
+	cr_assert_eq(disc.port, 0);
+}
+
+Test(resolver_arg, dns_name_with_port)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "api.default.svc.cluster.local:50051"), 0, "%s", err);
+	cr_assert_eq(disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(disc.name, "api.default.svc.cluster.local");
+	cr_assert_eq(disc.port, h2s_htons(50051));
+}
+
+Test(resolver_arg, dns_port_bounds)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "a.b:1"), 0, "%s", err);
+	cr_assert_eq(disc.port, h2s_htons(1));
+	cr_assert_eq(rarg(H2S_RES_DNS, "a.b:65535"), 0, "%s", err);
+	cr_assert_eq(disc.port, h2s_htons(65535));
+}
+
+/* ecosystem-facts.md §1 recommends FQDNs with a trailing dot (no search-list fan-out). */
+Test(resolver_arg, dns_fqdn_with_trailing_dot)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "api.default.svc.cluster.local.:443"), 0, "%s", err);
+	cr_assert_str_eq(disc.name, "api.default.svc.cluster.local.");
+	cr_assert_eq(disc.port, h2s_htons(443));
+}
+
+Test(resolver_arg, dns_srv_name)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "_grpc._tcp.api.default.svc.cluster.local"), 0, "%s", err);
+	cr_assert_eq(disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(disc.name, "_grpc._tcp.api.default.svc.cluster.local");
+	cr_assert_eq(disc.port, 0);
+}
+
+Test(resolver_arg, dns_srv_name_with_port_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "_grpc._tcp.x.y:50051", "_grpc._tcp.x.y:50051", "SRV",
+			  "no port");
+}
+
+/* A second parse into the same struct does not keep the first one's port. */
+Test(resolver_arg, dns_port_is_reset)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, "a.b:80"), 0, "%s", err);
+	cr_assert_eq(rarg(H2S_RES_DNS, "c.d"), 0, "%s", err);
+	cr_assert_eq(disc.port, 0);
+}
+
+Test(resolver_arg, dns_port_zero_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "a.b:0", "'a.b:0'", "1 to 65535");
+}
+
+Test(resolver_arg, dns_port_above_65535_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "a.b:65536", "'a.b:65536'", "1 to 65535");
+}
+
+Test(resolver_arg, dns_port_not_a_number_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "a.b:http", "'a.b:http'", "1 to 65535");
+	expect_rarg_error(H2S_RES_DNS, "a.b:80x", "'a.b:80x'", "1 to 65535");
+	expect_rarg_error(H2S_RES_DNS, "a.b:-1", "'a.b:-1'", "1 to 65535");
+	expect_rarg_error(H2S_RES_DNS, "a.b:+80", "'a.b:+80'", "1 to 65535");
+}
+
+Test(resolver_arg, dns_empty_port_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "a.b:", "'a.b:'", "1 to 65535");
+}
+
+Test(resolver_arg, dns_bad_characters_are_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "api svc", "'api svc'", "not a DNS name");
+	expect_rarg_error(H2S_RES_DNS, "api/svc", "'api/svc'", "not a DNS name");
+	expect_rarg_error(H2S_RES_DNS, "api@svc:80", "'api@svc'", "not a DNS name");
+	expect_rarg_error(H2S_RES_DNS, "a:b:80", "'a:b'", "not a DNS name");
+}
+
+/* An IPv6 address is not a name (and "[::1]:53" is not NAME:PORT). */
+Test(resolver_arg, dns_bracketed_address_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "[::1]:53", "not a DNS name");
+}
+
+Test(resolver_arg, dns_empty_is_rejected)
+{
+	expect_rarg_error(H2S_RES_DNS, "", "1 to 255 characters");
+}
+
+/* ":50051" is a port with no name: there is nothing to resolve. config.h documents
+ * "NAME[:PORT]" and h2s_resolver_arg_parse rejects an empty argument, so an empty NAME must
+ * be rejected too rather than stored as "" (which c-ares would look up as the root).
+ */
+Test(resolver_arg, dns_port_without_name_is_rejected)
+{
+	cr_assert_eq(rarg(H2S_RES_DNS, ":50051"), -EINVAL, "accepted ':50051' as name '%s'",
+		     disc.name);
+}
+
+Test(resolver_arg, dns_name_of_255_characters_is_accepted)
+{
+	char name[256];
+
+	memset(name, 'a', 255);
+	name[255] = '\0';
+	cr_assert_eq(rarg(H2S_RES_DNS, name), 0, "%s", err);
+	cr_assert_eq(strlen(disc.name), 255);
+}
+
+Test(resolver_arg, dns_name_of_256_characters_is_rejected)
+{
+	char name[257];
+
+	memset(name, 'a', 256);
+	name[256] = '\0';
+	cr_assert_eq(rarg(H2S_RES_DNS, name), -EINVAL);
+	cr_assert(strstr(err, "1 to 255 characters"), "%s", err);
+}
+
+Test(resolver_arg, file_absolute_path)
+{
+	cr_assert_eq(rarg(H2S_RES_FILE, "/etc/h2steer/api.backends"), 0, "%s", err);
+	cr_assert_eq(disc.resolver, H2S_RES_FILE);
+	cr_assert_str_eq(disc.name, "/etc/h2steer/api.backends");
+	cr_assert_eq(disc.port, 0);
+}
+
+/* A path is not NAME:PORT: a colon in it is part of the name. */
+Test(resolver_arg, file_path_with_colon_is_kept_whole)
+{
+	cr_assert_eq(rarg(H2S_RES_FILE, "/run/h2s/api:50051"), 0, "%s", err);
+	cr_assert_str_eq(disc.name, "/run/h2s/api:50051");
+	cr_assert_eq(disc.port, 0);
+}
+
+Test(resolver_arg, file_relative_path_is_rejected)
+{
+	expect_rarg_error(H2S_RES_FILE, "backends.txt", "'backends.txt'", "absolute");
+	expect_rarg_error(H2S_RES_FILE, "./backends.txt", "'./backends.txt'", "absolute");
+}
+
+Test(resolver_arg, file_path_too_long_is_rejected)
+{
+	char path[300];
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	cr_assert_eq(rarg(H2S_RES_FILE, path), -EINVAL);
+	cr_assert(strstr(err, "1 to 255 characters"), "%s", err);
+}
+
+/* ---- YAML: resolvers, health checks, DNS servers ---- */
+
+Test(config, service_without_resolver_or_health_is_static)
+{
+	cr_assert_eq(load("services:\n  - vip: 127.0.100.1:50051\n"), 0, "%s", err);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_STATIC);
+	cr_assert_eq(o.services[0].disc.health, 0);
+}
+
+Test(config, service_with_dns_resolver)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {dns: \"api.default.svc.cluster.local:50052\"}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(o.services[0].disc.name, "api.default.svc.cluster.local");
+	cr_assert_eq(o.services[0].disc.port, h2s_htons(50052));
+	cr_assert_eq(o.services[0].disc.health, 0);
+}
+
+Test(config, service_with_srv_resolver)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver:\n"
+			  "      dns: _grpc._tcp.api.default.svc.cluster.local\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(o.services[0].disc.name, "_grpc._tcp.api.default.svc.cluster.local");
+	cr_assert_eq(o.services[0].disc.port, 0);
+}
+
+Test(config, service_with_file_resolver)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "  - vip: 127.0.100.2:50051\n"
+			  "    resolver: {file: /etc/h2steer/api.backends}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_STATIC);
+	cr_assert_eq(o.services[1].disc.resolver, H2S_RES_FILE);
+	cr_assert_str_eq(o.services[1].disc.name, "/etc/h2steer/api.backends");
+}
+
+Test(config, resolver_with_dns_and_file_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {dns: api.test, file: /etc/h2steer/api.backends}\n",
+			  "services[0].resolver", "exactly one", "dns", "file");
+}
+
+Test(config, resolver_with_neither_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {}\n",
+			  "services[0].resolver");
+}
+
+Test(config, resolver_unknown_kind_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {consul: api}\n",
+			  "consul");
+}
+
+Test(config, bad_dns_resolver_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "  - vip: 127.0.100.2:50051\n"
+			  "    resolver: {dns: \"_grpc._tcp.api.test:50051\"}\n",
+			  "services[1].resolver", "_grpc._tcp.api.test:50051", "SRV");
+}
+
+Test(config, relative_file_resolver_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {file: backends.txt}\n",
+			  "services[0].resolver", "backends.txt", "absolute");
+}
+
+Test(config, health_with_service_name)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    health: {service: echo.Echo}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.health, 1);
+	cr_assert_str_eq(o.services[0].disc.health_service, "echo.Echo");
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_STATIC);
+}
+
+/* Presence enables: no service name checks the whole server (""). */
+Test(config, health_without_service_checks_the_server)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    health: {}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.health, 1);
+	cr_assert_str_eq(o.services[0].disc.health_service, "");
+}
+
+Test(config, health_with_empty_service_name)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    health: {service: \"\"}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.health, 1);
+	cr_assert_str_eq(o.services[0].disc.health_service, "");
+}
+
+Test(config, health_unknown_key_is_rejected)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    health: {servcie: echo.Echo}\n",
+			  "servcie");
+}
+
+/* The request encoder takes names up to 127 bytes (user/health.h). */
+Test(config, health_service_name_of_128_bytes_is_rejected)
+{
+	char yaml[512];
+	char name[129];
+
+	memset(name, 'e', 128);
+	name[128] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "services:\n  - vip: 127.0.100.1:50051\n    health: {service: %s}\n", name);
+	expect_load_error(yaml, "service");
+}
+
+Test(config, health_and_resolver_together)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 127.0.100.1:50051\n"
+			  "    resolver: {dns: \"api.test:50052\"}\n"
+			  "    health: {service: echo.Echo}\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_DNS);
+	cr_assert_str_eq(o.services[0].disc.name, "api.test");
+	cr_assert_eq(o.services[0].disc.health, 1);
+	cr_assert_str_eq(o.services[0].disc.health_service, "echo.Echo");
+}
+
+Test(config, dns_servers_list)
+{
+	cr_assert_eq(load("dns_servers: [\"127.0.53.1:5353\", \"::1\", \"10.0.0.53\"]\n"), 0, "%s",
+		     err);
+	cr_assert_str_eq(o.dns_servers, "127.0.53.1:5353,[::1]:53,10.0.0.53:53");
+}
+
+Test(config, no_dns_servers_means_resolv_conf)
+{
+	cr_assert_eq(load("log_level: info\n"), 0, "%s", err);
+	cr_assert_str_eq(o.dns_servers, "");
+}
+
+Test(config, bad_dns_server_is_rejected)
+{
+	expect_load_error("dns_servers: [\"127.0.53.1\", \"dns.google\"]\n", "dns_servers[1]",
+			  "dns.google");
+}
+
+/* ---- numeric settings (config.c settings[]: key, field, range) ---- */
+
+/* The documented keys and ranges (h2steerd --help prints the same table), each with the
+ * field of struct h2s_settings it must land in.
+ */
+static const struct setting_doc {
+	const char *key;
+	size_t off;
+	uint32_t min, max;
+} settings_doc[] = {
+#define S(key, field, min, max) { key, offsetof(struct h2s_settings, field), min, max }
+	S("max_streams", max_streams, 1, 0x7fffffff),
+	S("stream_window", stream_window, 65535, 0x7fffffff),
+	S("conn_window", conn_window, 65535, 0x7fffffff),
+	S("max_header_list", max_header_list, 1024, 16u << 20),
+	S("connect_timeout_ms", connect_timeout_ms, 1, 600000),
+	S("handshake_timeout_ms", handshake_timeout_ms, 1, 600000),
+	S("upstream_idle_ms", upstream_idle_ms, 1, 86400000),
+	S("drain_timeout_ms", drain_timeout_ms, 0, 3600000),
+	S("retry_percent", retry_percent, 0, 100),
+	S("retry_min", retry_min, 0, 1000000),
+	S("replay_body_max", replay_body_max, 0, 16u << 20),
+	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
+	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
+	S("health_interval_ms", health.interval_ms, 100, 3600000),
+	S("health_timeout_ms", health.timeout_ms, 100, 600000),
+	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),
+	S("health_unhealthy_threshold", health.unhealthy_threshold, 1, 1000),
+	S("outlier_consecutive_failures", outlier.consecutive, 0, 1000000),
+	S("outlier_base_ejection_ms", outlier.base_ms, 1, 86400000),
+	S("outlier_max_ejection_ms", outlier.max_ms, 1, 86400000),
+	S("outlier_max_ejection_percent", outlier.max_percent, 0, 100),
+#undef S
+};
+
+static uint32_t setting_of(const struct h2s_settings *s, const struct setting_doc *d)
+{
+	uint32_t v;
+
+	memcpy(&v, (const char *)s + d->off, sizeof(v));
+	return v;
+}
+
+/* yaml sets d->key to value, which is out of range: rejected, naming the file, the key and the
+ * range.
+ */
+static void expect_range_error(const struct setting_doc *d, uint32_t value)
+{
+	char yaml[128], range[64];
+
+	h2s_options_free(&o);
+	snprintf(yaml, sizeof(yaml), "%s: %u\n", d->key, value);
+	snprintf(range, sizeof(range), "%s must be from %u to %u", d->key, d->min, d->max);
+	cr_assert_eq(load(yaml), -EINVAL, "accepted %s", yaml);
+	cr_assert(strncmp(err, "test.yaml: ", 11) == 0, "error does not name the file: %s", err);
+	cr_assert(strstr(err, range), "error '%s' does not say '%s'", err, range);
+}
+
+Test(config, every_setting_accepts_its_bounds)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++) {
+		const struct setting_doc *d = &settings_doc[i];
+		const uint32_t bounds[2] = { d->min, d->max };
+
+		for (int b = 0; b < 2; b++) {
+			char yaml[128];
+
+			h2s_options_free(&o);
+			snprintf(yaml, sizeof(yaml), "%s: %u\n", d->key, bounds[b]);
+			cr_assert_eq(load(yaml), 0, "%s", err);
+			cr_assert_eq(setting_of(&o.set, d), bounds[b], "%s: %u not stored", d->key,
+				     bounds[b]);
+		}
+	}
+}
+
+/* Only the named setting changes. */
+Test(config, a_setting_changes_only_its_field)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++) {
+		const struct setting_doc *d = &settings_doc[i];
+		struct h2s_settings want;
+		uint32_t v = d->max - 1; /* in range, and unlike the defaults */
+		char yaml[128];
+
+		h2s_options_free(&o);
+		h2s_settings_default(&want);
+		cr_assert_neq(setting_of(&want, d), v, "%s: pick another value", d->key);
+		memcpy((char *)&want + d->off, &v, sizeof(v));
+		snprintf(yaml, sizeof(yaml), "%s: %u\n", d->key, v);
+		cr_assert_eq(load(yaml), 0, "%s", err);
+		cr_assert_eq(memcmp(&o.set, &want, sizeof(want)), 0, "%s: other fields changed",
+			     d->key);
+	}
+}
+
+Test(config, every_setting_rejects_above_max)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++)
+		expect_range_error(&settings_doc[i], settings_doc[i].max + 1);
+}
+
+Test(config, every_setting_rejects_below_min)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++)
+		if (settings_doc[i].min > 0)
+			expect_range_error(&settings_doc[i], settings_doc[i].min - 1);
+}
+
+Test(config, health_and_outlier_settings_from_yaml)
+{
+	cr_assert_eq(load("health_interval_ms: 2500\n"
+			  "health_timeout_ms: 700\n"
+			  "outlier_consecutive_failures: 0\n"
+			  "outlier_max_ejection_percent: 100\n"
+			  "retry_percent: 25\n"
+			  "resolver_grace_ms: 0\n"
+			  "dns_ttl_cap_ms: 1000\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.set.health.interval_ms, 2500);
+	cr_assert_eq(o.set.health.timeout_ms, 700);
+	cr_assert_eq(o.set.outlier.consecutive, 0);
+	cr_assert_eq(o.set.outlier.max_percent, 100);
+	cr_assert_eq(o.set.retry_percent, 25);
+	cr_assert_eq(o.set.resolver_grace_ms, 0);
+	cr_assert_eq(o.set.dns_ttl_cap_ms, 1000);
+}
+
+Test(config, retry_percent_above_100_is_rejected)
+{
+	expect_load_error("retry_percent: 101\n", "retry_percent must be from 0 to 100");
+}
+
+Test(config, negative_setting_is_rejected)
+{
+	expect_load_error("resolver_grace_ms: -1\n", "resolver_grace_ms");
+}
+
+Test(config, misspelt_setting_is_rejected)
+{
+	expect_load_error("health_intervall_ms: 2500\n", "health_intervall_ms", "line: ");
+}
+
+/* Settings that exist in struct h2s_settings but not in the table are not keys. */
+Test(config, setting_outside_the_table_is_rejected)
+{
+	expect_load_error("max_attempts: 3\n", "max_attempts");
+}
+
+Test(config, usage_lists_every_setting_with_its_range)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cr_assert_not_null(f);
+	h2s_options_usage(f);
+	fclose(f);
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++) {
+		char range[64];
+		const char *at = strstr(text, settings_doc[i].key);
+
+		snprintf(range, sizeof(range), "%u..%u", settings_doc[i].min, settings_doc[i].max);
+		cr_assert_not_null(at, "--help does not list %s", settings_doc[i].key);
+		cr_assert(strstr(at, range), "--help: %s without %s", settings_doc[i].key, range);
+	}
+	free(text);
+}
+
+/* ---- command line: --set, --dns-server ---- */
+
+Test(options, set_key_value)
+{
+	char arg[] = "health_interval_ms=2500";
+
+	cr_assert_eq(PARSE("h2steerd", "--set", arg), 0, "%s", err);
+	cr_assert_eq(o.set.health.interval_ms, 2500);
+}
+
+Test(options, set_is_repeatable)
+{
+	char a1[] = "retry_percent=0", a2[] = "outlier_consecutive_failures=7";
+
+	cr_assert_eq(PARSE("h2steerd", "--set", a1, "--set", a2), 0, "%s", err);
+	cr_assert_eq(o.set.retry_percent, 0);
+	cr_assert_eq(o.set.outlier.consecutive, 7);
+}
+
+Test(options, later_set_wins)
+{
+	char a1[] = "retry_percent=5", a2[] = "retry_percent=6";
+
+	cr_assert_eq(PARSE("h2steerd", "--set", a1, "--set", a2), 0, "%s", err);
+	cr_assert_eq(o.set.retry_percent, 6);
+}
+
+Test(options, set_every_key)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings_doc); i++) {
+		const struct setting_doc *d = &settings_doc[i];
+		char arg[96];
+
+		h2s_options_free(&o);
+		snprintf(arg, sizeof(arg), "%s=%u", d->key, d->max);
+		cr_assert_eq(PARSE("h2steerd", "--set", arg), 0, "%s", err);
+		cr_assert_eq(setting_of(&o.set, d), d->max, "--set %s=%u not stored", d->key,
+			     d->max);
+	}
+}
+
+Test(options, set_unknown_key)
+{
+	char arg[] = "bogus_setting=1";
+
+	expect_parse_error("unknown setting 'bogus_setting'", "h2steerd", "--set", arg);
+	cr_assert(strstr(err, "--set"), "%s", err);
+}
+
+Test(options, set_value_not_a_number)
+{
+	char arg[] = "retry_percent=ten";
+
+	expect_parse_error("'ten' is not a number", "h2steerd", "--set", arg);
+	cr_assert(strstr(err, "--set"), "%s", err);
+}
+
+Test(options, set_empty_value)
+{
+	char arg[] = "retry_percent=";
+
+	expect_parse_error("not a number", "h2steerd", "--set", arg);
+}
+
+Test(options, set_value_with_trailing_junk)
+{
+	char arg[] = "retry_percent=5%";
+
+	expect_parse_error("'5%' is not a number", "h2steerd", "--set", arg);
+}
+
+Test(options, set_negative_value)
+{
+	char arg[] = "resolver_grace_ms=-1";
+
+	expect_parse_error("'-1' is not a number", "h2steerd", "--set", arg);
+}
+
+Test(options, set_value_overflowing_unsigned_long)
+{
+	char arg[] = "retry_min=99999999999999999999999";
+
+	expect_parse_error("not a number", "h2steerd", "--set", arg);
+}
+
+/* Above 2^32 but in unsigned long: out of range, not truncated into range. */
+Test(options, set_value_above_u32)
+{
+	char arg[] = "retry_percent=4294967346"; /* 2^32 + 50 */
+
+	expect_parse_error("retry_percent must be from 0 to 100", "h2steerd", "--set", arg);
+}
+
+Test(options, set_out_of_range)
+{
+	char arg[] = "retry_percent=101";
+
+	expect_parse_error("retry_percent must be from 0 to 100", "h2steerd", "--set", arg);
+	cr_assert(strstr(err, "--set"), "%s", err);
+}
+
+Test(options, set_below_min)
+{
+	char arg[] = "dns_ttl_cap_ms=999";
+
+	expect_parse_error("dns_ttl_cap_ms must be from 1000 to 86400000", "h2steerd", "--set",
+			   arg);
+}
+
+Test(options, set_without_equals)
+{
+	char arg[] = "retry_percent";
+
+	expect_parse_error("expected KEY=VALUE", "h2steerd", "--set", arg);
+	cr_assert(strstr(err, "'retry_percent'"), "%s", err);
+}
+
+Test(options, set_without_key)
+{
+	char arg[] = "=5";
+
+	expect_parse_error("expected KEY=VALUE", "h2steerd", "--set", arg);
+}
+
+Test(options, set_without_argument)
+{
+	expect_parse_error("needs a value", "h2steerd", "--set");
+}
+
+/* Flags win over the file whatever their order: --set before -c still overrides. */
+Test(options, set_overrides_the_file)
+{
+	char arg[] = "retry_percent=30";
+
+	write_config("retry_percent: 20\nhealth_interval_ms: 4000\n");
+	cr_assert_eq(PARSE("h2steerd", "--set", arg, "-c", cfg_path), 0, "%s", err);
+	cr_assert_eq(o.set.retry_percent, 30);
+	cr_assert_eq(o.set.health.interval_ms, 4000); /* the file's, not overridden */
+}
+
+Test(options, dns_server_flag)
+{
+	cr_assert_eq(PARSE("h2steerd", "--dns-server", "127.0.53.1"), 0, "%s", err);
+	cr_assert_str_eq(o.dns_servers, "127.0.53.1:53");
+}
+
+Test(options, dns_server_is_repeatable)
+{
+	cr_assert_eq(PARSE("h2steerd", "--dns-server", "127.0.53.1:5353", "--dns-server", "::1"), 0,
+		     "%s", err);
+	cr_assert_str_eq(o.dns_servers, "127.0.53.1:5353,[::1]:53");
+}
+
+Test(options, no_dns_server_means_resolv_conf)
+{
+	cr_assert_eq(PARSE("h2steerd"), 0, "%s", err);
+	cr_assert_str_eq(o.dns_servers, "");
+}
+
+Test(options, file_dns_servers_apply_without_the_flag)
+{
+	write_config("dns_servers: [\"10.0.0.53\"]\n");
+	cr_assert_eq(PARSE("h2steerd", "-c", cfg_path), 0, "%s", err);
+	cr_assert_str_eq(o.dns_servers, "10.0.0.53:53");
+}
+
+/* --dns-server replaces the file's list (not appended to it). */
+Test(options, dns_server_replaces_the_file_list)
+{
+	write_config("dns_servers: [\"10.0.0.53\", \"10.0.0.54\"]\n");
+	cr_assert_eq(PARSE("h2steerd", "--dns-server", "127.0.53.1:5353", "-c", cfg_path), 0, "%s",
+		     err);
+	cr_assert_str_eq(o.dns_servers, "127.0.53.1:5353");
+}
+
+Test(options, bad_dns_server)
+{
+	expect_parse_error("--dns-server", "h2steerd", "--dns-server", "dns.google");
+	cr_assert(strstr(err, "dns.google"), "%s", err);
+}
+
+Test(options, config_file_with_resolver_and_health)
+{
+	write_config("services:\n"
+		     "  - vip: 127.0.100.1:50051\n"
+		     "    resolver: {file: /etc/h2steer/api.backends}\n"
+		     "    health: {service: echo.Echo}\n");
+	cr_assert_eq(PARSE("h2steerd", "-c", cfg_path), 0, "%s", err);
+	cr_assert_eq(o.nservices, 1);
+	cr_assert_eq(o.services[0].disc.resolver, H2S_RES_FILE);
+	cr_assert_str_eq(o.services[0].disc.name, "/etc/h2steer/api.backends");
+	cr_assert_eq(o.services[0].disc.health, 1);
+	cr_assert_str_eq(o.services[0].disc.health_service, "echo.Echo");
 }

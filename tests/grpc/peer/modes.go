@@ -53,12 +53,13 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 	c := fs.Int("c", 1, "workers, i.e. RPCs in flight at once")
 	size := fs.Int("size", 64, "request size in bytes (random content)")
 	intervalUS := fs.Int("interval-us", 0, "pause of each worker between two of its RPCs, in µs")
+	tail := fs.Int("tail", 0, "also report by_backend over the last N RPCs to complete (tail_by_backend)")
 	var meta metaFlag
 	fs.Var(&meta, "meta", "request metadata `key=value` (repeatable)")
 	expectSize := -1 // x-response-size given with -meta: expect the pattern
 
 	validate := func() error {
-		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS))
+		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS), nonNegative("tail", *tail))
 		if err != nil {
 			return err
 		}
@@ -86,6 +87,7 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 			bodyMismatch int
 			firstMDBad   string
 			firstErr     string
+			order        []string // backend of each successful RPC, in completion order (for -tail)
 			next         atomic.Int64
 			attempted    atomic.Int64
 			wg           sync.WaitGroup
@@ -144,6 +146,9 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 							firstSeen[id] = nowMS
 						}
 						lastSeen[id] = nowMS
+						if *tail > 0 {
+							order = append(order, id)
+						}
 					}
 					want := req
 					if wantBody != nil {
@@ -166,6 +171,17 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 		r.set("by_backend", byBackend)
 		r.set("first_seen_unix_ms", firstSeen)
 		r.set("last_seen_unix_ms", lastSeen)
+		if *tail > 0 {
+			from := len(order) - *tail
+			if from < 0 {
+				from = 0
+			}
+			tailBy := map[string]int{}
+			for _, id := range order[from:] {
+				tailBy[id]++
+			}
+			r.set("tail_by_backend", tailBy)
+		}
 		r.set("elapsed_s", elapsed.Seconds())
 		r.setLatencies(lat)
 		if a := attempted.Load(); a < int64(*n) {

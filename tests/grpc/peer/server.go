@@ -34,7 +34,8 @@ const maxMsgSize = 64 << 20 // 64 MiB, both directions, server and client
 // RPC handlers of h2steer.test.Echo and a stats.Handler that tells the
 // HTTP/2 connections (transports) apart.
 type echoServer struct {
-	id string
+	id         string
+	failStatus int // when not 0, every Echo RPC fails with this gRPC code (-fail-status)
 
 	mu        sync.Mutex
 	rpcs      int64            // RPCs other than Stats
@@ -75,6 +76,7 @@ func runServer(args []string) int {
 	withHealth := fs.Bool("health", false, "serve grpc.health.v1 and read 'health STATUS [service]' lines on stdin")
 	maxAge := fs.Duration("max-conn-age", 0, "keepalive MaxConnectionAge: send GOAWAY after this (0 = never)")
 	maxAgeGrace := fs.Duration("max-conn-age-grace", 0, "keepalive MaxConnectionAgeGrace (0 = infinite)")
+	failStatus := fs.Int("fail-status", 0, "answer every Echo RPC (not Stats) with this gRPC status code (0 = off)")
 	if err := fs.Parse(args); err != nil {
 		return helpOrUsage(err)
 	}
@@ -84,7 +86,11 @@ func runServer(args []string) int {
 		return exitUsage
 	}
 
-	s := &echoServer{id: *id, byMethod: map[string]int64{}, conns: map[uint64]bool{}}
+	if *failStatus < 0 || *failStatus > 16 {
+		fmt.Fprintln(os.Stderr, "server: -fail-status must be a gRPC code from 0 to 16")
+		return exitUsage
+	}
+	s := &echoServer{id: *id, failStatus: *failStatus, byMethod: map[string]int64{}, conns: map[uint64]bool{}}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
@@ -263,6 +269,9 @@ func (s *echoServer) begin(ctx context.Context, method string, ms mdSetter) (met
 	code, err := mdInt(in, mdStatusCode, 0)
 	if err != nil {
 		return in, end, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if s.failStatus != 0 && method != "Stats" {
+		return in, end, status.Errorf(codes.Code(s.failStatus), "backend %s fails every RPC (-fail-status)", s.id)
 	}
 	if code != 0 {
 		msg := mdFirst(in, mdStatusMessage)
