@@ -47,8 +47,33 @@ static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr
 	return l->port ? l : NULL;
 }
 
-/* Decide whether a connect() to *dst is captured; on success *to is where it must go instead.
- * Returns 0 when captured, a negative errno when the connection must proceed untouched.
+/* With no daemon accepting: one of the service's usable backends, at random, of the same
+ * family as the destination (an IPv4 socket cannot reach an IPv6 backend). NULL: none.
+ */
+static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst)
+{
+	__u32 zero = 0;
+	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	const struct h2s_lb *lb;
+	const struct h2s_addr *be;
+	struct h2s_lb_key k = {};
+
+	if (!ctl || !(ctl->flags & H2S_CTL_F_L4_FALLBACK))
+		return NULL;
+	lb = bpf_map_lookup_elem(&h2s_lb, dst);
+	if (!lb || !lb->n || lb->n > H2S_LB_SLOTS_MAX)
+		return NULL;
+	k.vip = *dst;
+	k.idx = bpf_get_prandom_u32() % lb->n;
+	be = bpf_map_lookup_elem(&h2s_lb_slots, &k);
+	if (!be || h2s_addr_is_v4(be) != h2s_addr_is_v4(dst))
+		return NULL;
+	return be;
+}
+
+/* Decide whether a connect() to *dst is captured; on success *to is where it must go instead:
+ * the daemon's listener, or (no daemon accepting) a backend. Returns 0 when redirected, a
+ * negative errno when the connection must proceed untouched.
  */
 static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_addr *dst,
 				   struct h2s_addr *to)
@@ -56,6 +81,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 	const struct h2s_addr *l;
 	struct h2s_sock *st;
 	struct bpf_sock *sk;
+	bool direct = false;
 
 	if (ctx->type != SOCK_STREAM)
 		return -EPROTOTYPE;
@@ -63,8 +89,12 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		return -ENOENT;
 	l = listener_for(dst);
 	if (!l) {
-		count(H2S_CNT_SKIP_NO_LISTENER);
-		return -ENOTCONN;
+		l = l4_pick(dst);
+		if (!l) {
+			count(H2S_CNT_SKIP_NO_LISTENER);
+			return -ENOTCONN;
+		}
+		direct = true;
 	}
 	sk = ctx->sk;
 	if (!sk)
@@ -79,11 +109,14 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		return -EPERM;
 	}
 	st->vip = *dst;
-	st->flags |= H2S_SOCK_F_CAPTURED;
+	/* Either way the client keeps seeing the VIP as its peer; only a connection to the
+	 * daemon needs an origin record.
+	 */
+	st->flags |= direct ? H2S_SOCK_F_DIRECT : H2S_SOCK_F_CAPTURED;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->cgroup_id = bpf_get_current_cgroup_id();
 	*to = *l;
-	count(H2S_CNT_CAPTURED);
+	count(direct ? H2S_CNT_L4_FALLBACK : H2S_CNT_CAPTURED);
 	return 0;
 }
 
@@ -128,7 +161,7 @@ static __always_inline const struct h2s_sock *captured(struct bpf_sock_addr *ctx
 	if (!sk)
 		return NULL;
 	st = bpf_sk_storage_get(&h2s_socks, sk, 0, 0);
-	if (!st || !(st->flags & H2S_SOCK_F_CAPTURED))
+	if (!st || !(st->flags & (H2S_SOCK_F_CAPTURED | H2S_SOCK_F_DIRECT)))
 		return NULL;
 	return st;
 }

@@ -23,6 +23,8 @@
 #define H2S_MAP_COUNTERS "h2s_counters"
 #define H2S_MAP_DISCOVERY "h2s_discovery"
 #define H2S_MAP_BE_STATE "h2s_be_state"
+#define H2S_MAP_LB "h2s_lb"
+#define H2S_MAP_LB_SLOTS "h2s_lb_slots"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
@@ -47,11 +49,16 @@ struct h2s_ctl {
 	struct h2s_addr listen4; /* daemon listener for IPv4 clients (v4-mapped); port 0 = none */
 	struct h2s_addr listen6; /* daemon listener for IPv6 clients; port 0 = none */
 	__u32 flags;            /* H2S_CTL_F_* */
-	__u32 pad;
+	__u32 daemon_pid;       /* the daemon serving the control socket (0: none) */
+	char control[112];      /* its control socket, NUL-terminated (the CLI asks it for state) */
 };
-_Static_assert(sizeof(struct h2s_ctl) == 56, "h2s_ctl layout");
+_Static_assert(sizeof(struct h2s_ctl) == 168, "h2s_ctl layout");
 
 #define H2S_CTL_F_CAPTURE 0x1 /* a daemon is accepting: capture is on */
+/* No daemon accepting (restart, upgrade): connect straight to a backend from h2s_lb_slots
+ * (per connection, L4) rather than to the service address nobody listens on.
+ */
+#define H2S_CTL_F_L4_FALLBACK 0x2
 
 enum h2s_algo {
 	H2S_ALGO_ROUND_ROBIN = 0,  /* smooth weighted round robin */
@@ -170,6 +177,7 @@ _Static_assert(__builtin_offsetof(struct h2s_sock, cgroup_id) == 32, "h2s_sock h
 
 #define H2S_SOCK_F_CAPTURED 0x1 /* connect() was redirected to the daemon */
 #define H2S_SOCK_F_DAEMON   0x2 /* the daemon's own socket: never captured */
+#define H2S_SOCK_F_DIRECT   0x4 /* sent straight to a backend (L4 fallback) */
 
 /* h2s_origins: the 4-tuple of a captured connection as the client sees it -> where it was going.
  * Written by sockops when the client's SYN leaves, removed when the client socket closes; the
@@ -189,6 +197,24 @@ struct h2s_origin {
 _Static_assert(sizeof(struct h2s_origin) == 32, "h2s_origin layout");
 _Static_assert(__builtin_offsetof(struct h2s_origin, cgroup_id) == 24, "h2s_origin has no hole");
 
+/* h2s_lb + h2s_lb_slots: for each service, its usable backends as a dense array the connect
+ * hooks can pick from at random (h2s_lb[vip].n slots, h2s_lb_slots[{vip, 0..n-1}]). Kept by the
+ * daemon after every change; they stay pinned when it stops, for H2S_CTL_F_L4_FALLBACK.
+ */
+#define H2S_LB_SLOTS_MAX 64
+
+struct h2s_lb {
+	__u32 n;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct h2s_lb) == 8, "h2s_lb layout");
+
+struct h2s_lb_key {
+	struct h2s_addr vip;
+	__u32 idx;
+};
+_Static_assert(sizeof(struct h2s_lb_key) == 24, "h2s_lb_key layout");
+
 /* h2s_counters (per-CPU array): what the kernel plane did, for `h2steer stats` and metrics. */
 enum h2s_counter {
 	H2S_CNT_CAPTURED = 0,     /* connects redirected to the daemon */
@@ -199,6 +225,7 @@ enum h2s_counter {
 	H2S_CNT_ERR_ORIGIN,       /* origin record could not be written: daemon will refuse it */
 	H2S_CNT_ORIGIN_REMOVED,   /* origin records removed at close */
 	H2S_CNT_PEERNAME,         /* getpeername answers rewritten to the VIP */
+	H2S_CNT_L4_FALLBACK,      /* connects sent straight to a backend (no daemon accepting) */
 	H2S_CNT__COUNT,
 };
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build: BPF objects, skeletons, daemon, CLI
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
-	libnghttp2-dev libcyaml-dev libjansson-dev libc-ares-dev
+	libnghttp2-dev libcyaml-dev libjansson-dev libc-ares-dev libmicrohttpd-dev
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
 	# gRPC test peer (Go, built offline against Debian's grpc-go)
@@ -21,14 +21,32 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing packages: ${missing[*]}; run 'sudo make deps'" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get -o DPkg::Lock::Timeout=300 update -q
+	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: missing packages: ${missing[*]}; run 'sudo make deps'" >&2
-	exit 1
+
+# promtool, the Prometheus metrics linter the tests run on /metrics: taken out of Debian's
+# prometheus package without installing it (the package would also install and start a server).
+promtool="$(cd "$(dirname "$0")/.." && pwd)/build/deps/promtool"
+if [ ! -x "$promtool" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: promtool missing; run 'sudo make deps'" >&2
+		exit 1
+	fi
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && { apt-get -o DPkg::Lock::Timeout=300 download prometheus >/dev/null 2>&1 ||
+		{ apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null &&
+		  apt-get -o DPkg::Lock::Timeout=300 download prometheus >/dev/null; }; })
+	dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+	mkdir -p "$(dirname "$promtool")"
+	cp "$tmp/x/usr/bin/promtool" "$promtool"
+	echo "deps: promtool $("$promtool" --version 2>&1 | head -1)"
 fi
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get -o DPkg::Lock::Timeout=300 update -q
-apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"

@@ -170,7 +170,9 @@ class Daemon:
         self.pin_dir = pin_dir or f"/sys/fs/bpf/h2s-lab-{os.getpid()}-{lab.seq()}"
         self.port = free_port()
         self.listen = listen or [f"127.0.0.1:{self.port}", f"[::1]:{free_port('::1')}"]
-        argv = [DAEMON, "--pin-dir", self.pin_dir, "--log-level", "debug"]
+        self.metrics = f"127.0.0.1:{free_port()}"
+        argv = [DAEMON, "--pin-dir", self.pin_dir, "--log-level", "debug",
+                "--metrics", self.metrics]
         for l in self.listen:
             argv += ["--listen", l]
         if cgroup == "lab":
@@ -190,6 +192,22 @@ class Daemon:
 
     def stop(self, timeout=40.0):
         return self.proc.stop(signal.SIGTERM, timeout)
+
+    def http(self, path):
+        """GET path on the daemon's metrics listener: (status, text)."""
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://{self.metrics}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def scrape(self):
+        """/metrics as {(name, frozenset(labels.items())): value}."""
+        status, text = self.http("/metrics")
+        assert status == 200, (status, text)
+        return parse_metrics(text)
 
 
 class Lab:
@@ -322,6 +340,26 @@ class Lab:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def parse_metrics(text):
+    """Prometheus text format (the subset h2steerd writes) into a dict."""
+    import re
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m:
+            raise ValueError(f"bad metrics line: {line!r}")
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
+    return out
+
+
+def metric(scraped, name, **labels):
+    """One sample, or 0 when absent."""
+    return scraped.get((name, frozenset({k: str(v) for k, v in labels.items()}.items())), 0.0)
 
 
 def services_yaml(services):

@@ -6,14 +6,17 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const struct h2s_cli_object *const objects[] = {
-	&h2s_cmd_service,
-	&h2s_cmd_backend,
-	&h2s_cmd_stats,
+	&h2s_cmd_service, &h2s_cmd_backend, &h2s_cmd_conn,
+	&h2s_cmd_stream,  &h2s_cmd_stats,   &h2s_cmd_status,
 };
 #define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
 
@@ -70,6 +73,72 @@ int h2s_cli_maps(struct h2s_cli *cli)
 	if (h2s_maps_open_pinned(&cli->maps, cli->pin_dir, err, sizeof(err)) < 0)
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "%s", err);
 	cli->maps_open = true;
+	return 0;
+}
+
+int h2s_cli_ask(struct h2s_cli *cli, const char *request, json_t **out)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *reply = NULL, path[sizeof(sun.sun_path)];
+	size_t len = 0, cap = 0;
+	json_error_t jerr;
+	int fd, rc;
+
+	if ((rc = h2s_cli_maps(cli)))
+		return rc;
+	/* The daemon wrote it NUL-terminated; shared memory, so copy it bounded. */
+	snprintf(path, sizeof(path), "%.*s", (int)sizeof(path) - 1, cli->maps.ctl_mem->control);
+	if (!path[0])
+		return h2s_cli_error(cli, H2S_EXIT_FAIL,
+				     "h2steerd is not running (its pins at %s are kept state)",
+				     cli->pin_dir);
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		rc = errno;
+		if (fd >= 0)
+			close(fd);
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot reach h2steerd at %s: %s", path,
+				     strerror(rc));
+	}
+	/* A bounded exchange: one line out, the whole reply in, 5 s at most. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 5 },
+		   sizeof(struct timeval));
+	if (dprintf(fd, "%s\n", request) < 0) {
+		close(fd);
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot send to h2steerd: %s",
+				     strerror(errno));
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4096 > cap) {
+			char *p = realloc(reply, cap = cap ? cap * 2 : 16384);
+
+			if (!p) {
+				free(reply);
+				close(fd);
+				return h2s_cli_error(cli, H2S_EXIT_FAIL, "out of memory");
+			}
+			reply = p;
+		}
+		n = read(fd, reply + len, cap - len - 1);
+		if (n <= 0) {
+			rc = n < 0 ? errno : 0;
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (rc) {
+		free(reply);
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "no answer from h2steerd: %s",
+				     strerror(rc));
+	}
+	*out = json_loadb(reply ? reply : "", len, 0, &jerr);
+	free(reply);
+	if (!*out)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "bad answer from h2steerd: %s", jerr.text);
 	return 0;
 }
 

@@ -52,6 +52,10 @@ int h2s_cli_error(struct h2s_cli *cli, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Open the pinned maps on first use; on failure reports and returns H2S_EXIT_FAIL. */
 int h2s_cli_maps(struct h2s_cli *cli);
+/* Ask the running daemon (control socket): *out gets the parsed JSON reply. On failure
+ * reports (runtime error) and returns H2S_EXIT_FAIL.
+ */
+int h2s_cli_ask(struct h2s_cli *cli, const char *request, json_t **out);
 /* Print a JSON value (takes the reference) in JSON mode. */
 void h2s_cli_print_json(struct h2s_cli *cli, json_t *v);
 
@@ -68,6 +72,7 @@ int h2s_cli_keywords(struct h2s_cli *cli, int argc, char **argv, const char *con
 int h2s_cli_u32(struct h2s_cli *cli, const char *what, const char *text, unsigned long min,
 		unsigned long max, __u32 *out);
 
-extern const struct h2s_cli_object h2s_cmd_service, h2s_cmd_backend, h2s_cmd_stats;
+extern const struct h2s_cli_object h2s_cmd_service, h2s_cmd_backend, h2s_cmd_stats,
+	h2s_cmd_conn, h2s_cmd_stream, h2s_cmd_status;
 
 #endif /* H2S_CLI_H */

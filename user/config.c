@@ -83,6 +83,8 @@ struct y_config {
 	char *pin_dir;
 	char *log_level;
 	char *keep_state; /* text: libcyaml takes any non-false word as true */
+	char *metrics;
+	char *control;
 	char **dns_servers;
 	unsigned dns_servers_count;
 	unsigned *num[NSETTINGS]; /* settings[i], when present */
@@ -148,6 +150,10 @@ static const cyaml_schema_field_t fixed_fields[] = {
 			       struct y_config, log_level, 1, 16),
 	CYAML_FIELD_STRING_PTR("keep_state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			       struct y_config, keep_state, 1, 8),
+	CYAML_FIELD_STRING_PTR("metrics", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
+			       metrics, 1, 64),
+	CYAML_FIELD_STRING_PTR("control", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
+			       control, 1, 107),
 	CYAML_FIELD_SEQUENCE("dns_servers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			     struct y_config, dns_servers, &string_schema, 1, 8),
 	CYAML_FIELD_SEQUENCE("services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -226,6 +232,24 @@ void h2s_options_init(struct h2s_options *o)
 	memset(o, 0, sizeof(*o));
 	o->log_level = H2S_LOG_INFO;
 	h2s_settings_default(&o->set);
+	h2s_addr_parse(H2S_METRICS_DEFAULT, &o->metrics, NULL, 0);
+	o->metrics_on = true;
+}
+
+/* "ADDR:PORT" or "off". */
+static int set_metrics(struct h2s_options *o, const char *text, const char *where, char *err,
+		       size_t errlen)
+{
+	char why[160];
+
+	if (!strcmp(text, "off")) {
+		o->metrics_on = false;
+		return 0;
+	}
+	if (h2s_addr_parse(text, &o->metrics, why, sizeof(why)) < 0)
+		return fail(err, errlen, "%s: %s (or off)", where, why);
+	o->metrics_on = true;
+	return 0;
 }
 
 void h2s_options_free(struct h2s_options *o)
@@ -236,6 +260,7 @@ void h2s_options_free(struct h2s_options *o)
 	free(o->config_path);
 	free(o->cgroup);
 	free(o->pin_dir);
+	free(o->control);
 	h2s_options_init(o);
 }
 
@@ -423,6 +448,19 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 			rc = fail(err, errlen, "%s: keep_state: '%s' is not true or false", origin,
 				  y->keep_state);
 	}
+	if (rc == 0 && y->control) {
+		if (y->control[0] != '/')
+			rc = fail(err, errlen, "%s: control: '%s' must be an absolute path", origin,
+				  y->control);
+		else
+			rc = set_string(&o->control, y->control);
+	}
+	if (rc == 0 && y->metrics) {
+		char where[96];
+
+		snprintf(where, sizeof(where), "%s: metrics", origin);
+		rc = set_metrics(o, y->metrics, where, err, errlen);
+	}
 	for (size_t i = 0; rc == 0 && i < NSETTINGS; i++)
 		if (y->num[i])
 			rc = apply_setting(&o->set, settings[i].key, *y->num[i], origin, err, errlen);
@@ -484,6 +522,8 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_DRAIN_TIMEOUT,
 	OPT_DNS_SERVER,
+	OPT_METRICS,
+	OPT_CONTROL,
 	OPT_SET,
 	OPT_VERSION,
 };
@@ -500,6 +540,8 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "set", required_argument, NULL, OPT_SET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -527,8 +569,12 @@ void h2s_options_usage(FILE *f)
 		"      --drain-timeout MS   on SIGTERM, time given to open streams (default 30000)\n"
 		"      --dns-server ADDR[:PORT]  DNS server for dns resolvers (repeatable;\n"
 		"                           default: the servers of /etc/resolv.conf)\n"
+		"      --metrics ADDR:PORT|off  /metrics, /healthz, /readyz (default %s)\n"
+		"      --control PATH       control socket for the CLI (default\n"
+		"                           /run/h2steer/<pin dir name>.sock)\n"
 		"      --set KEY=VALUE      any numeric setting (repeatable), KEY one of:\n",
-		H2S_LISTEN_DEFAULT_PORT, H2S_LISTEN_DEFAULT_PORT, H2S_PIN_DIR_DEFAULT);
+		H2S_LISTEN_DEFAULT_PORT, H2S_LISTEN_DEFAULT_PORT, H2S_PIN_DIR_DEFAULT,
+		H2S_METRICS_DEFAULT);
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "                             %-30s %u..%u\n", settings[i].key,
 			settings[i].min, settings[i].max);
@@ -606,7 +652,7 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 	/* Flags are applied after the config file, so they are collected first. */
 	struct h2s_addr cli_listen[H2S_MAX_LISTENERS];
 	int ncli_listen = 0, nsets = 0, c, rc, level = -1;
-	const char *cgroup = NULL, *pin_dir = NULL;
+	const char *cgroup = NULL, *pin_dir = NULL, *metrics = NULL;
 	struct cli_setting sets[64];
 	char dns[sizeof(o->dns_servers)] = "", why[200];
 	bool keep = false;
@@ -681,6 +727,18 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			nsets++;
 			break;
 		}
+		case OPT_METRICS:
+			metrics = optarg;
+			break;
+		case OPT_CONTROL:
+			if (optarg[0] != '/' || strlen(optarg) > 107)
+				return fail(err, errlen,
+					    "--control: '%s' must be an absolute path of at most 107 "
+					    "characters",
+					    optarg);
+			if (set_string(&o->control, optarg) < 0)
+				return -ENOMEM;
+			break;
 		case OPT_DNS_SERVER:
 			if (h2s_dns_server_add(dns, sizeof(dns), optarg, why, sizeof(why)) < 0)
 				return fail(err, errlen, "--dns-server: %s", why);
@@ -727,6 +785,14 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 		return -ENOMEM;
 	if (!o->pin_dir && set_string(&o->pin_dir, H2S_PIN_DIR_DEFAULT) < 0)
 		return -ENOMEM;
+	if (!o->control) {
+		const char *base = strrchr(o->pin_dir, '/');
+		char path[128];
+
+		snprintf(path, sizeof(path), "/run/h2steer/%.100s.sock", base ? base + 1 : o->pin_dir);
+		if (set_string(&o->control, path) < 0)
+			return -ENOMEM;
+	}
 	if (level >= 0)
 		o->log_level = level;
 	if (keep)
@@ -736,6 +802,8 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			return rc;
 	if (dns[0])
 		memcpy(o->dns_servers, dns, sizeof(dns));
+	if (metrics && (rc = set_metrics(o, metrics, "--metrics", err, errlen)) < 0)
+		return rc;
 	h2s_options_default_listen(o);
 	return 0;
 }

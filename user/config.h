@@ -30,6 +30,7 @@
 #include <stdio.h>
 
 #define H2S_LISTEN_DEFAULT_PORT 15001
+#define H2S_METRICS_DEFAULT "127.0.0.1:9464"
 
 struct h2s_cfg_backend {
 	struct h2s_addr addr;
@@ -53,6 +54,9 @@ struct h2s_options {
 	char *pin_dir;
 	int log_level; /* enum h2s_log_level */
 	char dns_servers[512]; /* c-ares CSV, from --dns-server / dns_servers */
+	struct h2s_addr metrics; /* --metrics / metrics: where /metrics is served */
+	bool metrics_on;
+	char *control; /* control socket path; NULL: /run/h2steer/<pin dir name>.sock */
 	bool keep_state;
 	bool show_help, show_version;
 	struct h2s_settings set;

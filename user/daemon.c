@@ -6,7 +6,10 @@
 #include "dns.h"
 #include "h2_server.h"
 #include "h2_upstream.h"
+#include "config.h"
+#include "control.h"
 #include "log.h"
+#include "metrics.h"
 #include "maps.h"
 
 #include <errno.h>
@@ -58,11 +61,11 @@ bool h2s_daemon_replay_allowed(struct h2s_daemon *d)
 
 	if (budget < d->set.retry_min)
 		budget = d->set.retry_min;
-	if (d->stats.replays_live >= budget) {
-		d->stats.replays_denied++;
+	if (d->stats.retries_live >= budget) {
+		d->stats.retries_denied++;
 		return false;
 	}
-	d->stats.replays++;
+	d->stats.retries++;
 	return true;
 }
 
@@ -85,6 +88,7 @@ static void state_tick(struct h2s_timer *t)
 	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, state_timer);
 
 	h2s_registry_each_backend(&d->reg, publish_one, &d->reg);
+	h2s_registry_publish_lb(&d->reg); /* ejections end by time passing */
 	h2s_timer_arm(&d->loop, t, 1000);
 }
 
@@ -152,7 +156,10 @@ static void publish_listeners(struct h2s_daemon *d)
 		else
 			ctl->listen6 = d->lis[i].addr;
 	}
-	__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
+	/* The fallback stays on after we stop: kept state keeps clients connected while no
+	 * daemon accepts (restart, upgrade).
+	 */
+	__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK, __ATOMIC_RELEASE);
 }
 
 static void on_signal(struct h2s_watch *w, uint32_t events)
@@ -191,15 +198,18 @@ static void drain_expired(struct h2s_timer *t)
 	h2s_loop_stop(&d->loop);
 }
 
-int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
-		    const char *dns_servers, const struct h2s_addr *addrs, int n, char *err,
-		    size_t errlen)
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_options *o,
+		    int n, char *err, size_t errlen)
 {
+	const struct h2s_settings *set = &o->set;
+	const struct h2s_addr *addrs = o->listen;
+	const char *dns_servers = o->dns_servers;
 	sigset_t mask;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
 	d->sig.fd = -1;
+	d->started_unix = h2s_unix_now();
 	d->maps = maps;
 	d->set = *set;
 	h2s_list_init(&d->clients);
@@ -210,6 +220,7 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 	}
 	h2s_registry_init(&d->reg, maps);
 	d->reg.outlier = &d->set.outlier;
+	d->reg.stats = &d->stats;
 	h2s_discovery_init(d);
 	d->refresh_flush.run = refresh_now;
 	snprintf(d->dns_servers, sizeof(d->dns_servers), "%s", dns_servers ? dns_servers : "");
@@ -252,6 +263,16 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 	}
 	h2s_timer_arm(&d->loop, &d->refresh_timer, REFRESH_MS);
 	h2s_timer_arm(&d->loop, &d->state_timer, 1000);
+	if (o->metrics_on) {
+		d->metrics = h2s_metrics_start(d, &o->metrics, err, errlen);
+		if (!d->metrics)
+			return -EADDRINUSE;
+	}
+	d->control = h2s_control_start(d, o->control, err, errlen);
+	if (!d->control)
+		return -EIO;
+	snprintf(maps->ctl_mem->control, sizeof(maps->ctl_mem->control), "%s", o->control);
+	maps->ctl_mem->daemon_pid = (__u32)getpid();
 	publish_listeners(d);
 	return 0;
 }
@@ -295,6 +316,14 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 				   __ATOMIC_RELEASE);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
+	h2s_metrics_stop(d->metrics);
+	d->metrics = NULL;
+	if (d->control && d->maps && d->maps->ctl_mem) {
+		d->maps->ctl_mem->daemon_pid = 0;
+		memset(d->maps->ctl_mem->control, 0, sizeof(d->maps->ctl_mem->control));
+	}
+	h2s_control_stop(d->control);
+	d->control = NULL;
 	h2s_discovery_fini(d);
 	h2s_pool_close_all(d);
 	h2s_dns_free(d->dns); /* after the resolvers: their pending queries end here */
@@ -305,6 +334,7 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 		close(d->sig.fd);
 	h2s_loop_fini(&d->loop); /* frees the closed connections */
 	h2s_registry_fini(&d->reg);
+	h2s_stats_free(&d->stats);
 	if (d->server_cbs)
 		nghttp2_session_callbacks_del(d->server_cbs);
 	if (d->upstream_cbs)

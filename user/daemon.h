@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "outlier.h"
 #include "registry.h"
+#include "stats.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdbool.h>
@@ -17,6 +18,8 @@
 
 struct h2s_maps;
 struct h2s_dns;
+struct h2s_metrics;
+struct h2s_control;
 
 struct h2s_settings {
 	uint32_t max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS offered to clients */
@@ -49,11 +52,6 @@ struct h2s_listener {
 	struct h2s_addr addr;
 };
 
-struct h2s_daemon_stats {
-	uint64_t accepted, rejected_no_origin, streams, streams_failed, replays, replays_denied;
-	uint32_t streams_live, replays_live; /* for the retry budget */
-};
-
 struct h2s_daemon {
 	struct h2s_loop loop;
 	struct h2s_maps *maps;
@@ -70,17 +68,22 @@ struct h2s_daemon {
 	struct h2s_flush refresh_flush; /* a resolver changed the maps: reload after this turn */
 	struct h2s_dns *dns;            /* c-ares channel, created by the first DNS resolver */
 	char dns_servers[512];          /* c-ares CSV; empty: /etc/resolv.conf */
+	struct h2s_metrics *metrics;    /* /metrics, /healthz, /readyz */
+	struct h2s_control *control;    /* the CLI's way in */
+	double started_unix;
 	bool draining;
-	struct h2s_daemon_stats stats;
+	struct h2s_stats stats;
 	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
 };
 
 /* Listen on addrs (n of them), build the nghttp2 callbacks, publish the listeners in the ctl
  * map and turn capture on. err gets a one-line reason on failure.
  */
-int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_settings *set,
-		    const char *dns_servers, const struct h2s_addr *addrs, int n, char *err,
-		    size_t errlen);
+struct h2s_options;
+
+/* Listen, serve metrics, publish the listeners and turn capture on, as o says. */
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_options *o,
+		    int nlisten, char *err, size_t errlen);
 /* Run until SIGTERM/SIGINT and the drain that follows. */
 int h2s_daemon_run(struct h2s_daemon *d);
 void h2s_daemon_fini(struct h2s_daemon *d);

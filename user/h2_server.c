@@ -188,12 +188,11 @@ void h2s_client_shutdown(struct h2s_client *cl)
 }
 
 /* Where was this connection going? The sockops program recorded the client's 4-tuple. */
-static int origin_of(struct h2s_daemon *d, int fd, struct h2s_addr *peer, struct h2s_addr *vip)
+static int origin_of(struct h2s_daemon *d, int fd, struct h2s_addr *peer, struct h2s_origin *o)
 {
 	struct sockaddr_storage a, b;
 	socklen_t la = sizeof(a), lb = sizeof(b);
 	struct h2s_tuple t;
-	struct h2s_origin o;
 
 	if (getpeername(fd, (struct sockaddr *)&a, &la) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&b, &lb) < 0)
@@ -203,9 +202,8 @@ static int origin_of(struct h2s_daemon *d, int fd, struct h2s_addr *peer, struct
 	    h2s_addr_from_sockaddr((struct sockaddr *)&b, &t.listener) < 0)
 		return -EAFNOSUPPORT;
 	*peer = t.client;
-	if (bpf_map_lookup_elem(d->maps->origins, &t, &o) < 0)
+	if (bpf_map_lookup_elem(d->maps->origins, &t, o) < 0)
 		return -ENOENT;
-	*vip = o.vip;
 	return 0;
 }
 
@@ -218,13 +216,14 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 	};
 	char ps[H2S_ADDR_STRLEN], vs[H2S_ADDR_STRLEN];
-	struct h2s_addr peer, vip;
+	struct h2s_addr peer;
+	struct h2s_origin origin;
 	struct h2s_client *cl;
 	int one = 1, rc;
 
-	rc = origin_of(d, fd, &peer, &vip);
+	rc = origin_of(d, fd, &peer, &origin);
 	if (rc < 0) {
-		d->stats.rejected_no_origin++;
+		d->stats.capture_misses++;
 		log_notice("connection from %s was not captured by h2steer (%s): closing it",
 			   rc == -ENOENT ? h2s_addr_format(&peer, ps, sizeof(ps)) : "?",
 			   rc == -ENOENT ? "no origin record" : strerror(-rc));
@@ -241,12 +240,14 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 	cl->c.teardown = client_teardown;
 	cl->c.destroy = client_destroy;
 	cl->peer = peer;
-	cl->vip = vip;
+	cl->vip = origin.vip;
+	cl->origin = origin;
+	cl->accepted_ms = h2s_now_ms();
 	cl->goaway_timer.fire = goaway_final;
 	cl->hello_timer.fire = hello_expired;
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(&peer, ps, sizeof(ps)),
-		 h2s_addr_format(&vip, vs, sizeof(vs)));
+		 h2s_addr_format(&origin.vip, vs, sizeof(vs)));
 	if (nghttp2_session_server_new2(&cl->c.ng, d->server_cbs, cl, d->opt) != 0 ||
 	    h2s_conn_start(&cl->c) < 0) {
 		nghttp2_session_del(cl->c.ng);
@@ -259,7 +260,7 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 	h2s_list_add_tail(&d->clients, &cl->link);
 	d->nclients++;
 	h2s_timer_arm(&d->loop, &cl->hello_timer, d->set.handshake_timeout_ms);
-	d->stats.accepted++;
+	d->stats.conns_accepted++;
 	log_debug("client %s: accepted", cl->name);
 	if (d->draining)
 		h2s_client_shutdown(cl);

@@ -93,6 +93,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
 	struct h2s_upstream *up = ud;
 	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct h2s_be_stats *bs;
 	struct h2s_stream *st;
 
 	switch (f->hd.type) {
@@ -139,6 +140,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 					       nghttp2_http2_strerror(f->rst_stream.error_code));
 		break;
 	case NGHTTP2_GOAWAY:
+		if ((bs = h2s_stats_backend(&up->c.d->stats, &up->be->addr)))
+			bs->goaways++;
 		log_info("backend %s: GOAWAY (last stream %d, %s): no new streams on this "
 			 "connection",
 			 up->be->name, f->goaway.last_stream_id,
@@ -345,6 +348,12 @@ static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt 
 	}
 	h2s_list_add_tail(&be->conns, &up->pool_link);
 	be->nconns++;
+	{
+		struct h2s_be_stats *bs = h2s_stats_backend(&d->stats, &be->addr);
+
+		if (bs)
+			bs->conns_opened++;
+	}
 	/* Connect, then the backend's SETTINGS, within connect_timeout_ms. */
 	h2s_timer_arm(&d->loop, &up->timer, d->set.connect_timeout_ms);
 	if (!up->c.connecting)

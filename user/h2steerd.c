@@ -93,14 +93,12 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	rc = h2s_daemon_init(&d, &l.maps, &o.set, o.dns_servers, o.listen, o.nlisten, err,
-			     sizeof(err));
+	rc = h2s_daemon_init(&d, &l.maps, &o, o.nlisten, err, sizeof(err));
 	if (rc < 0 && o.listen_defaulted && o.nlisten == 2 && d.nlis == 1) {
 		/* The default IPv6 listener is optional (IPv6 may be off): carry on with IPv4. */
 		log_warn("%s: IPv6 clients will not be captured", err);
 		h2s_daemon_fini(&d);
-		rc = h2s_daemon_init(&d, &l.maps, &o.set, o.dns_servers, o.listen, 1, err,
-				     sizeof(err));
+		rc = h2s_daemon_init(&d, &l.maps, &o, 1, err, sizeof(err));
 	}
 	if (rc < 0) {
 		log_err("%s", err);

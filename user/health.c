@@ -177,6 +177,10 @@ static void failure(struct h2s_health_check *hc, const char *why)
 {
 	const struct h2s_health_cfg *c = cfg_of(hc);
 
+	struct h2s_be_stats *bs = h2s_stats_backend(&hc->d->stats, &hc->be->addr);
+
+	if (bs)
+		bs->checks_failed++;
 	hc->ok_streak = 0;
 	hc->fail_streak++;
 	log_debug("backend %s: health check failed (%s), %u in a row", hc->be->name, why,
@@ -199,7 +203,12 @@ static void result(struct h2s_health_check *hc, int status)
 {
 	const struct h2s_health_cfg *c = cfg_of(hc);
 	bool ok = status == H2S_GRPC_SERVING;
+	struct h2s_be_stats *bs = h2s_stats_backend(&hc->d->stats, &hc->be->addr);
 
+	if (bs) {
+		bs->checks_ok += ok;
+		bs->checks_failed += !ok;
+	}
 	hc->backoff_ms = 0;
 	if (ok) {
 		hc->fail_streak = 0;

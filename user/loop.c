@@ -10,6 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+uint64_t h2s_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t h2s_now_ms(void)
 {
 	struct timespec ts;

@@ -60,6 +60,7 @@ static inline void h2s_loop_stop(struct h2s_loop *l)
 	l->stop = true;
 }
 uint64_t h2s_now_ms(void);
+uint64_t h2s_now_ns(void);
 
 int h2s_watch_add(struct h2s_loop *l, struct h2s_watch *w, uint32_t events);
 int h2s_watch_set(struct h2s_loop *l, struct h2s_watch *w, uint32_t events);

@@ -85,6 +85,7 @@ static const char *const counter_names[H2S_CNT__COUNT] = {
 	[H2S_CNT_ERR_ORIGIN] = "err_origin",
 	[H2S_CNT_ORIGIN_REMOVED] = "origin_removed",
 	[H2S_CNT_PEERNAME] = "peername_rewritten",
+	[H2S_CNT_L4_FALLBACK] = "l4_fallback",
 };
 
 const char *h2s_counter_name(enum h2s_counter c)
@@ -107,6 +108,7 @@ const char *const h2s_map_names[H2S_M__COUNT] = {
 	[H2S_M_BACKENDS] = H2S_MAP_BACKENDS,	[H2S_M_ORIGINS] = H2S_MAP_ORIGINS,
 	[H2S_M_SOCKS] = H2S_MAP_SOCKS,		[H2S_M_COUNTERS] = H2S_MAP_COUNTERS,
 	[H2S_M_DISCOVERY] = H2S_MAP_DISCOVERY,	[H2S_M_BE_STATE] = H2S_MAP_BE_STATE,
+	[H2S_M_LB] = H2S_MAP_LB,		[H2S_M_LB_SLOTS] = H2S_MAP_LB_SLOTS,
 };
 
 int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])
@@ -273,6 +275,27 @@ int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2
 	if (changes)
 		h2s_maps_bump_gen(m);
 	return rc < 0 ? rc : changes;
+}
+
+int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,
+		   __u32 n, __u32 old_n)
+{
+	struct h2s_lb lb = { .n = n };
+	struct h2s_lb_key k = { .vip = *vip };
+
+	/* The connect hooks may read at any moment: slots exist before n counts them, and n
+	 * shrinks before the slots beyond it go.
+	 */
+	for (k.idx = 0; k.idx < n; k.idx++)
+		if (bpf_map_update_elem(m->lb_slots, &k, &slots[k.idx], BPF_ANY) < 0)
+			return -errno;
+	if (n && bpf_map_update_elem(m->lb, vip, &lb, BPF_ANY) < 0)
+		return -errno;
+	if (!n)
+		bpf_map_delete_elem(m->lb, vip);
+	for (k.idx = n; k.idx < old_n; k.idx++)
+		bpf_map_delete_elem(m->lb_slots, &k);
+	return 0;
 }
 
 int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "loop.h"
 #include "maps.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -160,18 +161,22 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
 				 h2s_source_name(want[i].b.source), slot[i].weight);
 		for (size_t j = 0; j < s->n; j++)
-			if (s->be[j] == be[i] && (s->mflags[j] ^ fl[i]) & H2S_BE_F_DRAIN)
+			if (s->be[j] == be[i] && (s->mflags[j] ^ fl[i]) & H2S_BE_F_DRAIN) {
 				log_info("service %s: backend %s %s", s->name, be[i]->name,
 					 fl[i] & H2S_BE_F_DRAIN ? "draining" : "no longer draining");
+				r->stats->drains += !!(fl[i] & H2S_BE_F_DRAIN);
+			}
 	}
 	for (size_t j = 0; j < s->n; j++) {
 		bool stays = false;
 
 		for (size_t i = 0; i < n; i++)
 			stays |= be[i] == s->be[j];
-		if (!stays)
+		if (!stays) {
 			log_info("service %s: backend %s removed: in-flight RPCs finish there",
 				 s->name, s->be[j]->name);
+			r->stats->drains++;
+		}
 	}
 	count_members(r, be, fl, n, +1);
 	count_members(r, s->be, s->mflags, s->n, -1);
@@ -192,6 +197,7 @@ nomem:
 
 static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 {
+	h2s_lb_publish(r->maps, &s->vip, NULL, 0, s->nlb);
 	if (r->on_service_gone)
 		r->on_service_gone(s, r->ctx);
 	count_members(r, s->be, s->mflags, s->n, -1);
@@ -252,6 +258,7 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	r->loaded = true;
 	if (r->on_reload)
 		r->on_reload(r, r->ctx);
+	h2s_registry_publish_lb(r);
 	return 0;
 }
 
@@ -345,6 +352,39 @@ void h2s_registry_each_backend(struct h2s_registry *r,
 		}
 }
 
+/* The same choice a pick makes, for the connect hooks to use when no daemon accepts: usable
+ * backends, else every one that is not drained.
+ */
+static void publish_lb(struct h2s_registry *r, struct h2s_service_rt *s, uint64_t now)
+{
+	struct h2s_addr slots[H2S_LB_SLOTS_MAX];
+	uint32_t n = 0;
+
+	for (size_t k = 0; k < s->n && n < H2S_LB_SLOTS_MAX; k++)
+		if (!(s->mflags[k] & H2S_BE_F_DRAIN) && usable(s->be[k], now))
+			slots[n++] = s->be[k]->addr;
+	for (size_t k = 0; !n && k < s->n && k < H2S_LB_SLOTS_MAX; k++)
+		if (!(s->mflags[k] & H2S_BE_F_DRAIN))
+			slots[n++] = s->be[k]->addr;
+	if (n == s->nlb && !memcmp(slots, s->lb, n * sizeof(slots[0])))
+		return;
+	if (h2s_lb_publish(r->maps, &s->vip, slots, n, s->nlb) < 0) {
+		log_warn("service %s: cannot write its fallback slots", s->name);
+		return;
+	}
+	memcpy(s->lb, slots, n * sizeof(slots[0]));
+	s->nlb = n;
+}
+
+void h2s_registry_publish_lb(struct h2s_registry *r)
+{
+	uint64_t now = h2s_now_ms();
+
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
+			publish_lb(r, s, now);
+}
+
 void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be)
 {
 	struct h2s_backend_state st = {
@@ -383,7 +423,13 @@ void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *b
 {
 	uint64_t now = h2s_now_ms();
 
+	struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
+
 	h2s_outlier_failure(&be->out, r->outlier, now, true, true);
+	if (bs) {
+		bs->connect_failures++;
+		bs->ejections[H2S_EJECT_CONNECT]++;
+	}
 	log_warn("backend %s: connect failed (%u in a row): ejected for %llu ms", be->name,
 		 be->out.streak, (unsigned long long)(be->out.until_ms - now));
 	h2s_backend_publish_state(r, be);
@@ -394,11 +440,15 @@ void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, c
 	uint64_t now = h2s_now_ms();
 	bool allowed = !h2s_outlier_would_eject(&be->out, r->outlier) || may_eject(r, be, now);
 
-	if (h2s_outlier_failure(&be->out, r->outlier, now, false, allowed))
+	if (h2s_outlier_failure(&be->out, r->outlier, now, false, allowed)) {
+		struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
+
+		if (bs)
+			bs->ejections[H2S_EJECT_OUTLIER]++;
 		log_warn("backend %s: %u failed RPCs in a row (last: %s): ejected for %llu ms",
 			 be->name, r->outlier->consecutive, why,
 			 (unsigned long long)(be->out.until_ms - now));
-	else if (!allowed && h2s_outlier_would_eject(&be->out, r->outlier))
+	} else if (!allowed && h2s_outlier_would_eject(&be->out, r->outlier))
 		log_warn("backend %s: failing (%s) but not ejected: too many backends of its "
 			 "services are ejected already",
 			 be->name, why);
@@ -423,6 +473,14 @@ void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, u
 		log_info("backend %s: health %s -> %s", be->name, h2s_health_name(be->health),
 			 h2s_health_name(health));
 	be->health = health;
+	{
+		struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
+
+		if (bs) {
+			bs->health = health;
+			bs->health_changed = h2s_unix_now();
+		}
+	}
 	/* A health check that says it serves re-admits an ejected backend at once. */
 	if (health == H2S_HEALTH_SERVING && h2s_outlier_ejected(&be->out, h2s_now_ms()))
 		h2s_outlier_readmit(&be->out);

@@ -57,6 +57,9 @@ struct h2s_service_rt {
 	uint8_t *mflags;
 	size_t n;
 	bool seen; /* reload bookkeeping */
+	/* The L4 fallback slots last written for it (h2s_lb / h2s_lb_slots). */
+	struct h2s_addr lb[H2S_LB_SLOTS_MAX];
+	uint32_t nlb;
 };
 
 #define H2S_REG_BUCKETS 1024
@@ -69,6 +72,7 @@ struct h2s_registry {
 	struct h2s_backend_rt *be[H2S_REG_BUCKETS];
 	uint32_t rng;
 	const struct h2s_outlier_cfg *outlier;
+	struct h2s_stats *stats;
 	/* Hooks for what hangs off the registry (set by the daemon, may be NULL):
 	 *   on_idle         no service wants new RPCs on it (removed or drained everywhere):
 	 *                   its idle connections can go
@@ -106,6 +110,10 @@ void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *b
 void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, const char *why);
 void h2s_backend_ok(struct h2s_registry *r, struct h2s_backend_rt *be);
 void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, uint8_t health);
+/* Keep the L4 fallback slots of every service in step with usable backends (cheap when
+ * nothing changed).
+ */
+void h2s_registry_publish_lb(struct h2s_registry *r);
 /* Write be's state into the h2s_be_state map. */
 void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be);
 

@@ -28,6 +28,8 @@ static void release_budget(struct h2s_stream *st);
 
 static void stream_free(struct h2s_stream *st)
 {
+	if (st->cl)
+		st->cl->streams_open--;
 	st->d->stats.streams_live--;
 	release_budget(st);
 	h2s_list_del(&st->cl_link);
@@ -47,7 +49,7 @@ static void release_budget(struct h2s_stream *st)
 {
 	if (st->flags & H2S_ST_BUDGET) {
 		st->flags &= ~H2S_ST_BUDGET;
-		st->d->stats.replays_live--;
+		st->d->stats.retries_live--;
 	}
 }
 
@@ -76,9 +78,13 @@ struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
 	h2s_bq_init(&st->req_sent);
 	h2s_list_add_tail(&cl->streams, &st->cl_link);
 	cl->streams_total++;
+	cl->streams_open++;
 	st->d = cl->c.d;
-	st->d->stats.streams++;
+	st->d->stats.streams_total++;
 	st->d->stats.streams_live++;
+	st->svc = h2s_stats_service(&st->d->stats, &cl->vip);
+	st->status = H2S_RPC_NONE;
+	st->t0_ns = h2s_now_ns();
 	return st;
 }
 
@@ -168,6 +174,7 @@ static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, .
 	if (!cl || (st->flags & H2S_ST_CLIENT_CLOSED))
 		return;
 	cl->c.d->stats.streams_failed++;
+	st->status = grpc_code;
 	log_debug("%s stream %d: %s", cl->name, st->csid, msg);
 	if (!(st->flags & H2S_ST_RESP_STARTED)) {
 		/* Trailers-Only: one HEADERS with END_STREAM. */
@@ -242,6 +249,8 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 	if (n) {
 		size_t old = n < st->req_replayed ? n : st->req_replayed;
 
+		if (st->svc)
+			st->svc->bytes_request += n - old;
 		keep_for_replay(st, buf, n);
 		st->req_replayed -= old;
 		ack_client(st, n - old);
@@ -291,6 +300,7 @@ static int attach(struct h2s_stream *st, struct h2s_upstream *up)
 		return sid;
 	st->up = up;
 	st->usid = sid;
+	st->pair = h2s_stats_pair(&st->d->stats, &st->cl->vip, &up->be->addr);
 	h2s_list_add_tail(&up->streams, &st->up_link);
 	up->nstreams++;
 	up->be->inflight++;
@@ -319,6 +329,13 @@ void h2s_relay_request_start(struct h2s_stream *st)
 	struct h2s_daemon *d = st->cl->c.d;
 	struct h2s_service_rt *svc;
 
+	if (!st->path[0]) {
+		size_t len;
+		const uint8_t *p = h2s_hdrs_get(&st->req, ":path", &len);
+
+		if (p)
+			snprintf(st->path, sizeof(st->path), "%.*s", (int)len, (const char *)p);
+	}
 	if (h2s_registry_refresh(&d->reg) < 0)
 		log_warn("cannot reload services from the maps; using the previous set");
 	svc = h2s_registry_service(&d->reg, &st->cl->vip);
@@ -392,12 +409,27 @@ static void cancel_upstream(struct h2s_stream *st)
 /* The client side is over: whatever is left for the client is dropped, and the backend is
  * told to stop unless its side is complete too.
  */
+/* The RPC is over for the client: count it once, with how it ended and how long it took. */
+static void record(struct h2s_stream *st)
+{
+	struct h2s_pair_stats *p = st->pair;
+
+	if (!p && st->svc) {
+		struct h2s_addr none = { 0 };
+
+		p = h2s_stats_pair(&st->d->stats, &st->svc->vip, &none);
+	}
+	if (p)
+		h2s_stats_rpc(p, st->status, (double)(h2s_now_ns() - st->t0_ns) / 1e9);
+}
+
 static void client_side_over(struct h2s_stream *st)
 {
 	bool complete = (st->flags & H2S_ST_REQ_END) && (st->flags & H2S_ST_RESP_END) &&
 			!(st->flags & H2S_ST_REQ_DISCARD);
 
 	st->flags |= H2S_ST_CLIENT_CLOSED;
+	record(st);
 	discard_response(st);
 	if (!complete) {
 		discard_request(st);
@@ -408,9 +440,12 @@ static void client_side_over(struct h2s_stream *st)
 
 void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code)
 {
-	if (error_code != NGHTTP2_NO_ERROR)
+	if (error_code != NGHTTP2_NO_ERROR) {
 		log_debug("%s stream %d closed with %s", st->cl->name, st->csid,
 			  nghttp2_http2_strerror(error_code));
+		if (!(st->flags & H2S_ST_RESP_END))
+			st->status = H2S_RPC_RESET; /* cancelled or reset by the client */
+	}
 	client_side_over(st);
 }
 
@@ -422,12 +457,16 @@ void h2s_relay_client_gone(struct h2s_client *cl)
 		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, cl_link);
 
 		/* Its session is being deleted: no acknowledgements to it any more. */
+		cl->streams_open--;
 		st->cl = NULL;
 		h2s_list_del(&st->cl_link);
-		if (st->flags & H2S_ST_CLIENT_CLOSED)
+		if (st->flags & H2S_ST_CLIENT_CLOSED) {
 			maybe_free(st);
-		else
+		} else {
+			if (!(st->flags & H2S_ST_RESP_END))
+				st->status = H2S_RPC_RESET; /* the connection went away */
 			client_side_over(st);
+		}
 	}
 }
 
@@ -441,6 +480,13 @@ static void note_status(struct h2s_stream *st, const struct h2s_hdrs *h)
 	size_t len;
 	const uint8_t *v = h2s_hdrs_get(h, "grpc-status", &len);
 
+	if (v && len >= 1 && len <= 2) {
+		int code = 0;
+
+		for (size_t i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+			code = code * 10 + (v[i] - '0');
+		st->status = code <= 16 ? code : H2S_RPC_NONE;
+	}
 	if (!st->up)
 		return;
 	if (v && len == 2 && v[0] == '1' && v[1] == '4')
@@ -456,8 +502,11 @@ static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
 	size_t n = h2s_bq_read(&st->resp_q, buf, len);
 
 	(void)ud;
-	if (n)
+	if (n) {
 		ack_upstream(st, n);
+		if (st->svc)
+			st->svc->bytes_response += n;
+	}
 	if (h2s_bq_len(&st->resp_q))
 		return (ssize_t)n;
 	if (!(st->flags & H2S_ST_RESP_END))
@@ -557,7 +606,7 @@ static bool replayable(struct h2s_stream *st)
 		if (!h2s_daemon_replay_allowed(st->d))
 			return false;
 		st->flags |= H2S_ST_BUDGET;
-		st->d->stats.replays_live++;
+		st->d->stats.retries_live++;
 	}
 	return true;
 }
@@ -594,6 +643,7 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 		return;
 	}
 	/* The backend reset the stream: so does the client's copy, with the same code. */
+	st->status = H2S_RPC_RESET;
 	discard_request(st);
 	nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, error_code);
 	h2s_conn_mark(&st->cl->c);

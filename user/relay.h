@@ -22,6 +22,7 @@
 #include "h2s_maps.h"
 #include "list.h"
 #include "loop.h"
+#include "stats.h"
 
 #include <stdint.h>
 
@@ -37,6 +38,9 @@ struct h2s_client {
 	struct h2s_timer goaway_timer;
 	struct h2s_timer hello_timer; /* until the client's first frame (preface + SETTINGS) */
 	uint64_t streams_total;
+	uint32_t streams_open;
+	uint64_t accepted_ms;
+	struct h2s_origin origin; /* what the kernel recorded: the VIP, process, cgroup */
 };
 
 /* One connection to a backend (client session), pooled per backend. */
@@ -78,6 +82,12 @@ struct h2s_stream {
 	uint32_t flags;
 	uint32_t attempts;
 	const struct h2s_backend_rt *avoid; /* the backend a replay comes from (only compared) */
+	/* For the metrics: where it went, how it ended (enum-like H2S_RPC_* or a gRPC code). */
+	struct h2s_svc_stats *svc;
+	struct h2s_pair_stats *pair;
+	int status;
+	uint64_t t0_ns;
+	char path[96]; /* :path (the gRPC method), truncated: for `h2steer stream list` */
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
 	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */

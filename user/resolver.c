@@ -87,11 +87,19 @@ static void publish(struct h2s_resolver *r, struct h2s_endpoint *set, size_t n)
 
 void h2s_resolver_publish(struct h2s_resolver *r, struct h2s_endpoint *set, size_t n)
 {
+	struct h2s_svc_stats *ss = h2s_stats_service(&r->d->stats, &r->vip);
+
+	if (ss) {
+		ss->lookups_ok++;
+		ss->last_lookup_ok = h2s_unix_now();
+		ss->resolved = (uint32_t)n;
+	}
 	if (r->failing_since_ms)
 		log_notice("service %s: %s %s answers again (%zu backends)", r->vip_name,
 			   h2s_resolver_name(r->cfg.resolver), r->cfg.name, n);
 	r->failing_since_ms = 0;
 	r->have_good = true;
+	r->answered = true;
 	publish(r, set, n);
 }
 
@@ -99,7 +107,11 @@ bool h2s_resolver_failed(struct h2s_resolver *r, const char *why)
 {
 	uint64_t now = h2s_now_ms();
 	uint64_t grace = r->d->set.resolver_grace_ms;
+	struct h2s_svc_stats *ss = h2s_stats_service(&r->d->stats, &r->vip);
 
+	if (ss)
+		ss->lookups_failed++;
+	r->answered = true;
 	if (!r->failing_since_ms) {
 		r->failing_since_ms = now;
 		log_warn("service %s: %s %s failed (%s): keeping the last good backends for %llu "

@@ -36,6 +36,7 @@ struct h2s_resolver {
 	void *impl;
 	/* Last good set and failure bookkeeping, shared by the implementations. */
 	bool have_good;
+	bool answered;             /* at least one lookup finished (either way): for /readyz */
 	uint64_t failing_since_ms; /* 0 while lookups succeed */
 };
 

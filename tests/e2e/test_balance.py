@@ -65,7 +65,7 @@ def test_python_grpc_client_dual_stack_socket_is_captured(lab):
     assert r["ok"] == 600 and r["errors"] == {}
     for share in shares(r["by_backend"], 600).values():
         assert 0.30 <= share <= 0.37, r["by_backend"]
-    assert lab.cli(d, "stats", json_out=True).json["captured"] >= 1
+    assert lab.cli(d, "stats", json_out=True).json["kernel"]["captured"] >= 1
 
 
 def test_ipv6_service_and_backends(lab):

@@ -1,0 +1,128 @@
+/* stats.c — see stats.h. */
+#include "stats.h"
+
+#include "addr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const double h2s_lat_bounds[H2S_LAT_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+const char *h2s_rpc_status_label(int s)
+{
+	static const char *const labels[H2S_RPC__COUNT] = {
+		"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+		"16", "reset", "none",
+	};
+
+	return s >= 0 && s < H2S_RPC__COUNT ? labels[s] : "none";
+}
+
+double h2s_unix_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned bucket(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h % H2S_STATS_BUCKETS;
+}
+
+struct h2s_svc_stats *h2s_stats_service(struct h2s_stats *s, const struct h2s_addr *vip)
+{
+	unsigned k = bucket(vip, sizeof(*vip));
+	struct h2s_svc_stats *e;
+
+	for (e = s->svc[k]; e; e = e->next)
+		if (h2s_addr_equal(&e->vip, vip))
+			return e;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->vip = *vip;
+	h2s_addr_format(vip, e->name, sizeof(e->name));
+	e->next = s->svc[k];
+	s->svc[k] = e;
+	return e;
+}
+
+struct h2s_pair_stats *h2s_stats_pair(struct h2s_stats *s, const struct h2s_addr *vip,
+				      const struct h2s_addr *be)
+{
+	struct h2s_addr key[2] = { *vip, *be };
+	unsigned k = bucket(key, sizeof(key));
+	struct h2s_pair_stats *e;
+
+	for (e = s->pair[k]; e; e = e->next)
+		if (h2s_addr_equal(&e->vip, vip) && h2s_addr_equal(&e->be, be))
+			return e;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->vip = *vip;
+	e->be = *be;
+	e->svc = h2s_stats_service(s, vip);
+	e->next = s->pair[k];
+	s->pair[k] = e;
+	return e;
+}
+
+struct h2s_be_stats *h2s_stats_backend(struct h2s_stats *s, const struct h2s_addr *addr)
+{
+	unsigned k = bucket(addr, sizeof(*addr));
+	struct h2s_be_stats *e;
+
+	for (e = s->be[k]; e; e = e->next)
+		if (h2s_addr_equal(&e->addr, addr))
+			return e;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->addr = *addr;
+	h2s_addr_format(addr, e->name, sizeof(e->name));
+	e->next = s->be[k];
+	s->be[k] = e;
+	return e;
+}
+
+void h2s_stats_rpc(struct h2s_pair_stats *p, int status, double seconds)
+{
+	struct h2s_svc_stats *svc = p->svc;
+	int b = 0;
+
+	p->rpcs[status >= 0 && status < H2S_RPC__COUNT ? status : H2S_RPC_NONE]++;
+	if (!svc)
+		return;
+	while (b < H2S_LAT_BUCKETS && seconds > h2s_lat_bounds[b])
+		b++;
+	svc->lat_bucket[b]++; /* rendered cumulatively */
+	svc->lat_count++;
+	svc->lat_sum += seconds;
+}
+
+#define FREE_LIST(type, table)                                   \
+	for (unsigned b = 0; b < H2S_STATS_BUCKETS; b++)        \
+		while ((table)[b]) {                             \
+			type *e = (table)[b];                    \
+			(table)[b] = e->next;                    \
+			free(e);                                 \
+		}
+
+void h2s_stats_free(struct h2s_stats *s)
+{
+	FREE_LIST(struct h2s_svc_stats, s->svc);
+	FREE_LIST(struct h2s_pair_stats, s->pair);
+	FREE_LIST(struct h2s_be_stats, s->be);
+}
