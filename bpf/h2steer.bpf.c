@@ -47,6 +47,29 @@ static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr
 	return l->port ? l : NULL;
 }
 
+/* Is a socket listening at the daemon's address? Not when the daemon died without clearing
+ * H2S_CTL_F_CAPTURE (killed, crashed): sending the client there would get it refused.
+ */
+static __always_inline bool listener_alive(struct bpf_sock_addr *ctx, const struct h2s_addr *l)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	if (h2s_addr_is_v4(l)) {
+		t.ipv4.daddr = l->ip6[3];
+		t.ipv4.dport = l->port;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.daddr, l->ip6, sizeof(t.ipv6.daddr));
+		t.ipv6.dport = l->port;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!sk)
+		return false;
+	bpf_sk_release(sk);
+	return true;
+}
+
 /* With no daemon accepting: one of the service's usable backends, at random, of the same
  * family as the destination (an IPv4 socket cannot reach an IPv6 backend). NULL: none.
  */
@@ -88,6 +111,10 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 	if (!bpf_map_lookup_elem(&h2s_services, dst))
 		return -ENOENT;
 	l = listener_for(dst);
+	if (l && !listener_alive(ctx, l)) {
+		count(H2S_CNT_NO_DAEMON);
+		l = NULL;
+	}
 	if (!l) {
 		l = l4_pick(dst);
 		if (!l) {

@@ -226,6 +226,7 @@ enum h2s_counter {
 	H2S_CNT_ORIGIN_REMOVED,   /* origin records removed at close */
 	H2S_CNT_PEERNAME,         /* getpeername answers rewritten to the VIP */
 	H2S_CNT_L4_FALLBACK,      /* connects sent straight to a backend (no daemon accepting) */
+	H2S_CNT_NO_DAEMON,        /* capture on, yet nothing listens at the daemon's address */
 	H2S_CNT__COUNT,
 };
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build: BPF objects, skeletons, daemon, CLI
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
-	libnghttp2-dev libcyaml-dev libjansson-dev libc-ares-dev libmicrohttpd-dev
+	libnghttp2-dev libcyaml-dev libyaml-dev libjansson-dev libc-ares-dev libmicrohttpd-dev
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
 	# gRPC test peer (Go, built offline against Debian's grpc-go)

@@ -213,11 +213,13 @@ static int status_show(struct h2s_cli *cli, int argc, char **argv)
 		cli->err = err;
 		cli->json = json;
 	}
-	o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:b,s:{s:s,s:s,s:s}}", "pin_dir", cli->pin_dir,
+	o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:b,s:b,s:{s:s,s:s,s:s}}", "pin_dir", cli->pin_dir,
 		      "control", cli->maps.ctl_mem->control, "links", links, "maps", maps, "daemon",
 		      daemon ? daemon : json_null(), "capture",
-		      (cli->maps.ctl_mem->flags & H2S_CTL_F_CAPTURE) != 0, "versions", "h2steer",
-		      H2S_VERSION, "kernel", u.release, "libbpf", libbpf_version_string());
+		      (cli->maps.ctl_mem->flags & H2S_CTL_F_CAPTURE) != 0, "l4_fallback",
+		      (cli->maps.ctl_mem->flags & H2S_CTL_F_L4_FALLBACK) != 0, "versions",
+		      "h2steer", H2S_VERSION, "kernel", u.release, "libbpf",
+		      libbpf_version_string());
 	if (cli->json) {
 		h2s_cli_print_json(cli, o);
 		return daemon ? H2S_EXIT_OK : H2S_EXIT_FAIL;
@@ -231,7 +233,10 @@ static int status_show(struct h2s_cli *cli, int argc, char **argv)
 		json_string_value(json_object_get(v, "attach_type")),
 		json_integer_value(json_object_get(v, "cgroup_id")));
 	fprintf(cli->out, "capture   %s\n",
-		cli->maps.ctl_mem->flags & H2S_CTL_F_CAPTURE ? "on" : "off (no daemon accepting)");
+		cli->maps.ctl_mem->flags & H2S_CTL_F_CAPTURE ? "on"
+		: cli->maps.ctl_mem->flags & H2S_CTL_F_L4_FALLBACK
+			? "off: no daemon accepting, connects go straight to a backend (L4)"
+			: "off: no daemon accepting");
 	if (daemon) {
 		const char *nr = json_string_value(json_object_get(daemon, "not_ready"));
 

@@ -5,6 +5,7 @@
 #include "dns.h"
 #include "log.h"
 #include "maps.h"
+#include "yamlpos.h"
 
 #include <cyaml/cyaml.h>
 #include <ctype.h>
@@ -83,6 +84,7 @@ struct y_config {
 	char *pin_dir;
 	char *log_level;
 	char *keep_state; /* text: libcyaml takes any non-false word as true */
+	char *takeover;
 	char *metrics;
 	char *control;
 	char **dns_servers;
@@ -149,7 +151,9 @@ static const cyaml_schema_field_t fixed_fields[] = {
 	CYAML_FIELD_STRING_PTR("log_level", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			       struct y_config, log_level, 1, 16),
 	CYAML_FIELD_STRING_PTR("keep_state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
-			       struct y_config, keep_state, 1, 8),
+			       struct y_config, keep_state, 1, 64),
+	CYAML_FIELD_STRING_PTR("takeover", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_config, takeover, 1, 64),
 	CYAML_FIELD_STRING_PTR("metrics", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
 			       metrics, 1, 64),
 	CYAML_FIELD_STRING_PTR("control", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -388,8 +392,21 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 	return 0;
 }
 
-int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
-			  char *err, size_t errlen)
+/* YAML 1.1 booleans as a config says them. */
+static int parse_bool(const char *text, bool *out, const char *origin, const char *key, char *err,
+		      size_t errlen)
+{
+	if (!strcmp(text, "true") || !strcmp(text, "yes"))
+		*out = true;
+	else if (!strcmp(text, "false") || !strcmp(text, "no"))
+		*out = false;
+	else
+		return fail(err, errlen, "%s: %s: '%s' is not true or false", origin, key, text);
+	return 0;
+}
+
+static int load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
+		     char *err, size_t errlen)
 {
 	struct errbuf eb = { .buf = err, .len = errlen };
 	cyaml_config_t cfg = {
@@ -439,15 +456,10 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 		else
 			o->log_level = l;
 	}
-	if (rc == 0 && y->keep_state) {
-		if (!strcmp(y->keep_state, "true") || !strcmp(y->keep_state, "yes"))
-			o->keep_state = true;
-		else if (!strcmp(y->keep_state, "false") || !strcmp(y->keep_state, "no"))
-			o->keep_state = false;
-		else
-			rc = fail(err, errlen, "%s: keep_state: '%s' is not true or false", origin,
-				  y->keep_state);
-	}
+	if (rc == 0 && y->keep_state)
+		rc = parse_bool(y->keep_state, &o->keep_state, origin, "keep_state", err, errlen);
+	if (rc == 0 && y->takeover)
+		rc = parse_bool(y->takeover, &o->takeover, origin, "takeover", err, errlen);
 	if (rc == 0 && y->control) {
 		if (y->control[0] != '/')
 			rc = fail(err, errlen, "%s: control: '%s' must be an absolute path", origin,
@@ -475,6 +487,58 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 	if (rc == 0)
 		rc = convert_services(o, y, origin, err, errlen);
 	cyaml_free(&cfg, schema(), y, 0);
+	return rc;
+}
+
+/* "ORIGIN: REST" becomes "ORIGIN:LINE:COLUMN: REST" — a libcyaml rejection (its message,
+ * then a backtrace whose first "(line: L, column: C)" is the innermost place), an unexpected
+ * key (found by name: libcyaml points at its mapping), or our own check of a value (REST
+ * starts with the value's path).
+ */
+static void add_position(const char *text, size_t len, const char *origin, char *err,
+			 size_t errlen)
+{
+	size_t olen = strlen(origin);
+	char rest[768], field[96] = "", path[160];
+	unsigned line = 0, col = 0;
+	char *bt, *at;
+
+	if (strncmp(err, origin, olen) || strncmp(err + olen, ": ", 2))
+		return;
+	snprintf(rest, sizeof(rest), "%s", err + olen + 2);
+	bt = strstr(rest, "; Backtrace:");
+	if (bt) {
+		char *name = strstr(bt, "in mapping field '");
+
+		*bt++ = '\0';
+		if (name && sscanf(name, "in mapping field '%95[^']'", field) != 1)
+			field[0] = '\0';
+		if (!strncmp(rest, "Unexpected key: ", 16) &&
+		    h2s_yaml_locate_key(text, len, rest + 16, path, sizeof(path), &line, &col) ==
+			    0) {
+			snprintf(err, errlen, "%s:%u:%u: %s: unknown key", origin, line, col, path);
+			return;
+		} else if (!(at = strstr(bt, "(line: ")) ||
+			 sscanf(at, "(line: %u, column: %u)", &line, &col) != 2)
+			return;
+		if (field[0])
+			snprintf(err, errlen, "%s:%u:%u: %s: %s", origin, line, col, field, rest);
+		else
+			snprintf(err, errlen, "%s:%u:%u: %s", origin, line, col, rest);
+		return;
+	}
+	if (sscanf(rest, "%159[^: ]:", path) != 1 || h2s_yaml_locate(text, len, path, &line, &col))
+		return;
+	snprintf(err, errlen, "%s:%u:%u: %s", origin, line, col, rest);
+}
+
+int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
+			  char *err, size_t errlen)
+{
+	int rc = load_yaml(o, text, len, origin, err, errlen);
+
+	if (rc == -EINVAL)
+		add_position(text, len, origin, err, errlen);
 	return rc;
 }
 
@@ -517,6 +581,8 @@ enum {
 	OPT_LISTEN,
 	OPT_PIN_DIR,
 	OPT_KEEP_STATE,
+	OPT_TAKEOVER,
+	OPT_CHECK_CONFIG,
 	OPT_LOG_LEVEL,
 	OPT_MAX_STREAMS,
 	OPT_CONNECT_TIMEOUT,
@@ -534,6 +600,8 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
 	{ "keep-state", no_argument, NULL, OPT_KEEP_STATE },
+	{ "takeover", no_argument, NULL, OPT_TAKEOVER },
+	{ "check-config", required_argument, NULL, OPT_CHECK_CONFIG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
@@ -561,7 +629,13 @@ void h2s_options_usage(FILE *f)
 		"      --listen ADDR:PORT   where captured connections are sent (repeatable;\n"
 		"                           default 127.0.0.1:%d and [::1]:%d)\n"
 		"      --pin-dir DIR        bpffs directory for maps and links (default %s)\n"
-		"      --keep-state         leave maps and links pinned at exit\n"
+		"      --keep-state         leave maps and links pinned at exit: a restart (new\n"
+		"                           connections go straight to a backend until the\n"
+		"                           next daemon is up)\n"
+		"      --takeover           take the node over from the daemon running on the\n"
+		"                           same pin dir (its listening sockets, no gap), which\n"
+		"                           then drains and exits; starts afresh if none runs\n"
+		"      --check-config FILE  validate FILE (and the other options) and exit\n"
 		"      --log-level LEVEL    err, warning, notice, info (default) or debug\n"
 		"  -v, --verbose            same as --log-level debug\n"
 		"      --max-streams N      concurrent streams offered to each client (default 256)\n"
@@ -655,7 +729,7 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 	const char *cgroup = NULL, *pin_dir = NULL, *metrics = NULL;
 	struct cli_setting sets[64];
 	char dns[sizeof(o->dns_servers)] = "", why[200];
-	bool keep = false;
+	bool keep = false, takeover = false;
 
 	optind = 0; /* full re-initialisation: parse may run more than once (tests) */
 	opterr = 0;
@@ -684,6 +758,14 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			break;
 		case OPT_KEEP_STATE:
 			keep = true;
+			break;
+		case OPT_TAKEOVER:
+			takeover = true;
+			break;
+		case OPT_CHECK_CONFIG:
+			o->check_only = true;
+			if (set_string(&o->config_path, optarg) < 0)
+				return -ENOMEM;
 			break;
 		case OPT_LOG_LEVEL:
 			level = h2s_log_level_parse(optarg);
@@ -797,6 +879,8 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 		o->log_level = level;
 	if (keep)
 		o->keep_state = true;
+	if (takeover)
+		o->takeover = true;
 	for (int i = 0; i < nsets; i++)
 		if ((rc = apply_cli_setting(o, &sets[i], err, errlen)) < 0)
 			return rc;

@@ -58,6 +58,8 @@ struct h2s_options {
 	bool metrics_on;
 	char *control; /* control socket path; NULL: /run/h2steer/<pin dir name>.sock */
 	bool keep_state;
+	bool takeover;   /* take the node over from a running daemon */
+	bool check_only; /* --check-config: validate, do not start */
 	bool show_help, show_version;
 	struct h2s_settings set;
 	struct h2s_cfg_service *services;

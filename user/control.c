@@ -7,6 +7,7 @@
 #include "maps.h"
 #include "metrics.h"
 #include "relay.h"
+#include "takeover.h"
 #include "version.h"
 
 #include <errno.h>
@@ -257,6 +258,14 @@ static void client_io(struct h2s_watch *w, uint32_t events)
 			return;
 		}
 		*nl = '\0';
+		if (!strcmp(c->req, H2S_TAKEOVER_REQUEST)) {
+			int rc = h2s_daemon_hand_over(c->ctl->d, w->fd);
+
+			if (rc < 0)
+				log_warn("takeover asked for but not possible: %s", strerror(-rc));
+			client_close(c);
+			return;
+		}
 		c->out = h2s_control_answer(c->ctl->d, c->req);
 		if (!c->out) {
 			client_close(c);

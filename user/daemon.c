@@ -8,11 +8,14 @@
 #include "h2_upstream.h"
 #include "config.h"
 #include "control.h"
+#include "loader.h"
 #include "log.h"
 #include "metrics.h"
 #include "maps.h"
+#include "takeover.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,22 +113,71 @@ static void on_accept(struct h2s_watch *w, uint32_t events)
 	}
 }
 
-static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a, char *err, size_t errlen)
+/* The address a listening socket is bound to; port 0 when it is not one. */
+static struct h2s_addr bound_addr(int fd)
 {
-	struct h2s_listener *l = &d->lis[d->nlis];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct h2s_addr a = { 0 };
+	int listening = 0;
+	socklen_t ol = sizeof(listening);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) < 0 || !listening ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    h2s_addr_from_sockaddr((struct sockaddr *)&ss, &a) < 0)
+		memset(&a, 0, sizeof(a));
+	return a;
+}
+
+/* A socket for a: the one the previous daemon handed over when it listens there (its backlog
+ * holds clients already on their way), else a new one.
+ */
+static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *from,
+			   bool *adopted)
+{
 	struct sockaddr_storage ss;
 	socklen_t sl = h2s_addr_to_sockaddr(a, &ss);
-	char name[H2S_ADDR_STRLEN];
 	int fd, one = 1;
 
-	h2s_addr_format(a, name, sizeof(name));
+	for (int i = 0; from && i < from->n; i++) {
+		struct h2s_addr b = bound_addr(from->fds[i]);
+
+		if (b.port && h2s_addr_equal(&b, a)) {
+			fd = fcntl(from->fds[i], F_DUPFD_CLOEXEC, 0);
+			if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+				break;
+			*adopted = true;
+			return fd;
+		}
+	}
+	*adopted = false;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		goto fail;
+		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
+		     const struct h2s_handover *from, char *err, size_t errlen)
+{
+	struct h2s_listener *l = &d->lis[d->nlis];
+	char name[H2S_ADDR_STRLEN];
+	bool adopted;
+	int fd;
+
+	h2s_addr_format(a, name, sizeof(name));
+	fd = listener_socket(a, from, &adopted);
+	if (fd < 0)
 		goto fail;
 	l->d = d;
 	l->addr = *a;
@@ -134,7 +186,7 @@ static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a, char *err, 
 	if (h2s_watch_add(&d->loop, &l->w, EPOLLIN) < 0)
 		goto fail;
 	d->nlis++;
-	log_info("listening on %s", name);
+	log_info("listening on %s%s", name, adopted ? " (socket taken over)" : "");
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
@@ -162,6 +214,25 @@ static void publish_listeners(struct h2s_daemon *d)
 	__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK, __ATOMIC_RELEASE);
 }
 
+/* Handed-over sockets this daemon does not listen on (its addresses changed): the clients in
+ * their backlogs were sent there before the new addresses were published; serve them, then
+ * let the sockets go.
+ */
+static void accept_leftovers(struct h2s_daemon *d, const struct h2s_handover *from)
+{
+	for (int i = 0; from && i < from->n; i++) {
+		struct h2s_addr b = bound_addr(from->fds[i]);
+		bool ours = false;
+		int fd;
+
+		for (int k = 0; k < d->nlis; k++)
+			ours |= h2s_addr_equal(&b, &d->lis[k].addr);
+		while (!ours && (fd = accept4(from->fds[i], NULL, NULL,
+					      SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+			h2s_client_accept(d, fd);
+	}
+}
+
 static void on_signal(struct h2s_watch *w, uint32_t events)
 {
 	struct h2s_daemon *d = h2s_container_of(w, struct h2s_daemon, sig);
@@ -169,13 +240,17 @@ static void on_signal(struct h2s_watch *w, uint32_t events)
 
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-			if (d->draining) {
-				log_notice("second signal: exiting without waiting for streams");
-				h2s_loop_stop(&d->loop);
-			} else {
-				h2s_daemon_drain(d);
-			}
+		if (!d->draining) {
+			h2s_daemon_drain(d);
+		} else if (si.ssi_signo == SIGINT) {
+			/* A second Ctrl-C: someone at a terminal wants out now. */
+			log_notice("interrupted again: exiting without waiting for streams");
+			h2s_loop_stop(&d->loop);
+		} else {
+			/* Supervisors send SIGTERM again (a pod deleted after a takeover): the
+			 * drain timeout, not the signal, ends the wait.
+			 */
+			log_info("already draining");
 		}
 	}
 }
@@ -189,6 +264,8 @@ static void refresh_tick(struct h2s_timer *t)
 	h2s_timer_arm(&d->loop, t, REFRESH_MS);
 }
 
+static void leave_after_handover(struct h2s_flush *f);
+
 static void drain_expired(struct h2s_timer *t)
 {
 	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, drain_timer);
@@ -198,9 +275,10 @@ static void drain_expired(struct h2s_timer *t)
 	h2s_loop_stop(&d->loop);
 }
 
-int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_options *o,
-		    int n, char *err, size_t errlen)
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
+		    int n, const struct h2s_handover *from, char *err, size_t errlen)
 {
+	struct h2s_maps *maps = &loader->maps;
 	const struct h2s_settings *set = &o->set;
 	const struct h2s_addr *addrs = o->listen;
 	const char *dns_servers = o->dns_servers;
@@ -211,6 +289,8 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 	d->sig.fd = -1;
 	d->started_unix = h2s_unix_now();
 	d->maps = maps;
+	d->loader = loader;
+	d->keep_state = o->keep_state;
 	d->set = *set;
 	h2s_list_init(&d->clients);
 	rc = h2s_loop_init(&d->loop);
@@ -237,7 +317,7 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 			snprintf(err, errlen, "at most %d listen addresses", H2S_MAX_LISTENERS);
 			return -E2BIG;
 		}
-		rc = listen_on(d, &addrs[i], err, errlen);
+		rc = listen_on(d, &addrs[i], from, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -274,32 +354,105 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2
 	snprintf(maps->ctl_mem->control, sizeof(maps->ctl_mem->control), "%s", o->control);
 	maps->ctl_mem->daemon_pid = (__u32)getpid();
 	publish_listeners(d);
+	accept_leftovers(d, from);
+	d->handover_flush.run = leave_after_handover;
 	return 0;
 }
 
-void h2s_daemon_drain(struct h2s_daemon *d)
+static void close_listeners(struct h2s_daemon *d)
 {
-	struct h2s_list *pos, *tmp;
-
-	if (d->draining)
-		return;
-	d->draining = true;
-	/* New connects to the services are no longer captured from here on. */
-	__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
 	for (int i = 0; i < d->nlis; i++) {
 		h2s_watch_del(&d->loop, &d->lis[i].w);
 		close(d->lis[i].w.fd);
 	}
 	d->nlis = 0;
-	log_notice("draining: GOAWAY sent to %u client connections, waiting up to %u ms for "
-		   "their streams",
-		   d->nclients, d->set.drain_timeout_ms);
+}
+
+/* From here on another daemon may own the node: this one no longer resolves, checks health or
+ * writes the maps, no longer answers the CLI or serves metrics (the next one binds those), and
+ * lets go of the pin dir. It only finishes the streams it has.
+ */
+static void leave_node(struct h2s_daemon *d)
+{
+	struct h2s_ctl *ctl = d->maps->ctl_mem;
+
+	if (d->left)
+		return;
+	d->left = true;
+	h2s_discovery_fini(d);
+	d->reg.readonly = true;
+	if (ctl->daemon_pid == (__u32)getpid()) {
+		ctl->daemon_pid = 0;
+		memset(ctl->control, 0, sizeof(ctl->control));
+	}
+	h2s_control_stop(d->control);
+	d->control = NULL;
+	h2s_metrics_stop(d->metrics);
+	d->metrics = NULL;
+	h2s_loader_unlock(d->loader);
+}
+
+/* GOAWAY to every client; exit once their streams are done (or the drain timeout). */
+static void wind_down(struct h2s_daemon *d, const char *why)
+{
+	struct h2s_list *pos, *tmp;
+
+	d->draining = true;
+	log_notice("%s: GOAWAY sent to %u client connections, waiting up to %u ms for their "
+		   "streams",
+		   why, d->nclients, d->set.drain_timeout_ms);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_client_shutdown(h2s_container_of(pos, struct h2s_client, link));
 	if (d->nclients == 0)
 		h2s_loop_stop(&d->loop);
 	else
 		h2s_timer_arm(&d->loop, &d->drain_timer, d->set.drain_timeout_ms);
+}
+
+void h2s_daemon_drain(struct h2s_daemon *d)
+{
+	if (d->draining)
+		return;
+	/* New connects to the services are no longer captured from here on: with state kept
+	 * they go straight to a backend until the next daemon is up (H2S_CTL_F_L4_FALLBACK).
+	 */
+	if (!d->left)
+		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
+				   __ATOMIC_RELEASE);
+	close_listeners(d);
+	/* A restart (state kept): the next daemon may start while this one drains. */
+	if (d->keep_state)
+		leave_node(d);
+	wind_down(d, "draining");
+}
+
+static void leave_after_handover(struct h2s_flush *f)
+{
+	struct h2s_daemon *d = h2s_container_of(f, struct h2s_daemon, handover_flush);
+
+	/* The sockets live on in the new daemon (capture stays on, pointing at them). */
+	close_listeners(d);
+	leave_node(d);
+	if (!d->draining)
+		wind_down(d, "handed over");
+}
+
+int h2s_daemon_hand_over(struct h2s_daemon *d, int fd)
+{
+	int fds[H2S_MAX_LISTENERS];
+	int rc;
+
+	if (d->left)
+		return -EALREADY;
+	for (int i = 0; i < d->nlis; i++)
+		fds[i] = d->lis[i].w.fd;
+	rc = h2s_takeover_answer(fd, fds, d->nlis);
+	if (rc < 0)
+		return rc;
+	log_notice("handing over to a new daemon: %d listening sockets sent", d->nlis);
+	/* After this turn: the control connection asking is being served right now. */
+	h2s_flush_queue(&d->loop, &d->handover_flush);
+	return 0;
 }
 
 int h2s_daemon_run(struct h2s_daemon *d)
@@ -311,14 +464,14 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 {
 	struct h2s_list *pos, *tmp;
 
-	if (d->maps && d->maps->ctl_mem)
+	if (d->maps && d->maps->ctl_mem && !d->left)
 		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
 				   __ATOMIC_RELEASE);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
 	h2s_metrics_stop(d->metrics);
 	d->metrics = NULL;
-	if (d->control && d->maps && d->maps->ctl_mem) {
+	if (d->control && d->maps && d->maps->ctl_mem && !d->left) {
 		d->maps->ctl_mem->daemon_pid = 0;
 		memset(d->maps->ctl_mem->control, 0, sizeof(d->maps->ctl_mem->control));
 	}

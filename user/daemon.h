@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 struct h2s_maps;
+struct h2s_loader;
+struct h2s_handover;
 struct h2s_dns;
 struct h2s_metrics;
 struct h2s_control;
@@ -55,6 +57,7 @@ struct h2s_listener {
 struct h2s_daemon {
 	struct h2s_loop loop;
 	struct h2s_maps *maps;
+	struct h2s_loader *loader; /* its pin dir lock is let go when this daemon leaves */
 	struct h2s_registry reg;
 	struct h2s_settings set;
 	nghttp2_session_callbacks *server_cbs, *upstream_cbs;
@@ -72,24 +75,32 @@ struct h2s_daemon {
 	struct h2s_control *control;    /* the CLI's way in */
 	double started_unix;
 	bool draining;
+	bool keep_state;  /* SIGTERM is a restart: leave the node to the next daemon at once */
+	bool left;        /* another daemon may own the node: only our own streams remain */
+	struct h2s_flush handover_flush;
 	struct h2s_stats stats;
 	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
 };
 
-/* Listen on addrs (n of them), build the nghttp2 callbacks, publish the listeners in the ctl
- * map and turn capture on. err gets a one-line reason on failure.
- */
 struct h2s_options;
 
-/* Listen, serve metrics, publish the listeners and turn capture on, as o says. */
-int h2s_daemon_init(struct h2s_daemon *d, struct h2s_maps *maps, const struct h2s_options *o,
-		    int nlisten, char *err, size_t errlen);
+/* Listen on the first nlisten of o's addresses (on the sockets a previous daemon handed over
+ * where they match; `from` may be NULL), serve metrics and the control socket, publish the
+ * listeners and turn capture on. err gets a one-line reason on failure. The handed-over
+ * sockets stay the caller's to close.
+ */
+int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
+		    int nlisten, const struct h2s_handover *from, char *err, size_t errlen);
 /* Run until SIGTERM/SIGINT and the drain that follows. */
 int h2s_daemon_run(struct h2s_daemon *d);
 void h2s_daemon_fini(struct h2s_daemon *d);
 
 /* Start the graceful shutdown (also what SIGTERM does). */
 void h2s_daemon_drain(struct h2s_daemon *d);
+/* A new daemon asks for the node on control connection fd: send it the listening sockets,
+ * then (after this loop turn) leave and drain. Negative errno when this daemon cannot.
+ */
+int h2s_daemon_hand_over(struct h2s_daemon *d, int fd);
 
 /* Reload the registry at the end of this loop turn (after a resolver changed the maps). */
 void h2s_daemon_refresh_soon(struct h2s_daemon *d);

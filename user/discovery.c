@@ -55,6 +55,8 @@ static void on_reload(struct h2s_registry *r, void *ctx)
 {
 	struct h2s_daemon *d = ctx;
 
+	if (d->left)
+		return; /* resolving and health checking are the next daemon's job now */
 	h2s_registry_each_service(r, sync_resolver, d);
 	h2s_registry_each_backend(r, clear_want, NULL);
 	h2s_registry_each_service(r, mark_want, NULL);

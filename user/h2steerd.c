@@ -8,12 +8,17 @@
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
+#include "takeover.h"
 #include "version.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How long the running daemon has to answer a takeover, then to let go of the pin dir. */
+#define TAKEOVER_ANSWER_MS 5000
+#define TAKEOVER_LOCK_MS 5000
 
 /* Declare the config file's services in the maps (added, or updated if kept from before). */
 static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char *err,
@@ -57,6 +62,7 @@ int main(int argc, char **argv)
 	bool keep_state;
 	struct h2s_options o;
 	struct h2s_loader l;
+	struct h2s_handover from = { .n = 0 };
 	char err[512], cgroup[4096];
 	int rc, exit_code = 1;
 
@@ -65,6 +71,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "h2steerd: %s\n", err);
 		h2s_options_free(&o);
 		return 2;
+	}
+	if (o.check_only) {
+		/* Parsing read and checked the file and every flag: that is the whole check. */
+		printf("%s: OK (%zu services, %d listen addresses)\n", o.config_path, o.nservices,
+		       o.nlisten);
+		h2s_options_free(&o);
+		return 0;
 	}
 	if (o.show_help || o.show_version) {
 		if (o.show_help)
@@ -82,8 +95,23 @@ int main(int argc, char **argv)
 		h2s_options_free(&o);
 		return 2;
 	}
-	if (h2s_loader_start(&l, o.pin_dir, cgroup, err, sizeof(err)) < 0) {
+	if (o.takeover) {
+		if (h2s_takeover_request(o.pin_dir, TAKEOVER_ANSWER_MS, &from, err, sizeof(err)) < 0) {
+			log_err("takeover: %s", err);
+			h2s_options_free(&o);
+			return 1;
+		}
+		if (from.from)
+			log_notice("taking over from h2steerd pid %d: %d listening sockets received",
+				   (int)from.from, from.n);
+		else
+			log_info("takeover: no daemon runs on %s, starting afresh", o.pin_dir);
+	}
+	/* The daemon taken over lets go of the pin dir right after answering. */
+	if (h2s_loader_start(&l, o.pin_dir, cgroup, from.from ? TAKEOVER_LOCK_MS : 0, err,
+			     sizeof(err)) < 0) {
 		log_err("%s", err);
+		h2s_handover_close(&from);
 		h2s_options_free(&o);
 		return 1;
 	}
@@ -93,13 +121,14 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	rc = h2s_daemon_init(&d, &l.maps, &o, o.nlisten, err, sizeof(err));
+	rc = h2s_daemon_init(&d, &l, &o, o.nlisten, &from, err, sizeof(err));
 	if (rc < 0 && o.listen_defaulted && o.nlisten == 2 && d.nlis == 1) {
 		/* The default IPv6 listener is optional (IPv6 may be off): carry on with IPv4. */
 		log_warn("%s: IPv6 clients will not be captured", err);
 		h2s_daemon_fini(&d);
-		rc = h2s_daemon_init(&d, &l.maps, &o, 1, err, sizeof(err));
+		rc = h2s_daemon_init(&d, &l, &o, 1, &from, err, sizeof(err));
 	}
+	h2s_handover_close(&from); /* adopted ones were duplicated */
 	if (rc < 0) {
 		log_err("%s", err);
 		h2s_daemon_fini(&d);
@@ -112,7 +141,8 @@ int main(int argc, char **argv)
 		log_err("event loop: %s", strerror(-rc));
 	h2s_daemon_fini(&d);
 	exit_code = rc < 0 ? 1 : 0;
-	keep_state = o.keep_state;
+	/* A daemon that left the node (restart, takeover) never removes what the next uses. */
+	keep_state = o.keep_state || d.left;
 	log_notice("h2steerd stopped%s", keep_state ? " (state kept pinned)" : "");
 out:
 	h2s_loader_stop(&l, keep_state);

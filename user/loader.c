@@ -162,8 +162,20 @@ static int attach_one(struct h2s_loader *l, int i, int cgroup_fd, __u64 cgroup_i
 	return pin_prog(l, i, err, errlen);
 }
 
+/* flock the pin dir, waiting up to wait_ms for a daemon that is handing the node over. */
+static int lock_pin_dir(int fd, unsigned wait_ms)
+{
+	for (unsigned waited = 0;; waited += 20) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK || waited >= wait_ms)
+			return -errno;
+		usleep(20000);
+	}
+}
+
 int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
-		     char *err, size_t errlen)
+		     unsigned lock_wait_ms, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	char sub[768];
@@ -192,8 +204,8 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	 * state of the first. The lock lives as long as the daemon (flock works on bpffs).
 	 */
 	l->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = -errno;
+	rc = l->lock_fd < 0 ? -errno : lock_pin_dir(l->lock_fd, lock_wait_ms);
+	if (rc < 0) {
 		snprintf(err, errlen,
 			 rc == -EWOULDBLOCK ? "another h2steerd is running with pin dir %s (stop it, "
 					      "or give this one another --pin-dir)"
@@ -264,6 +276,13 @@ fail:
 	return rc;
 }
 
+void h2s_loader_unlock(struct h2s_loader *l)
+{
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
+	l->lock_fd = -1;
+}
+
 void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 {
 	char path[768];
@@ -291,7 +310,5 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 		h2steer_bpf__destroy(l->skel);
 		l->skel = NULL;
 	}
-	if (l->lock_fd >= 0)
-		close(l->lock_fd);
-	l->lock_fd = -1;
+	h2s_loader_unlock(l);
 }

@@ -29,9 +29,15 @@ struct h2s_loader {
 	bool reused;          /* maps were pinned already (kept state of an earlier daemon) */
 };
 
-/* Load and attach to the cgroup at cgroup_path. err gets a one-line reason on failure. */
+/* Load and attach to the cgroup at cgroup_path. Another daemon holding the pin dir is an
+ * error unless it lets go within lock_wait_ms (a takeover). err gets a one-line reason on
+ * failure.
+ */
 int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
-		     char *err, size_t errlen);
+		     unsigned lock_wait_ms, char *err, size_t errlen);
+
+/* Let another daemon own the pin dir (this one is leaving; its pins stay). */
+void h2s_loader_unlock(struct h2s_loader *l);
 
 /* Detach and unpin everything (keep_state: leave maps, programs and links pinned). Safe on a
  * loader whose start failed.

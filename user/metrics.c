@@ -231,32 +231,39 @@ static void render_lifecycle(struct h2s_daemon *d, struct h2s_strbuf *b)
 static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 {
 	static const struct {
-		enum h2s_counter c;
-		const char *family, *label;
-	} k[] = {
-		{ H2S_CNT_CAPTURED, "h2steer_kernel_connects_total", "captured" },
-		{ H2S_CNT_SKIP_DAEMON, "h2steer_kernel_connects_total", "skipped_daemon" },
-		{ H2S_CNT_SKIP_NO_LISTENER, "h2steer_kernel_connects_total", "skipped_no_listener" },
-		{ H2S_CNT_ERR_STORAGE, "h2steer_kernel_connects_total", "storage_error" },
-		{ H2S_CNT_L4_FALLBACK, "h2steer_kernel_connects_total", "direct_to_backend" },
-		{ H2S_CNT_ORIGIN_ADDED, "h2steer_kernel_origins_total", "added" },
-		{ H2S_CNT_ORIGIN_REMOVED, "h2steer_kernel_origins_total", "removed" },
-		{ H2S_CNT_ERR_ORIGIN, "h2steer_kernel_origins_total", "error" },
+		const char *family, *label_key, *help;
+		struct {
+			enum h2s_counter c;
+			const char *label;
+		} v[6];
+	} fam[] = {
+		{ "h2steer_kernel_connects_total", "result",
+		  "connect()s to managed services seen by the kernel plane, by outcome.",
+		  { { H2S_CNT_CAPTURED, "captured" },
+		    { H2S_CNT_L4_FALLBACK, "direct_to_backend" },
+		    { H2S_CNT_SKIP_DAEMON, "skipped_daemon" },
+		    { H2S_CNT_SKIP_NO_LISTENER, "skipped_no_listener" },
+		    { H2S_CNT_ERR_STORAGE, "storage_error" } } },
+		{ "h2steer_kernel_origins_total", "event",
+		  "Capture records (client 4-tuple -> service) written and removed by sockops.",
+		  { { H2S_CNT_ORIGIN_ADDED, "added" },
+		    { H2S_CNT_ORIGIN_REMOVED, "removed" },
+		    { H2S_CNT_ERR_ORIGIN, "error" } } },
 	};
 	__u64 v[H2S_CNT__COUNT];
 
 	if (h2s_counters_read(d->maps, v) < 0)
 		return;
-	family(b, "h2steer_kernel_connects_total", "counter",
-	       "connect()s to managed services seen by the kernel plane, by outcome.");
-	for (size_t i = 0; i < 5; i++)
-		h2s_sb_printf(b, "%s{result=\"%s\"} %llu\n", k[i].family, k[i].label,
-			      (unsigned long long)v[k[i].c]);
-	family(b, "h2steer_kernel_origins_total", "counter",
-	       "Capture records (client 4-tuple -> service) written and removed by sockops.");
-	for (size_t i = 5; i < sizeof(k) / sizeof(k[0]); i++)
-		h2s_sb_printf(b, "%s{event=\"%s\"} %llu\n", k[i].family, k[i].label,
-			      (unsigned long long)v[k[i].c]);
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		family(b, fam[f].family, "counter", fam[f].help);
+		for (size_t i = 0; i < 6 && fam[f].v[i].label; i++)
+			h2s_sb_printf(b, "%s{%s=\"%s\"} %llu\n", fam[f].family, fam[f].label_key,
+				      fam[f].v[i].label, (unsigned long long)v[fam[f].v[i].c]);
+	}
+	family(b, "h2steer_kernel_daemon_unreachable_total", "counter",
+	       "connect()s that found capture on but no daemon listening (killed or crashed).");
+	h2s_sb_printf(b, "h2steer_kernel_daemon_unreachable_total %llu\n",
+		      (unsigned long long)v[H2S_CNT_NO_DAEMON]);
 	family(b, "h2steer_kernel_peername_rewrites_total", "counter",
 	       "getpeername() answers the kernel plane changed back to the service address.");
 	h2s_sb_printf(b, "h2steer_kernel_peername_rewrites_total %llu\n",

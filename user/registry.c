@@ -70,7 +70,8 @@ void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt 
 			*pp = be->hnext;
 			if (r->on_backend_gone)
 				r->on_backend_gone(be, r->ctx);
-			h2s_be_state_del(r->maps, &be->addr);
+			if (!r->readonly)
+				h2s_be_state_del(r->maps, &be->addr);
 			free(be);
 			return;
 		}
@@ -197,7 +198,8 @@ nomem:
 
 static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 {
-	h2s_lb_publish(r->maps, &s->vip, NULL, 0, s->nlb);
+	if (!r->readonly)
+		h2s_lb_publish(r->maps, &s->vip, NULL, 0, s->nlb);
 	if (r->on_service_gone)
 		r->on_service_gone(s, r->ctx);
 	count_members(r, s->be, s->mflags, s->n, -1);
@@ -264,6 +266,10 @@ int h2s_registry_refresh(struct h2s_registry *r)
 
 void h2s_registry_fini(struct h2s_registry *r)
 {
+	/* What the maps say outlives this process (kept state, the L4 fallback's slots): the
+	 * daemon going away is not its services or backends going away.
+	 */
+	r->readonly = true;
 	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++) {
 		while (r->svc[b]) {
 			struct h2s_service_rt *s = r->svc[b];
@@ -280,7 +286,6 @@ void h2s_registry_fini(struct h2s_registry *r)
 			r->be[b] = be->hnext;
 			if (r->on_backend_gone)
 				r->on_backend_gone(be, r->ctx);
-			h2s_be_state_del(r->maps, &be->addr);
 			free(be);
 		}
 	}
@@ -366,7 +371,7 @@ static void publish_lb(struct h2s_registry *r, struct h2s_service_rt *s, uint64_
 	for (size_t k = 0; !n && k < s->n && k < H2S_LB_SLOTS_MAX; k++)
 		if (!(s->mflags[k] & H2S_BE_F_DRAIN))
 			slots[n++] = s->be[k]->addr;
-	if (n == s->nlb && !memcmp(slots, s->lb, n * sizeof(slots[0])))
+	if (r->readonly || (n == s->nlb && !memcmp(slots, s->lb, n * sizeof(slots[0]))))
 		return;
 	if (h2s_lb_publish(r->maps, &s->vip, slots, n, s->nlb) < 0) {
 		log_warn("service %s: cannot write its fallback slots", s->name);
@@ -398,7 +403,8 @@ void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be
 		.failures = be->out.failures,
 	};
 
-	h2s_be_state_put(r->maps, &be->addr, &st);
+	if (!r->readonly)
+		h2s_be_state_put(r->maps, &be->addr, &st);
 }
 
 /* Would ejecting be leave more than max_percent of some service's backends ejected? */

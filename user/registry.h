@@ -73,6 +73,7 @@ struct h2s_registry {
 	uint32_t rng;
 	const struct h2s_outlier_cfg *outlier;
 	struct h2s_stats *stats;
+	bool readonly; /* the node is another daemon's now: read the maps, never write them */
 	/* Hooks for what hangs off the registry (set by the daemon, may be NULL):
 	 *   on_idle         no service wants new RPCs on it (removed or drained everywhere):
 	 *                   its idle connections can go

@@ -105,20 +105,35 @@ def test_restart_with_kept_state_swaps_programs_in_place(lab):
     assert r["ok"] == 400 and r["by_backend"] == {bes[0].id: 300, bes[1].id: 100}
 
 
-@pytest.mark.parametrize("config,needle", [
-    ("services:\n  - vip: 127.0.100.1:1\n    prot: 1\n", "prot"),
-    ("listen: [\"127.0.0.1\"]\n", "missing :PORT"),
-    ("services:\n  - vip: 127.0.100.1:1\n    algo: fastest\n", "fastest"),
-    ("bogus: 1\n", "line"),
-])
+BAD_CONFIGS = [
+    ("services:\n  - vip: 127.0.100.1:1\n    prot: 1\n", ":3:5: services[0].prot: unknown key"),
+    ("listen: [\"127.0.0.1\"]\n", ":1:10: listen[0]: invalid address '127.0.0.1': missing :PORT"),
+    ("services:\n  - vip: 127.0.100.1:1\n    algo: fastest\n", ":3:11: services[0].algo: "),
+    ("bogus: 1\n", ":1:1: bogus: unknown key"),
+    ("max_streams: many\n", ":1:14: max_streams: Invalid"),
+]
+
+
+@pytest.mark.parametrize("config,needle", BAD_CONFIGS)
 def test_bad_config_is_rejected_with_a_clear_error(lab, config, needle):
     path = os.path.join(lab.tmp, "bad.yaml")
     with open(path, "w") as f:
         f.write(config)
-    r = subprocess.run([h2slab.DAEMON, "-c", path, "--pin-dir", "/sys/fs/bpf/h2s-never"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2, r
-    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for argv in (["-c", path, "--pin-dir", "/sys/fs/bpf/h2s-never"], ["--check-config", path]):
+        r = subprocess.run([h2slab.DAEMON, *argv], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, r
+        assert f"{path}{needle}" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not os.path.exists("/sys/fs/bpf/h2s-never")
+
+
+def test_check_config_validates_without_starting(lab):
+    path = os.path.join(lab.tmp, "good.yaml")
+    with open(path, "w") as f:
+        f.write(h2slab.services_yaml({"127.0.100.9:80": ["127.0.0.1:1", "127.0.0.1:2"]}))
+    r = subprocess.run([h2slab.DAEMON, "--check-config", path, "--pin-dir",
+                        "/sys/fs/bpf/h2s-never"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "OK (1 services" in r.stdout, r
     assert not os.path.exists("/sys/fs/bpf/h2s-never")
 
 

@@ -71,17 +71,21 @@ void ktest_setup(void)
 	snprintf(kt.pin_dir, sizeof(kt.pin_dir), "/sys/fs/bpf/h2s-ktest-%d", getpid());
 	cr_assert(mkdir(kt.cgroup, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", kt.cgroup,
 		  strerror(errno));
-	cr_assert(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, err, sizeof(err)) == 0, "%s",
+	cr_assert(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)) == 0, "%s",
 		  err);
 
 	with_free_port("127.0.0.1", &kt.listen4);
 	with_free_port("::1", &kt.listen6);
 	with_free_port("127.0.100.77", &kt.svc4);
 	with_free_port("::1", &kt.svc6);
+	with_free_port("127.0.0.1", &kt.back4);
+	with_free_port("::1", &kt.back6);
 	kt.lis4 = listener(&kt.listen4);
 	kt.lis6 = listener(&kt.listen6);
 	kt.vip4 = listener(&kt.svc4);
 	kt.vip6 = listener(&kt.svc6);
+	kt.be4 = listener(&kt.back4);
+	kt.be6 = listener(&kt.back6);
 	cr_assert(h2s_service_add(&kt.l.maps, &kt.svc4, &svc) == 0);
 	cr_assert(h2s_service_add(&kt.l.maps, &kt.svc6, &svc) == 0);
 	kt.l.maps.ctl_mem->listen4 = kt.listen4;
@@ -91,10 +95,10 @@ void ktest_setup(void)
 
 void ktest_teardown(void)
 {
-	int fds[] = { kt.lis4, kt.lis6, kt.vip4, kt.vip6 };
+	int fds[] = { kt.lis4, kt.lis6, kt.vip4, kt.vip6, kt.be4, kt.be6 };
 
 	ktest_release();
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] > 0)
 			close(fds[i]);
 	if (kt.l.skel)
@@ -108,6 +112,19 @@ void ktest_capture_on(bool on)
 		kt.l.maps.ctl_mem->flags |= H2S_CTL_F_CAPTURE;
 	else
 		kt.l.maps.ctl_mem->flags &= ~H2S_CTL_F_CAPTURE;
+}
+
+void ktest_daemon_gone(void)
+{
+	close(kt.lis4);
+	close(kt.lis6);
+	kt.lis4 = kt.lis6 = -1;
+}
+
+void ktest_lb(const struct h2s_addr *vip, const struct h2s_addr *backends, __u32 n)
+{
+	/* Whatever was there before goes: deleting slots that do not exist is harmless. */
+	cr_assert(h2s_lb_publish(&kt.l.maps, vip, backends, n, H2S_LB_SLOTS_MAX) == 0);
 }
 
 unsigned long long ktest_cgroup_id(void)
@@ -179,10 +196,13 @@ enum landed ktest_connect(const struct h2s_addr *dst, int flags, struct conn_rep
 	int sv[2];
 	pid_t pid;
 	enum landed where = LANDED_NOWHERE;
-	struct pollfd p[4] = {
+	struct pollfd p[6] = {
 		{ .fd = kt.lis4, .events = POLLIN }, { .fd = kt.lis6, .events = POLLIN },
 		{ .fd = kt.vip4, .events = POLLIN }, { .fd = kt.vip6, .events = POLLIN },
+		{ .fd = kt.be4, .events = POLLIN },  { .fd = kt.be6, .events = POLLIN },
 	};
+	static const enum landed at[6] = { LANDED_DAEMON, LANDED_DAEMON, LANDED_VIP,
+					   LANDED_VIP,	  LANDED_BACKEND, LANDED_BACKEND };
 
 	cr_assert(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	pid = fork();
@@ -193,15 +213,15 @@ enum landed ktest_connect(const struct h2s_addr *dst, int flags, struct conn_rep
 	}
 	close(sv[1]);
 	cr_assert(read(sv[0], rep, sizeof(*rep)) == sizeof(*rep), "child failed");
-	if (!(flags & CL_UDP) && poll(p, 4, 2000) > 0) {
-		for (int i = 0; i < 4; i++) {
+	if (!(flags & CL_UDP) && poll(p, 6, 2000) > 0) {
+		for (int i = 0; i < 6; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
 			int a = accept(p[i].fd, NULL, NULL);
 
 			if (a >= 0)
 				close(a);
-			where = i < 2 ? LANDED_DAEMON : LANDED_VIP;
+			where = at[i];
 		}
 	}
 	/* The child stays connected until ktest_release(), so the caller can look at the

@@ -17,7 +17,8 @@ struct ktest {
 	char cgroup[512];
 	int lis4, lis6;  /* "daemon" listeners: 127.0.0.1, [::1] */
 	int vip4, vip6;  /* listeners on the VIP addresses themselves: reached only if not captured */
-	struct h2s_addr listen4, listen6, svc4, svc6;
+	int be4, be6;    /* "backends", reached only through the L4 fallback */
+	struct h2s_addr listen4, listen6, svc4, svc6, back4, back6;
 	int child_sock; /* the connected child of the last ktest_connect() */
 	pid_t child_pid;
 };
@@ -25,7 +26,7 @@ struct ktest {
 extern struct ktest kt;
 
 /* Where a connect() ended up. */
-enum landed { LANDED_NOWHERE, LANDED_DAEMON, LANDED_VIP };
+enum landed { LANDED_NOWHERE, LANDED_DAEMON, LANDED_VIP, LANDED_BACKEND };
 
 struct conn_report {
 	int err;                   /* connect() errno, 0 on success */
@@ -44,6 +45,10 @@ enum client_flags {
 void ktest_setup(void);
 void ktest_teardown(void);
 void ktest_capture_on(bool on);
+/* The daemon "dies": its listeners close, H2S_CTL_F_CAPTURE stays as it was. */
+void ktest_daemon_gone(void);
+/* Publish the fallback slots of vip as the daemon would (n = 0 removes them). */
+void ktest_lb(const struct h2s_addr *vip, const struct h2s_addr *backends, __u32 n);
 /* connect() from a child process to dst; returns where the connection was accepted. */
 enum landed ktest_connect(const struct h2s_addr *dst, int flags, struct conn_report *rep);
 /* Let the last client close its socket and exit. */

@@ -176,3 +176,93 @@ Test(capture, origin_record_removed_when_client_closes)
 	cr_assert_neq(lookup_origin(&rep, &o), 0, "origin record outlived the connection");
 	cr_assert_geq(ktest_counter(H2S_CNT_ORIGIN_REMOVED), 1);
 }
+
+/* L4 fallback: no daemon accepting, the connect goes straight to one of the service's backends
+ * (and the client still sees the VIP); never to a dead listener, never across families.
+ */
+Test(capture, dead_daemon_sends_connects_straight_to_a_backend)
+{
+	struct conn_report rep;
+
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	ktest_daemon_gone(); /* killed: capture is still on, nothing listens */
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_BACKEND);
+	cr_assert_eq(rep.err, 0);
+	struct h2s_addr peer = sa_addr(&rep.peer);
+
+	cr_assert(h2s_addr_equal(&peer, &kt.svc4), "getpeername must still say the VIP");
+	cr_assert_eq(ktest_counter(H2S_CNT_NO_DAEMON), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+}
+
+Test(capture, capture_off_with_fallback_goes_to_a_backend_ipv6_too)
+{
+	struct conn_report rep;
+
+	ktest_capture_on(false); /* a daemon that stopped cleanly */
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc6, &kt.back6, 1);
+	cr_assert_eq(ktest_connect(&kt.svc6, CL_IN_CGROUP, &rep), LANDED_BACKEND);
+	cr_assert_eq(rep.err, 0);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_NO_DAEMON), 0);
+}
+
+Test(capture, live_daemon_wins_over_the_fallback)
+{
+	struct conn_report rep;
+
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
+}
+
+Test(capture, fallback_without_backends_or_flag_leaves_the_connect_alone)
+{
+	struct conn_report rep;
+
+	ktest_daemon_gone();
+	/* No slots published. */
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_VIP);
+	ktest_release();
+	/* Slots, but the fallback is off (state not kept for it). */
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	kt.l.maps.ctl_mem->flags &= ~H2S_CTL_F_L4_FALLBACK;
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
+}
+
+Test(capture, fallback_never_crosses_address_families)
+{
+	struct conn_report rep;
+
+	ktest_daemon_gone();
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc6, &kt.back4, 1); /* an IPv4 backend behind an IPv6 VIP */
+	cr_assert_eq(ktest_connect(&kt.svc6, CL_IN_CGROUP, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
+}
+
+Test(capture, fallback_spreads_connections_over_the_slots)
+{
+	struct h2s_addr slots[2] = { kt.back4, kt.svc4 }; /* the VIP's own listener as "backend 2" */
+	struct conn_report rep;
+	int hits[LANDED_BACKEND + 1] = { 0 };
+
+	ktest_daemon_gone();
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc4, slots, 2);
+	for (int i = 0; i < 40; i++) {
+		hits[ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep)]++;
+		ktest_release();
+	}
+	/* Random pick: P(one of them gets fewer than 5 of 40) is about 2e-7. */
+	cr_assert_geq(hits[LANDED_BACKEND], 5);
+	cr_assert_geq(hits[LANDED_VIP], 5);
+	cr_assert_eq(hits[LANDED_BACKEND] + hits[LANDED_VIP], 40);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 40);
+}

@@ -61,7 +61,7 @@ Test(loader, restart_with_kept_state_reuses_links_and_maps)
 	struct conn_report rep;
 
 	h2s_loader_stop(&kt.l, true);
-	cr_assert(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)) == 0, "%s", err);
 	/* Same link (program swapped inside it), same maps (the service is still there). */
 	cr_assert_eq(link_id("h2s_connect4"), before);
 	cr_assert_eq(h2s_service_get(&kt.l.maps, &kt.svc4, &s), 0);
@@ -82,7 +82,7 @@ Test(loader, incompatible_pinned_map_is_refused_with_a_reason)
 	snprintf(path, sizeof(path), "%s/%s", kt.pin_dir, H2S_MAP_SERVICES);
 	cr_assert(bpf_obj_pin(fd, path) == 0);
 	close(fd);
-	cr_assert_lt(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, err, sizeof(err)), 0);
+	cr_assert_lt(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)), 0);
 	cr_assert(strstr(err, "incompatible") || strstr(err, "pin"), "unclear error: %s", err);
 	/* The leftover is not ours to delete; nothing of ours stays attached. */
 	cr_assert(access(path, F_OK) == 0);

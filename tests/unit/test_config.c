@@ -6,6 +6,7 @@
 #include "maps.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +40,17 @@ static int load(const char *yaml)
 	return h2s_options_load_yaml(&o, yaml, strlen(yaml), "test.yaml", err, sizeof(err));
 }
 
-/* The load must fail with -EINVAL and an error that names the file and contains every word. */
+/* The load must fail with -EINVAL and an error that starts "test.yaml:LINE:COLUMN: " and
+ * contains every word.
+ */
 #define expect_load_error(yaml, ...)                                                        \
 	do {                                                                                \
 		static const char *const words_[] = { __VA_ARGS__ };                        \
+		unsigned l_, c_;                                                            \
+		int at_ = 0;                                                                \
 		cr_assert_eq(load(yaml), -EINVAL, "accepted:\n%s", yaml);                    \
-		cr_assert(strncmp(err, "test.yaml: ", 11) == 0, "error does not name the file: %s", \
-			  err);                                                             \
+		cr_assert(sscanf(err, "test.yaml:%u:%u: %n", &l_, &c_, &at_) == 2 && at_ > 0, \
+			  "error does not say file:line:column: %s", err);                  \
 		cr_assert_null(strchr(err, '\n'), "error is not one line: %s", err);        \
 		for (size_t w_ = 0; w_ < ARRAY_LEN(words_); w_++)                           \
 			cr_assert(strstr(err, words_[w_]), "error '%s' does not mention '%s'", err, \
@@ -148,10 +153,10 @@ Test(config, empty_document_is_accepted)
 	cr_assert_eq(o.log_level, H2S_LOG_INFO);
 }
 
-/* libcyaml reports where it was as "(line: N, column: M)". */
+/* An unknown key is named with its place and path (libcyaml only knows its mapping's). */
 Test(config, unknown_key_is_rejected_with_position)
 {
-	expect_load_error("log_level: info\nbogus_key: 1\n", "bogus_key", "line: ", "column: ");
+	expect_load_error("log_level: info\nbogus_key: 1\n", "test.yaml:2:1: bogus_key: unknown key");
 }
 
 Test(config, unknown_nested_key_is_rejected_with_path)
@@ -161,12 +166,12 @@ Test(config, unknown_nested_key_is_rejected_with_path)
 			  "    backends:\n"
 			  "      - address: 5.6.7.8:90\n"
 			  "        weihgt: 3\n",
-			  "weihgt", "line: ", "'backends'", "'services'");
+			  "test.yaml:5:9: services[0].backends[0].weihgt: unknown key");
 }
 
 Test(config, yaml_syntax_error_is_rejected)
 {
-	expect_load_error("listen: [\"127.0.0.1:1\",\n", "line: ");
+	expect_load_error("listen: [\"127.0.0.1:1\",\n", "libyaml");
 }
 
 Test(config, wrong_type_is_rejected)
@@ -311,6 +316,25 @@ Test(config, window_bounds_are_accepted)
  * false/no/off/disable/0 as true, so a typo like "keep_state: flase" would leave the BPF state
  * pinned at exit.
  */
+/* Our own checks of a value point at the value, even deep down. */
+Test(config, bad_value_error_points_at_the_value)
+{
+	expect_load_error("services:\n"
+			  "  - vip: 1.2.3.4:80\n"
+			  "  - vip: 1.2.3.5:80\n"
+			  "    algo: fastest\n",
+			  "test.yaml:4:11: services[1].algo: 'fastest'");
+	h2s_options_free(&o);
+	expect_load_error("listen:\n  - 127.0.0.1:1\n  - nonsense\n", "test.yaml:3:5: listen[1]");
+}
+
+Test(config, takeover_key)
+{
+	cr_assert_eq(load("takeover: yes\n"), 0, "%s", err);
+	cr_assert(o.takeover);
+	expect_load_error("takeover: maybe\n", "test.yaml:1:11: takeover: 'maybe'");
+}
+
 Test(config, keep_state_non_boolean_is_rejected)
 {
 	expect_load_error("keep_state: flase\n", "keep_state");
@@ -455,6 +479,34 @@ Test(options, keep_state)
 {
 	cr_assert_eq(PARSE("h2steerd", "--keep-state"), 0, "%s", err);
 	cr_assert(o.keep_state);
+}
+
+Test(options, takeover)
+{
+	cr_assert_eq(PARSE("h2steerd", "--takeover"), 0, "%s", err);
+	cr_assert(o.takeover);
+	cr_assert_not(o.check_only);
+}
+
+/* --check-config FILE reads FILE like -c does, and says: validate only. */
+Test(options, check_config_reads_the_file)
+{
+	int fd;
+
+	snprintf(cfg_path, sizeof(cfg_path), "/tmp/h2s-unit-XXXXXX");
+	fd = mkstemp(cfg_path);
+	cr_assert(fd >= 0);
+	cr_assert(write(fd, "max_streams: 7\n", 15) == 15);
+	close(fd);
+	cr_assert_eq(PARSE("h2steerd", "--check-config", cfg_path), 0, "%s", err);
+	cr_assert(o.check_only);
+	cr_assert_eq(o.set.max_streams, 7);
+	h2s_options_free(&o);
+	fd = open(cfg_path, O_WRONLY | O_TRUNC);
+	cr_assert(write(fd, "max_streams: 0\n", 15) == 15);
+	close(fd);
+	cr_assert_eq(PARSE("h2steerd", "--check-config", cfg_path), -EINVAL);
+	cr_assert(strstr(err, ":1:14: max_streams must be from 1"), "%s", err);
 }
 
 Test(options, unknown_long_option)
@@ -964,7 +1016,7 @@ static void expect_range_error(const struct setting_doc *d, uint32_t value)
 	snprintf(yaml, sizeof(yaml), "%s: %u\n", d->key, value);
 	snprintf(range, sizeof(range), "%s must be from %u to %u", d->key, d->min, d->max);
 	cr_assert_eq(load(yaml), -EINVAL, "accepted %s", yaml);
-	cr_assert(strncmp(err, "test.yaml: ", 11) == 0, "error does not name the file: %s", err);
+	cr_assert(strncmp(err, "test.yaml:1:", 12) == 0, "error does not say where: %s", err);
 	cr_assert(strstr(err, range), "error '%s' does not say '%s'", err, range);
 }
 
@@ -1050,7 +1102,7 @@ Test(config, negative_setting_is_rejected)
 
 Test(config, misspelt_setting_is_rejected)
 {
-	expect_load_error("health_intervall_ms: 2500\n", "health_intervall_ms", "line: ");
+	expect_load_error("health_intervall_ms: 2500\n", "1:1: health_intervall_ms: unknown key");
 }
 
 /* Settings that exist in struct h2s_settings but not in the table are not keys. */

@@ -1,0 +1,151 @@
+/* yamlpos.c — see yamlpos.h. libyaml's document API keeps each node's start mark. */
+#include "yamlpos.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* The next path part: a key (into key, up to '.' or '['), or an index ("[N]"). Returns the
+ * rest of the path, NULL at its end or on a malformed part.
+ */
+static const char *next_part(const char *p, char *key, size_t keylen, long *index)
+{
+	size_t n;
+
+	if (*p == '.')
+		p++;
+	if (!*p)
+		return NULL;
+	*index = -1;
+	if (*p == '[') {
+		char *end;
+
+		*index = strtol(p + 1, &end, 10);
+		return *end == ']' && *index >= 0 ? end + 1 : NULL;
+	}
+	n = strcspn(p, ".[");
+	if (n == 0 || n >= keylen)
+		return NULL;
+	memcpy(key, p, n);
+	key[n] = '\0';
+	return p + n;
+}
+
+static yaml_node_t *child(yaml_document_t *doc, yaml_node_t *node, const char *key, long index)
+{
+	if (index >= 0) {
+		if (node->type != YAML_SEQUENCE_NODE ||
+		    index >= node->data.sequence.items.top - node->data.sequence.items.start)
+			return NULL;
+		return yaml_document_get_node(doc, node->data.sequence.items.start[index]);
+	}
+	if (node->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+	     pr < node->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
+		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
+			return yaml_document_get_node(doc, pr->value);
+	}
+	return NULL;
+}
+
+static yaml_node_t *by_path(yaml_document_t *doc, const char *path)
+{
+	yaml_node_t *node = yaml_document_get_root_node(doc), *found = NULL;
+	const char *p = path;
+	char key[128];
+	long index;
+
+	while (node && (p = next_part(p, key, sizeof(key), &index))) {
+		node = child(doc, node, key, index);
+		if (node)
+			found = node;
+	}
+	return found;
+}
+
+/* Depth-first, in document order: the first mapping key spelled key; its path into path. */
+static yaml_node_t *by_key(yaml_document_t *doc, yaml_node_t *node, const char *key, char *path,
+			   size_t pathlen, int depth)
+{
+	size_t used = strlen(path);
+	yaml_node_t *found = NULL;
+
+	if (!node || depth > 32)
+		return NULL;
+	if (node->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *it = node->data.sequence.items.start;
+		     !found && it < node->data.sequence.items.top; it++) {
+			snprintf(path + used, pathlen - used, "[%ld]",
+				 (long)(it - node->data.sequence.items.start));
+			found = by_key(doc, yaml_document_get_node(doc, *it), key, path, pathlen,
+				       depth + 1);
+		}
+	} else if (node->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+		     !found && pr < node->data.mapping.pairs.top; pr++) {
+			yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+
+			if (!k || k->type != YAML_SCALAR_NODE)
+				continue;
+			snprintf(path + used, pathlen - used, "%s%.*s", used ? "." : "",
+				 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+			if (k->data.scalar.length == strlen(key) &&
+			    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
+				return k;
+			found = by_key(doc, yaml_document_get_node(doc, pr->value), key, path,
+				       pathlen, depth + 1);
+		}
+	}
+	if (!found)
+		path[used] = '\0';
+	return found;
+}
+
+/* path: NULL to find `what` as a path, else to find it as a key (and say where it sits). */
+static int locate(const char *text, size_t len, const char *what, char *path, size_t pathlen,
+		  unsigned *line, unsigned *col)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *found;
+	int rc = -1;
+
+	if (!yaml_parser_initialize(&parser))
+		return -1;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		yaml_parser_delete(&parser);
+		return -1;
+	}
+	if (path) {
+		path[0] = '\0';
+		found = by_key(&doc, yaml_document_get_root_node(&doc), what, path, pathlen, 0);
+	} else {
+		found = by_path(&doc, what);
+	}
+	if (found) {
+		*line = (unsigned)found->start_mark.line + 1;
+		*col = (unsigned)found->start_mark.column + 1;
+		rc = 0;
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int h2s_yaml_locate(const char *text, size_t len, const char *path, unsigned *line,
+		    unsigned *col)
+{
+	return locate(text, len, path, NULL, 0, line, col);
+}
+
+int h2s_yaml_locate_key(const char *text, size_t len, const char *key, char *path,
+			size_t pathlen, unsigned *line, unsigned *col)
+{
+	return locate(text, len, key, path, pathlen, line, col);
+}
