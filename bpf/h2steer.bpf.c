@@ -21,6 +21,7 @@
 #define EINVAL 22
 #define EPROTOTYPE 91
 #define EAFNOSUPPORT 97
+#define EXDEV 18
 #define ENOTCONN 107
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -45,6 +46,17 @@ static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr
 		return NULL;
 	l = h2s_addr_is_v4(dst) ? &ctl->listen4 : &ctl->listen6;
 	return l->port ? l : NULL;
+}
+
+/* A connect() from a network namespace other than the daemon's (a pod's own): neither the
+ * daemon's listeners nor, necessarily, the backends' addresses are reachable from there.
+ */
+static __always_inline bool other_netns(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+
+	return ctl && ctl->netns_cookie && bpf_get_netns_cookie(ctx) != ctl->netns_cookie;
 }
 
 /* Is a socket listening at the daemon's address? Not when the daemon died without clearing
@@ -110,6 +122,10 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		return -EPROTOTYPE;
 	if (!bpf_map_lookup_elem(&h2s_services, dst))
 		return -ENOENT;
+	if (other_netns(ctx)) {
+		count(H2S_CNT_SKIP_OTHER_NETNS);
+		return -EXDEV;
+	}
 	l = listener_for(dst);
 	if (l && !listener_alive(ctx, l)) {
 		count(H2S_CNT_NO_DAEMON);

@@ -51,8 +51,12 @@ struct h2s_ctl {
 	__u32 flags;            /* H2S_CTL_F_* */
 	__u32 daemon_pid;       /* the daemon serving the control socket (0: none) */
 	char control[112];      /* its control socket, NUL-terminated (the CLI asks it for state) */
+	/* The daemon's network namespace: a connect() from another one (a pod's) is left alone,
+	 * since the daemon's listeners and loopback are not there. 0: not known, no check.
+	 */
+	__u64 netns_cookie;
 };
-_Static_assert(sizeof(struct h2s_ctl) == 168, "h2s_ctl layout");
+_Static_assert(sizeof(struct h2s_ctl) == 176, "h2s_ctl layout");
 
 #define H2S_CTL_F_CAPTURE 0x1 /* a daemon is accepting: capture is on */
 /* No daemon accepting (restart, upgrade): connect straight to a backend from h2s_lb_slots
@@ -227,6 +231,7 @@ enum h2s_counter {
 	H2S_CNT_PEERNAME,         /* getpeername answers rewritten to the VIP */
 	H2S_CNT_L4_FALLBACK,      /* connects sent straight to a backend (no daemon accepting) */
 	H2S_CNT_NO_DAEMON,        /* capture on, yet nothing listens at the daemon's address */
+	H2S_CNT_SKIP_OTHER_NETNS, /* connects from another network namespace: left alone */
 	H2S_CNT__COUNT,
 };
 

@@ -3,17 +3,26 @@
 # Idempotent: does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-packages=(
-	# build: BPF objects, skeletons, daemon, CLI
+# Usage: deps.sh [build]   (build: only what compiling h2steerd and h2steer needs: the image)
+build=(
+	# BPF objects, skeletons, daemon, CLI
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
 	libnghttp2-dev libcyaml-dev libyaml-dev libjansson-dev libc-ares-dev libmicrohttpd-dev
+)
+rest=(
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
 	# gRPC test peer (Go, built offline against Debian's grpc-go)
 	golang-go golang-google-grpc-dev
+	# the Kubernetes manifests' offline checks
+	yamllint python3-kubernetes
 	# benchmark
 	nghttp2-client
 )
+packages=("${build[@]}")
+if [ "${1:-all}" != build ]; then
+	packages+=("${rest[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,6 +40,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get -o DPkg::Lock::Timeout=300 update -q
 	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[ "${1:-all}" = build ] && exit 0
 
 # promtool, the Prometheus metrics linter the tests run on /metrics: taken out of Debian's
 # prometheus package without installing it (the package would also install and start a server).

@@ -63,7 +63,7 @@ class Proc:
                                   stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                   preexec_fn=preexec, close_fds=True)
         self.pid = self.p.pid
-        self.killed_on_purpose = False  # a test crashed it: its exit status is not a problem
+        self.exit_expected = False  # a test killed it or made it fail: its status is no problem
 
     def text(self):
         with open(self.log, "rb") as f:
@@ -167,12 +167,14 @@ class Dns:
 
 
 class Daemon:
-    def __init__(self, lab, config=None, cgroup="lab", extra=(), listen=None, pin_dir=None):
+    def __init__(self, lab, config=None, cgroup="lab", extra=(), listen=None, pin_dir=None,
+                 wrap=(), binary=None, wait=True):
         self.pin_dir = pin_dir or f"/sys/fs/bpf/h2s-lab-{os.getpid()}-{lab.seq()}"
         self.port = free_port()
         self.listen = listen or [f"127.0.0.1:{self.port}", f"[::1]:{free_port('::1')}"]
         self.metrics = f"127.0.0.1:{free_port()}"
-        argv = [DAEMON, "--pin-dir", self.pin_dir, "--log-level", "debug",
+        # wrap: a command the daemon runs under (setpriv with fewer capabilities, say).
+        argv = [*wrap, binary or DAEMON, "--pin-dir", self.pin_dir, "--log-level", "debug",
                 "--metrics", self.metrics]
         for l in self.listen:
             argv += ["--listen", l]
@@ -189,7 +191,8 @@ class Daemon:
         if self.pin_dir not in lab.pin_dirs:
             lab.pin_dirs.append(self.pin_dir)
         self.proc = lab.spawn("h2steerd", argv)
-        self.proc.wait_for(" ready: ")
+        if wait:
+            self.proc.wait_for(" ready: ")
 
     def stop(self, timeout=40.0):
         return self.proc.stop(signal.SIGTERM, timeout)
@@ -304,7 +307,7 @@ class Lab:
             daemon = p.name.startswith("h2steerd")
             was_alive = p.alive()
             rc = p.stop(signal.SIGTERM, timeout=40 if daemon else 10)
-            if not daemon or p.killed_on_purpose:
+            if not daemon or p.exit_expected:
                 continue
             if not was_alive and rc != 0:
                 problems.append(f"{p.name} died during the test (exit {rc})")

@@ -208,6 +208,16 @@ static void publish_listeners(struct h2s_daemon *d)
 		else
 			ctl->listen6 = d->lis[i].addr;
 	}
+	/* Our network namespace (SO_NETNS_COOKIE: Linux 5.14; before that, no check). */
+	for (int i = 0; i < d->nlis; i++) {
+		__u64 cookie = 0;
+		socklen_t cl = sizeof(cookie);
+
+		if (getsockopt(d->lis[i].w.fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &cl) == 0) {
+			ctl->netns_cookie = cookie;
+			break;
+		}
+	}
 	/* The fallback stays on after we stop: kept state keeps clients connected while no
 	 * daemon accepts (restart, upgrade).
 	 */

@@ -87,6 +87,7 @@ static const char *const counter_names[H2S_CNT__COUNT] = {
 	[H2S_CNT_PEERNAME] = "peername_rewritten",
 	[H2S_CNT_L4_FALLBACK] = "l4_fallback",
 	[H2S_CNT_NO_DAEMON] = "no_daemon",
+	[H2S_CNT_SKIP_OTHER_NETNS] = "skipped_other_netns",
 };
 
 const char *h2s_counter_name(enum h2s_counter c)

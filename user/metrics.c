@@ -31,6 +31,16 @@ static void family(struct h2s_strbuf *b, const char *name, const char *type, con
 	h2s_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter split by result="ok" / result="failed". */
+static void ok_failed(struct h2s_strbuf *b, const char *name, const char *key, const char *value,
+		      uint64_t ok, uint64_t failed)
+{
+	h2s_sb_printf(b, "%s{%s=\"%s\",result=\"ok\"} %llu\n", name, key, value,
+		      (unsigned long long)ok);
+	h2s_sb_printf(b, "%s{%s=\"%s\",result=\"failed\"} %llu\n", name, key, value,
+		      (unsigned long long)failed);
+}
+
 struct gauges {
 	struct h2s_strbuf *b;
 	const char *what;
@@ -196,23 +206,14 @@ static void render_lifecycle(struct h2s_daemon *d, struct h2s_strbuf *b)
 	family(b, "h2steer_health_checks_total", "counter",
 	       "grpc.health.v1 check results per backend (ok: SERVING).");
 	h2s_stats_each(e, d->stats.be)
-	{
-		h2s_sb_printf(b, "h2steer_health_checks_total{backend=\"%s\",result=\"ok\"} %llu\n",
-			      e->name, (unsigned long long)e->checks_ok);
-		h2s_sb_printf(b,
-			      "h2steer_health_checks_total{backend=\"%s\",result=\"failed\"} %llu\n",
-			      e->name, (unsigned long long)e->checks_failed);
-	}
+		ok_failed(b, "h2steer_health_checks_total", "backend", e->name, e->checks_ok,
+			  e->checks_failed);
 	family(b, "h2steer_resolver_lookups_total", "counter",
 	       "Resolver lookups per service (DNS answers, file reads).");
 	h2s_stats_each(s, d->stats.svc)
-	if (s->lookups_ok || s->lookups_failed) {
-		h2s_sb_printf(b, "h2steer_resolver_lookups_total{service=\"%s\",result=\"ok\"} %llu\n",
-			      s->name, (unsigned long long)s->lookups_ok);
-		h2s_sb_printf(b,
-			      "h2steer_resolver_lookups_total{service=\"%s\",result=\"failed\"} %llu\n",
-			      s->name, (unsigned long long)s->lookups_failed);
-	}
+	if (s->lookups_ok || s->lookups_failed)
+		ok_failed(b, "h2steer_resolver_lookups_total", "service", s->name, s->lookups_ok,
+			  s->lookups_failed);
 	family(b, "h2steer_resolver_last_success_timestamp_seconds", "gauge",
 	       "When each service's resolver last answered.");
 	h2s_stats_each(s, d->stats.svc)
@@ -235,7 +236,7 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		struct {
 			enum h2s_counter c;
 			const char *label;
-		} v[6];
+		} v[8];
 	} fam[] = {
 		{ "h2steer_kernel_connects_total", "result",
 		  "connect()s to managed services seen by the kernel plane, by outcome.",
@@ -243,6 +244,7 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		    { H2S_CNT_L4_FALLBACK, "direct_to_backend" },
 		    { H2S_CNT_SKIP_DAEMON, "skipped_daemon" },
 		    { H2S_CNT_SKIP_NO_LISTENER, "skipped_no_listener" },
+		    { H2S_CNT_SKIP_OTHER_NETNS, "skipped_other_netns" },
 		    { H2S_CNT_ERR_STORAGE, "storage_error" } } },
 		{ "h2steer_kernel_origins_total", "event",
 		  "Capture records (client 4-tuple -> service) written and removed by sockops.",
@@ -256,7 +258,7 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		return;
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		family(b, fam[f].family, "counter", fam[f].help);
-		for (size_t i = 0; i < 6 && fam[f].v[i].label; i++)
+		for (size_t i = 0; i < 8 && fam[f].v[i].label; i++)
 			h2s_sb_printf(b, "%s{%s=\"%s\"} %llu\n", fam[f].family, fam[f].label_key,
 				      fam[f].v[i].label, (unsigned long long)v[fam[f].v[i].c]);
 	}

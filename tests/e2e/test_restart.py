@@ -83,7 +83,7 @@ def test_killed_daemon_connections_go_straight_to_backends_until_restart(lab):
     services = {vip: [b.addr for b in bes]}
     a = lab.daemon(services=services)
     assert lab.client(vip, "unary", "-n", 30, "-c", 1)["ok"] == 30
-    a.proc.killed_on_purpose = True
+    a.proc.exit_expected = True
     a.proc.stop(signal.SIGKILL)
     st = lab.cli(a, "status", json_out=True, check=False)
     assert st.returncode == 1 and st.json["daemon"] is None and st.json["l4_fallback"], st.json

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +115,15 @@ void ktest_capture_on(bool on)
 		kt.l.maps.ctl_mem->flags &= ~H2S_CTL_F_CAPTURE;
 }
 
+void ktest_daemon_netns(void)
+{
+	__u64 cookie = 0;
+	socklen_t cl = sizeof(cookie);
+
+	cr_assert(getsockopt(kt.lis4, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &cl) == 0);
+	kt.l.maps.ctl_mem->netns_cookie = cookie;
+}
+
 void ktest_daemon_gone(void)
 {
 	close(kt.lis4);
@@ -161,6 +171,8 @@ static void child(const struct h2s_addr *dst, int flags, int out)
 			_exit(3);
 		close(cg);
 	}
+	if ((flags & CL_NEW_NETNS) && unshare(CLONE_NEWNET) < 0)
+		_exit(8);
 	if (flags & CL_DUAL_STACK) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 		struct sockaddr_in s4 = *(struct sockaddr_in *)&ss;

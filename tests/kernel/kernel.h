@@ -40,11 +40,14 @@ enum client_flags {
 	CL_DAEMON_MARK = 2,  /* mark the socket as the daemon's own first */
 	CL_DUAL_STACK = 4,   /* AF_INET6 socket dialling a v4-mapped address */
 	CL_UDP = 8,
+	CL_NEW_NETNS = 16,   /* connect from a network namespace of its own (a pod's) */
 };
 
 void ktest_setup(void);
 void ktest_teardown(void);
 void ktest_capture_on(bool on);
+/* Tell the kernel plane which network namespace the "daemon" lives in (this process's). */
+void ktest_daemon_netns(void);
 /* The daemon "dies": its listeners close, H2S_CTL_F_CAPTURE stays as it was. */
 void ktest_daemon_gone(void);
 /* Publish the fallback slots of vip as the daemon would (n = 0 removes them). */

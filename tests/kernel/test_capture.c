@@ -266,3 +266,24 @@ Test(capture, fallback_spreads_connections_over_the_slots)
 	cr_assert_eq(hits[LANDED_BACKEND] + hits[LANDED_VIP], 40);
 	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 40);
 }
+
+/* A pod in its own network namespace: the daemon's loopback listener is not there, so its
+ * connects are left alone (kube-proxy or whatever else handles the address there).
+ */
+Test(capture, connect_from_another_netns_is_left_alone)
+{
+	struct conn_report rep;
+
+	ktest_daemon_netns();
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	ktest_connect(&kt.svc4, CL_IN_CGROUP | CL_NEW_NETNS, &rep);
+	cr_assert_eq(ktest_counter(H2S_CNT_SKIP_OTHER_NETNS), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
+	/* Its lo is down: the connect went, untouched, nowhere. */
+	cr_assert_eq(rep.err, ENETUNREACH, "connect: %s", strerror(rep.err));
+	ktest_release();
+	/* The daemon's own namespace is still captured. */
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+}
