@@ -51,7 +51,7 @@ def main():
             st = b.stats(lab)
             print(f"  {b.id:<12} {b.addr:<22} {st['rpcs']:>12} "
                   f"{100.0 * st['rpcs'] / RPCS:>6.1f}%")
-        counters = lab.cli(d, "stats", json_out=True).json
+        counters = lab.cli(d, "stats", json_out=True).json["kernel"]
         print(f"\n  kernel: {counters['captured']} connection(s) captured, "
               f"{counters['origin_added']} origin record(s) written")
         ok = r["ok"] == RPCS and all(b.stats(lab)["rpcs"] > 0 for b in bes)

@@ -59,7 +59,7 @@ static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot write backend %s of %s: %s", bs, vs,
 				     strerror(-rc));
 	if (cli->json)
-		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:i}", "service", vs, "address", bs,
+		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:I}", "service", vs, "address", bs,
 						  "weight", (json_int_t)b.weight));
 	return H2S_EXIT_OK;
 }

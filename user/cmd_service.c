@@ -301,7 +301,7 @@ static json_t *backend_json(struct h2s_maps *m, const struct h2s_backend_entry *
 			    bool with_state)
 {
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
-	json_t *o = json_pack("{s:s,s:i,s:s,s:b}", "address",
+	json_t *o = json_pack("{s:s,s:I,s:s,s:b}", "address",
 			      h2s_addr_format(&e->k.backend, bs, sizeof(bs)), "weight",
 			      (json_int_t)e->b.weight, "source", h2s_source_name(e->b.source),
 			      "drain", (e->b.flags & H2S_BE_F_DRAIN) != 0);

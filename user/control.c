@@ -64,7 +64,7 @@ static json_t *conns_json(struct h2s_daemon *d)
 		struct h2s_client *cl = h2s_container_of(pos, struct h2s_client, link);
 
 		json_array_append_new(
-			arr, json_pack("{s:o,s:o,s:i,s:I,s:f,s:i,s:I,s:b}", "peer",
+			arr, json_pack("{s:o,s:o,s:I,s:I,s:f,s:I,s:I,s:b}", "peer",
 				       addr_json(&cl->peer), "service", addr_json(&cl->vip),
 				       "streams_open", (json_int_t)cl->streams_open, "streams_total",
 				       (json_int_t)cl->streams_total, "age_s", age_s(cl->accepted_ms),

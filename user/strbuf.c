@@ -60,4 +60,5 @@ void h2s_sb_free(struct h2s_strbuf *b)
 	free(b->s);
 	b->s = NULL;
 	b->len = b->cap = 0;
+	b->oom = false;
 }

@@ -69,6 +69,7 @@ static int read_answer(int s, unsigned timeout_ms, char *buf, size_t cap,
 	long long deadline = now_ms() + timeout_ms;
 	size_t len = 0;
 
+	buf[0] = '\0';
 	for (;;) {
 		union {
 			char b[CMSG_SPACE(sizeof(int) * H2S_HANDOVER_MAX)];
@@ -83,11 +84,17 @@ static int read_answer(int s, unsigned timeout_ms, char *buf, size_t cap,
 
 		if (left <= 0)
 			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)left) <= 0)
+		int ready = poll(&p, 1, (int)left);
+
+		if (ready < 0 && errno != EINTR)
+			return -errno;
+		if (ready <= 0)
 			continue;
 		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
-			return errno == EINTR ? 0 : -errno;
+			return -errno;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			size_t k;
 
@@ -209,5 +216,9 @@ int h2s_takeover_answer(int fd, const int *lfds, int n)
 		memcpy(CMSG_DATA(c), lfds, sizeof(int) * (size_t)n);
 	}
 	/* A fresh connection's send buffer takes these few bytes whole, or not at all. */
-	return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == len ? 0 : -EIO;
+	ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (sent < 0)
+		return -errno;
+	return sent == len ? 0 : -EIO;
 }

@@ -180,3 +180,12 @@ def test_second_daemon_on_same_pin_dir_refuses_and_harms_nothing(lab):
     assert os.path.exists(os.path.join(d.pin_dir, "links", "h2s_connect4"))
     out = lab.client(vip, "unary", "-n", 100, "-c", 2)
     assert out["ok"] == 100 and len(out["by_backend"]) == 2
+
+
+def test_demo_runs_and_cleans_up():
+    """`make demo` is half of the quick start: it must keep working."""
+    r = subprocess.run([os.path.join(h2slab.TOP, "tools", "demo.py")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "every backend served RPCs of the one connection" in r.stdout, r.stdout
+    assert "cleaned up" in r.stdout, r.stdout
