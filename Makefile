@@ -18,7 +18,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 LIB_SRCS := addr bytequeue cgroup config conn daemon h2_server h2_upstream hdrs loader log \
 	    loop maps outbuf picker registry relay cli cmd_service cmd_backend cmd_stats cmd_conn \
 	    outlier resolver resolver_file resolver_dns dns health discovery stats \
-	    strbuf metrics control takeover yamlpos
+	    strbuf metrics control takeover yamlpos lifecycle
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
 
 DAEMON := $(BUILD)/h2steerd

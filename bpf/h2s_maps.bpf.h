@@ -62,18 +62,11 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, H2S_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct h2s_addr);
 	__type(value, struct h2s_lb);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_lb SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, H2S_MAX_SERVICES * 8);
-	__type(key, struct h2s_lb_key);
-	__type(value, struct h2s_addr);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} h2s_lb_slots SEC(".maps");
 
 /* Read and written by userspace only; defined here so that one object pins the whole state. */
 struct {

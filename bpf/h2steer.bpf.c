@@ -82,28 +82,32 @@ static __always_inline bool listener_alive(struct bpf_sock_addr *ctx, const stru
 	return true;
 }
 
-/* With no daemon accepting: one of the service's usable backends, at random, of the same
- * family as the destination (an IPv4 socket cannot reach an IPv6 backend). NULL: none.
+/* With no daemon accepting: one of the service's usable backends, picked at random from its
+ * slots (weighted, same family as the VIP). NULL: none, or the fallback is off or expired.
  */
 static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, i;
 	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
 	const struct h2s_lb *lb;
-	const struct h2s_addr *be;
-	struct h2s_lb_key k = {};
 
 	if (!ctl || !(ctl->flags & H2S_CTL_F_L4_FALLBACK))
+		return NULL;
+	/* No daemon has kept the slots fresh for that long (uninstalled, crash-looping): the
+	 * backends may be long gone, so leave the connect alone.
+	 */
+	if (ctl->fallback_ttl_ns && bpf_ktime_get_ns() - ctl->heartbeat_ns > ctl->fallback_ttl_ns)
 		return NULL;
 	lb = bpf_map_lookup_elem(&h2s_lb, dst);
 	if (!lb || !lb->n || lb->n > H2S_LB_SLOTS_MAX)
 		return NULL;
-	k.vip = *dst;
-	k.idx = bpf_get_prandom_u32() % lb->n;
-	be = bpf_map_lookup_elem(&h2s_lb_slots, &k);
-	if (!be || h2s_addr_is_v4(be) != h2s_addr_is_v4(dst))
+	i = bpf_get_prandom_u32() % lb->n;
+	if (i >= H2S_LB_SLOTS_MAX)
 		return NULL;
-	return be;
+	/* The daemon lists only the VIP's family; an IPv4 socket cannot reach an IPv6 backend. */
+	if (h2s_addr_is_v4(&lb->slot[i]) != h2s_addr_is_v4(dst))
+		return NULL;
+	return &lb->slot[i];
 }
 
 /* Decide whether a connect() to *dst is captured; on success *to is where it must go instead:

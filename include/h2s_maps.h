@@ -24,7 +24,6 @@
 #define H2S_MAP_DISCOVERY "h2s_discovery"
 #define H2S_MAP_BE_STATE "h2s_be_state"
 #define H2S_MAP_LB "h2s_lb"
-#define H2S_MAP_LB_SLOTS "h2s_lb_slots"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
@@ -55,11 +54,16 @@ struct h2s_ctl {
 	 * since the daemon's listeners and loopback are not there. 0: not known, no check.
 	 */
 	__u64 netns_cookie;
+	/* The L4 fallback trusts h2s_lb only while a daemon keeps it fresh: heartbeat_ns
+	 * (CLOCK_MONOTONIC, written every second) no older than fallback_ttl_ns (0: forever).
+	 */
+	__u64 heartbeat_ns;
+	__u64 fallback_ttl_ns;
 };
-_Static_assert(sizeof(struct h2s_ctl) == 176, "h2s_ctl layout");
+_Static_assert(sizeof(struct h2s_ctl) == 192, "h2s_ctl layout");
 
 #define H2S_CTL_F_CAPTURE 0x1 /* a daemon is accepting: capture is on */
-/* No daemon accepting (restart, upgrade): connect straight to a backend from h2s_lb_slots
+/* No daemon accepting (restart, upgrade): connect straight to a backend from h2s_lb
  * (per connection, L4) rather than to the service address nobody listens on.
  */
 #define H2S_CTL_F_L4_FALLBACK 0x2
@@ -201,23 +205,20 @@ struct h2s_origin {
 _Static_assert(sizeof(struct h2s_origin) == 32, "h2s_origin layout");
 _Static_assert(__builtin_offsetof(struct h2s_origin, cgroup_id) == 24, "h2s_origin has no hole");
 
-/* h2s_lb + h2s_lb_slots: for each service, its usable backends as a dense array the connect
- * hooks can pick from at random (h2s_lb[vip].n slots, h2s_lb_slots[{vip, 0..n-1}]). Kept by the
- * daemon after every change; they stay pinned when it stops, for H2S_CTL_F_L4_FALLBACK.
+/* h2s_lb: service VIP -> its usable backends as slots the connect hooks pick from at random
+ * when no daemon accepts (H2S_CTL_F_L4_FALLBACK); a backend of weight w fills w slots (while
+ * they last), and only backends of the VIP's address family are listed. Kept by the daemon;
+ * stays pinned when it stops. One value per service, replaced whole (the map is not
+ * preallocated, so a reader never sees a value half rewritten).
  */
 #define H2S_LB_SLOTS_MAX 64
 
 struct h2s_lb {
 	__u32 n;
 	__u32 pad;
+	struct h2s_addr slot[H2S_LB_SLOTS_MAX];
 };
-_Static_assert(sizeof(struct h2s_lb) == 8, "h2s_lb layout");
-
-struct h2s_lb_key {
-	struct h2s_addr vip;
-	__u32 idx;
-};
-_Static_assert(sizeof(struct h2s_lb_key) == 24, "h2s_lb_key layout");
+_Static_assert(sizeof(struct h2s_lb) == 8 + 20 * H2S_LB_SLOTS_MAX, "h2s_lb layout");
 
 /* h2s_counters (per-CPU array): what the kernel plane did, for `h2steer stats` and metrics. */
 enum h2s_counter {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ static const struct setting {
 	S("replay_body_max", replay_body_max, 0, 16u << 20),
 	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
 	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
+	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),
@@ -219,6 +221,8 @@ static void cyaml_to_err(cyaml_log_t level, void *ctx, const char *fmt, va_list 
 	if (level < CYAML_LOG_ERROR || e->used + 1 >= e->len)
 		return;
 	n = vsnprintf(line, sizeof(line), fmt, args);
+	if (n >= (int)sizeof(line))
+		n = (int)sizeof(line) - 1; /* vsnprintf says what it would have written */
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
 		line[--n] = '\0';
 	if (strncmp(line, "Load: ", 6) == 0)
@@ -490,46 +494,70 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 	return rc;
 }
 
-/* "ORIGIN: REST" becomes "ORIGIN:LINE:COLUMN: REST" — a libcyaml rejection (its message,
- * then a backtrace whose first "(line: L, column: C)" is the innermost place), an unexpected
- * key (found by name: libcyaml points at its mapping), or our own check of a value (REST
- * starts with the value's path).
+/* libcyaml's backtrace ("in mapping (...); in sequence entry '2' (...); in mapping field
+ * 'services' (...)", innermost first) as a path: "services[1]".
+ */
+static void backtrace_path(char *bt, char *out, size_t outlen)
+{
+	char *parts[32], *save = NULL, name[96];
+	int n = 0;
+	size_t used = 0;
+	unsigned entry;
+
+	for (char *t = strtok_r(bt, ";", &save); t && n < 32; t = strtok_r(NULL, ";", &save))
+		parts[n++] = t;
+	out[0] = '\0';
+	while (n-- > 0 && used < outlen) {
+		const char *t = parts[n] + strspn(parts[n], " ");
+
+		if (sscanf(t, "in mapping field '%95[^']'", name) == 1)
+			used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? "." : "",
+						 name);
+		else if (sscanf(t, "in sequence entry '%u'", &entry) == 1 && entry > 0)
+			used += (size_t)snprintf(out + used, outlen - used, "[%u]", entry - 1);
+	}
+}
+
+/* "ORIGIN: REST" becomes "ORIGIN:LINE:COLUMN: PATH: REASON" — for a libcyaml rejection (REST
+ * is its message then its backtrace, whose first "(line: L, column: C)" is the innermost
+ * place), an unexpected key (libcyaml points past it: we find it in the mapping its backtrace
+ * names), or our own check of a value (REST starts with the value's path).
  */
 static void add_position(const char *text, size_t len, const char *origin, char *err,
 			 size_t errlen)
 {
 	size_t olen = strlen(origin);
-	char rest[768], field[96] = "", path[160];
+	char rest[768], where[160], path[160], *bt, *at;
 	unsigned line = 0, col = 0;
-	char *bt, *at;
 
 	if (strncmp(err, origin, olen) || strncmp(err + olen, ": ", 2))
 		return;
 	snprintf(rest, sizeof(rest), "%s", err + olen + 2);
 	bt = strstr(rest, "; Backtrace:");
-	if (bt) {
-		char *name = strstr(bt, "in mapping field '");
-
-		*bt++ = '\0';
-		if (name && sscanf(name, "in mapping field '%95[^']'", field) != 1)
-			field[0] = '\0';
-		if (!strncmp(rest, "Unexpected key: ", 16) &&
-		    h2s_yaml_locate_key(text, len, rest + 16, path, sizeof(path), &line, &col) ==
-			    0) {
-			snprintf(err, errlen, "%s:%u:%u: %s: unknown key", origin, line, col, path);
-			return;
-		} else if (!(at = strstr(bt, "(line: ")) ||
-			 sscanf(at, "(line: %u, column: %u)", &line, &col) != 2)
-			return;
-		if (field[0])
-			snprintf(err, errlen, "%s:%u:%u: %s: %s", origin, line, col, field, rest);
-		else
+	if (!bt) {
+		if (sscanf(rest, "%159[^: ]:", path) == 1 &&
+		    h2s_yaml_locate(text, len, path, &line, &col) == 0)
 			snprintf(err, errlen, "%s:%u:%u: %s", origin, line, col, rest);
 		return;
 	}
-	if (sscanf(rest, "%159[^: ]:", path) != 1 || h2s_yaml_locate(text, len, path, &line, &col))
+	*bt = '\0';
+	bt += strlen("; Backtrace:");
+	at = strstr(bt, "(line: ");
+	if (!at || sscanf(at, "(line: %u, column: %u)", &line, &col) != 2)
+		line = 0;
+	backtrace_path(bt, where, sizeof(where));
+	if (!strncmp(rest, "Unexpected key: ", 16) &&
+	    h2s_yaml_locate_key(text, len, where, rest + 16, &line, &col) == 0) {
+		snprintf(err, errlen, "%s:%u:%u: %s%s%s: unknown key", origin, line, col, where,
+			 where[0] ? "." : "", rest + 16);
 		return;
-	snprintf(err, errlen, "%s:%u:%u: %s", origin, line, col, rest);
+	}
+	if (!line)
+		return;
+	if (where[0])
+		snprintf(err, errlen, "%s:%u:%u: %s: %s", origin, line, col, where, rest);
+	else
+		snprintf(err, errlen, "%s:%u:%u: %s", origin, line, col, rest);
 }
 
 int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
@@ -561,6 +589,31 @@ static int load_file(struct h2s_options *o, const char *path, char *err, size_t 
 	rc = h2s_options_load_yaml(o, text, (size_t)n, path, err, errlen);
 	free(text);
 	return rc;
+}
+
+void h2s_control_default(const char *pin_dir, char *out, size_t len)
+{
+	static const char bpffs[] = "/sys/fs/bpf/";
+	const char *rel = pin_dir;
+	char name[128];
+	size_t n = 0;
+
+	/* The whole pin dir, not its last part: two daemons must never share a socket. */
+	if (!strncmp(rel, bpffs, sizeof(bpffs) - 1))
+		rel += sizeof(bpffs) - 1;
+	for (; *rel && n < sizeof(name) - 1; rel++)
+		if (*rel != '/' || (n && name[n - 1] != '-' && rel[1]))
+			name[n++] = *rel == '/' ? '-' : *rel;
+	name[n] = '\0';
+	if (*rel || n == 0 || strlen("/run/h2steer/.sock") + n >= len) {
+		/* Too long for a socket path: its hash names it. */
+		uint64_t h = 14695981039346656037ull;
+
+		for (const char *p = pin_dir; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		snprintf(name, sizeof(name), "%016llx", (unsigned long long)h);
+	}
+	snprintf(out, len, "/run/h2steer/%s.sock", name);
 }
 
 void h2s_options_default_listen(struct h2s_options *o)
@@ -645,7 +698,8 @@ void h2s_options_usage(FILE *f)
 		"                           default: the servers of /etc/resolv.conf)\n"
 		"      --metrics ADDR:PORT|off  /metrics, /healthz, /readyz (default %s)\n"
 		"      --control PATH       control socket for the CLI (default\n"
-		"                           /run/h2steer/<pin dir name>.sock)\n"
+		"                           /run/h2steer/<pin dir below /sys/fs/bpf>.sock,\n"
+		"                           '/' as '-')\n"
 		"      --set KEY=VALUE      any numeric setting (repeatable), KEY one of:\n",
 		H2S_LISTEN_DEFAULT_PORT, H2S_LISTEN_DEFAULT_PORT, H2S_PIN_DIR_DEFAULT,
 		H2S_METRICS_DEFAULT);
@@ -868,10 +922,9 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 	if (!o->pin_dir && set_string(&o->pin_dir, H2S_PIN_DIR_DEFAULT) < 0)
 		return -ENOMEM;
 	if (!o->control) {
-		const char *base = strrchr(o->pin_dir, '/');
-		char path[128];
+		char path[108];
 
-		snprintf(path, sizeof(path), "/run/h2steer/%.100s.sock", base ? base + 1 : o->pin_dir);
+		h2s_control_default(o->pin_dir, path, sizeof(path));
 		if (set_string(&o->control, path) < 0)
 			return -ENOMEM;
 	}

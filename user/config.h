@@ -56,7 +56,7 @@ struct h2s_options {
 	char dns_servers[512]; /* c-ares CSV, from --dns-server / dns_servers */
 	struct h2s_addr metrics; /* --metrics / metrics: where /metrics is served */
 	bool metrics_on;
-	char *control; /* control socket path; NULL: /run/h2steer/<pin dir name>.sock */
+	char *control; /* control socket path; NULL: h2s_control_default() */
 	bool keep_state;
 	bool takeover;   /* take the node over from a running daemon */
 	bool check_only; /* --check-config: validate, do not start */
@@ -76,6 +76,10 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 /* Apply a YAML document (the config file's text) to o. */
 int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, const char *origin,
 			  char *err, size_t errlen);
+/* The control socket of a daemon on pin_dir when none is given: /run/h2steer/NAME.sock, NAME
+ * the pin dir below /sys/fs/bpf with '/' as '-' (a hash when that is too long).
+ */
+void h2s_control_default(const char *pin_dir, char *out, size_t len);
 /* When no --listen was given anywhere: 127.0.0.1 and [::1] on the default port. */
 void h2s_options_default_listen(struct h2s_options *o);
 

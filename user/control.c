@@ -3,6 +3,7 @@
 
 #include "addr.h"
 #include "daemon.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "maps.h"
 #include "metrics.h"
@@ -21,8 +22,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* A request is one short line; anything longer is refused. */
-#define REQ_MAX 64
+/* A request is one line (a takeover names a pin dir); anything longer is refused. */
+#define REQ_MAX 640
 
 struct ctl_client {
 	struct h2s_watch w;
@@ -53,6 +54,24 @@ static json_t *addr_json(const struct h2s_addr *a)
 	char s[H2S_ADDR_STRLEN];
 
 	return json_string(h2s_addr_format(a, s, sizeof(s)));
+}
+
+/* Text a client sent (a :path): JSON strings must be UTF-8, and a truncated or hostile one may
+ * not be; it is shown escaped rather than dropped.
+ */
+static json_t *text_json(const char *s)
+{
+	char safe[4 * 128 + 1];
+	size_t used = 0;
+	json_t *j = json_string(s);
+
+	if (j)
+		return j;
+	for (; *s && used + 5 < sizeof(safe); s++)
+		used += (size_t)snprintf(safe + used, sizeof(safe) - used,
+					 (unsigned char)*s < 0x80 ? "%c" : "\\x%02x",
+					 (unsigned char)*s);
+	return json_string(safe);
 }
 
 static json_t *conns_json(struct h2s_daemon *d)
@@ -92,9 +111,9 @@ static json_t *streams_json(struct h2s_daemon *d)
 
 			json_array_append_new(
 				arr,
-				json_pack("{s:o,s:o,s:i,s:s,s:o,s:s,s:f,s:i}", "client",
+				json_pack("{s:o,s:o,s:i,s:o,s:o,s:s,s:f,s:i}", "client",
 					  addr_json(&cl->peer), "service", addr_json(&cl->vip),
-					  "stream", st->csid, "method", st->path, "backend",
+					  "stream", st->csid, "method", text_json(st->path), "backend",
 					  st->up ? addr_json(&st->up->be->addr) : json_null(), "state",
 					  state, "age_s", (double)(h2s_now_ns() - st->t0_ns) / 1e9,
 					  "attempts", st->attempts));
@@ -206,6 +225,29 @@ char *h2s_control_answer(struct h2s_daemon *d, const char *request)
 
 /* ---- the socket ---- */
 
+static const char *refusal(int rc)
+{
+	switch (rc) {
+	case -ESHUTDOWN:
+		return "this daemon is draining (stopped without --keep-state?)";
+	case -EALREADY:
+		return "this daemon is already handing over";
+	case -EXDEV:
+		return "this daemon serves another pin dir";
+	default:
+		return strerror(-rc);
+	}
+}
+
+static char *error_json(const char *msg)
+{
+	json_t *v = json_pack("{s:s}", "error", msg);
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+	json_decref(v);
+	return text;
+}
+
 static void client_free(struct h2s_reap *r)
 {
 	struct ctl_client *c = h2s_container_of(r, struct ctl_client, reap);
@@ -258,15 +300,19 @@ static void client_io(struct h2s_watch *w, uint32_t events)
 			return;
 		}
 		*nl = '\0';
-		if (!strcmp(c->req, H2S_TAKEOVER_REQUEST)) {
-			int rc = h2s_daemon_hand_over(c->ctl->d, w->fd);
+		if (!strncmp(c->req, H2S_TAKEOVER_REQUEST " ", sizeof(H2S_TAKEOVER_REQUEST))) {
+			int rc = h2s_daemon_hand_over(c->ctl->d, w->fd,
+						      c->req + sizeof(H2S_TAKEOVER_REQUEST));
 
-			if (rc < 0)
-				log_warn("takeover asked for but not possible: %s", strerror(-rc));
-			client_close(c);
-			return;
+			if (rc == 0) {
+				client_close(c);
+				return;
+			}
+			log_warn("takeover asked for, refused: %s", refusal(rc));
+			c->out = error_json(refusal(rc));
+		} else {
+			c->out = h2s_control_answer(c->ctl->d, c->req);
 		}
-		c->out = h2s_control_answer(c->ctl->d, c->req);
 		if (!c->out) {
 			client_close(c);
 			return;
@@ -315,6 +361,17 @@ static void on_accept(struct h2s_watch *w, uint32_t events)
 	}
 }
 
+/* Does something accept connections there? */
+static bool socket_in_use(const struct sockaddr_un *sun)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used = s >= 0 && connect(s, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+
+	if (s >= 0)
+		close(s);
+	return used;
+}
+
 struct h2s_control *h2s_control_start(struct h2s_daemon *d, const char *path, char *err,
 				      size_t errlen)
 {
@@ -341,8 +398,13 @@ struct h2s_control *h2s_control_start(struct h2s_daemon *d, const char *path, ch
 		}
 	}
 	memcpy(sun.sun_path, path, strlen(path));
-	unlink(path); /* a leftover of a daemon that did not exit cleanly (the pin dir lock
-		       * guarantees no live daemon uses it) */
+	if (socket_in_use(&sun)) {
+		snprintf(err, errlen, "control socket %s is in use by another daemon (give this one "
+				      "another --control)", path);
+		free(ctl);
+		return NULL;
+	}
+	unlink(path); /* a leftover of a daemon that did not exit cleanly */
 	ctl->d = d;
 	ctl->w.on_io = on_accept;
 	ctl->w.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -8,6 +8,7 @@
 #include "h2_upstream.h"
 #include "config.h"
 #include "control.h"
+#include "lifecycle.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,10 +24,13 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How often the daemon looks for map changes when no RPC asks (to close dropped backends). */
 #define REFRESH_MS 200
+/* How long to wait for a listener address the previous daemon is letting go of. */
+#define BIND_WAIT_MS 3000
 
 void h2s_settings_default(struct h2s_settings *s)
 {
@@ -48,6 +52,7 @@ void h2s_settings_default(struct h2s_settings *s)
 		.replay_body_max = 65536,
 		.resolver_grace_ms = 300000,
 		.dns_ttl_cap_ms = 30000,
+		.l4_fallback_ttl_ms = 600000,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);
@@ -80,6 +85,23 @@ static void refresh_now(struct h2s_flush *f)
 		log_warn("cannot reload services from the maps");
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The L4 fallback may use the slots for fallback_ttl_ns from now (state_tick keeps this fresh). */
+static void heartbeat(struct h2s_daemon *d)
+{
+	struct h2s_ctl *ctl = d->maps->ctl_mem;
+
+	ctl->fallback_ttl_ns = (uint64_t)d->set.l4_fallback_ttl_ms * 1000000ull;
+	ctl->heartbeat_ns = monotonic_ns();
+}
+
 static void publish_one(struct h2s_backend_rt *be, void *arg)
 {
 	h2s_backend_publish_state(arg, be);
@@ -92,6 +114,8 @@ static void state_tick(struct h2s_timer *t)
 
 	h2s_registry_each_backend(&d->reg, publish_one, &d->reg);
 	h2s_registry_publish_lb(&d->reg); /* ejections end by time passing */
+	if (!d->left)
+		heartbeat(d);
 	h2s_timer_arm(&d->loop, t, 1000);
 }
 
@@ -144,7 +168,11 @@ static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *
 
 		if (b.port && h2s_addr_equal(&b, a)) {
 			fd = fcntl(from->fds[i], F_DUPFD_CLOEXEC, 0);
-			if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+			if (fd >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+				close(fd);
+				fd = -1;
+			}
+			if (fd < 0)
 				break;
 			*adopted = true;
 			return fd;
@@ -157,7 +185,20 @@ static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
+	/* A daemon that just stopped may still hold the address for its last accepts (it
+	 * lingers H2S_LINGER_MS): wait for it rather than fail.
+	 */
+	for (int tries = 0; bind(fd, (struct sockaddr *)&ss, sl) < 0; tries++) {
+		if (errno != EADDRINUSE || tries * 50 >= BIND_WAIT_MS) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		usleep(50000);
+	}
+	if (listen(fd, 4096) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -195,19 +236,26 @@ fail:
 	return -errno;
 }
 
-/* Tell the kernel plane where captured connections go, and start capturing. */
-static void publish_listeners(struct h2s_daemon *d)
+void h2s_daemon_publish(struct h2s_daemon *d)
 {
 	struct h2s_ctl *ctl = d->maps->ctl_mem;
+	struct h2s_addr l4 = { 0 }, l6 = { 0 };
 
-	memset(&ctl->listen4, 0, sizeof(ctl->listen4));
-	memset(&ctl->listen6, 0, sizeof(ctl->listen6));
+	snprintf(ctl->control, sizeof(ctl->control), "%s", d->opts->control);
+	ctl->daemon_pid = (__u32)getpid();
 	for (int i = 0; i < d->nlis; i++) {
 		if (h2s_addr_is_v4(&d->lis[i].addr))
-			ctl->listen4 = d->lis[i].addr;
+			l4 = d->lis[i].addr;
 		else
-			ctl->listen6 = d->lis[i].addr;
+			l6 = d->lis[i].addr;
 	}
+	/* Capture may be on while we write (a takeover republishes the same addresses): write
+	 * only what changes, so that a connect never reads a half-written address for nothing.
+	 */
+	if (!h2s_addr_equal(&ctl->listen4, &l4))
+		ctl->listen4 = l4;
+	if (!h2s_addr_equal(&ctl->listen6, &l6))
+		ctl->listen6 = l6;
 	/* Our network namespace (SO_NETNS_COOKIE: Linux 5.14; before that, no check). */
 	for (int i = 0; i < d->nlis; i++) {
 		__u64 cookie = 0;
@@ -218,10 +266,16 @@ static void publish_listeners(struct h2s_daemon *d)
 			break;
 		}
 	}
-	/* The fallback stays on after we stop: kept state keeps clients connected while no
-	 * daemon accepts (restart, upgrade).
+	heartbeat(d);
+	/* The fallback stays on after we stop: with state kept, clients are served while no
+	 * daemon accepts (restart, upgrade), for l4_fallback_ttl_ms at most.
 	 */
-	__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK, __ATOMIC_RELEASE);
+	if (d->set.l4_fallback_ttl_ms)
+		__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK,
+				  __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&ctl->flags, H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
+	d->published = true;
 }
 
 /* Handed-over sockets this daemon does not listen on (its addresses changed): the clients in
@@ -243,28 +297,6 @@ static void accept_leftovers(struct h2s_daemon *d, const struct h2s_handover *fr
 	}
 }
 
-static void on_signal(struct h2s_watch *w, uint32_t events)
-{
-	struct h2s_daemon *d = h2s_container_of(w, struct h2s_daemon, sig);
-	struct signalfd_siginfo si;
-
-	(void)events;
-	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (!d->draining) {
-			h2s_daemon_drain(d);
-		} else if (si.ssi_signo == SIGINT) {
-			/* A second Ctrl-C: someone at a terminal wants out now. */
-			log_notice("interrupted again: exiting without waiting for streams");
-			h2s_loop_stop(&d->loop);
-		} else {
-			/* Supervisors send SIGTERM again (a pod deleted after a takeover): the
-			 * drain timeout, not the signal, ends the wait.
-			 */
-			log_info("already draining");
-		}
-	}
-}
-
 static void refresh_tick(struct h2s_timer *t)
 {
 	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, refresh_timer);
@@ -272,17 +304,6 @@ static void refresh_tick(struct h2s_timer *t)
 	if (h2s_registry_refresh(&d->reg) < 0)
 		log_warn("cannot reload services from the maps");
 	h2s_timer_arm(&d->loop, t, REFRESH_MS);
-}
-
-static void leave_after_handover(struct h2s_flush *f);
-
-static void drain_expired(struct h2s_timer *t)
-{
-	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, drain_timer);
-
-	log_notice("drain timeout: closing %u client connections with streams still open",
-		   d->nclients);
-	h2s_loop_stop(&d->loop);
 }
 
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
@@ -297,6 +318,8 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 
 	memset(d, 0, sizeof(*d));
 	d->sig.fd = -1;
+	d->handover.fd = -1;
+	d->opts = o;
 	d->started_unix = h2s_unix_now();
 	d->maps = maps;
 	d->loader = loader;
@@ -332,18 +355,15 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 			return rc;
 	}
 
+	/* main() blocked them at its start; from here on they are events of the loop. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	d->sig.on_io = on_signal;
-	if (d->sig.fd < 0 || h2s_watch_add(&d->loop, &d->sig, EPOLLIN) < 0) {
+	if (d->sig.fd < 0 || h2s_lifecycle_init(d) < 0) {
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		return -errno;
 	}
-	d->drain_timer.fire = drain_expired;
 	d->refresh_timer.fire = refresh_tick;
 	d->state_timer.fire = state_tick;
 	rc = h2s_registry_refresh(&d->reg);
@@ -361,15 +381,12 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	d->control = h2s_control_start(d, o->control, err, errlen);
 	if (!d->control)
 		return -EIO;
-	snprintf(maps->ctl_mem->control, sizeof(maps->ctl_mem->control), "%s", o->control);
-	maps->ctl_mem->daemon_pid = (__u32)getpid();
-	publish_listeners(d);
+	h2s_daemon_publish(d);
 	accept_leftovers(d, from);
-	d->handover_flush.run = leave_after_handover;
 	return 0;
 }
 
-static void close_listeners(struct h2s_daemon *d)
+void h2s_daemon_close_listeners(struct h2s_daemon *d)
 {
 	for (int i = 0; i < d->nlis; i++) {
 		h2s_watch_del(&d->loop, &d->lis[i].w);
@@ -378,91 +395,11 @@ static void close_listeners(struct h2s_daemon *d)
 	d->nlis = 0;
 }
 
-/* From here on another daemon may own the node: this one no longer resolves, checks health or
- * writes the maps, no longer answers the CLI or serves metrics (the next one binds those), and
- * lets go of the pin dir. It only finishes the streams it has.
- */
-static void leave_node(struct h2s_daemon *d)
+void h2s_daemon_maybe_done(struct h2s_daemon *d)
 {
-	struct h2s_ctl *ctl = d->maps->ctl_mem;
-
-	if (d->left)
-		return;
-	d->left = true;
-	h2s_discovery_fini(d);
-	d->reg.readonly = true;
-	if (ctl->daemon_pid == (__u32)getpid()) {
-		ctl->daemon_pid = 0;
-		memset(ctl->control, 0, sizeof(ctl->control));
-	}
-	h2s_control_stop(d->control);
-	d->control = NULL;
-	h2s_metrics_stop(d->metrics);
-	d->metrics = NULL;
-	h2s_loader_unlock(d->loader);
-}
-
-/* GOAWAY to every client; exit once their streams are done (or the drain timeout). */
-static void wind_down(struct h2s_daemon *d, const char *why)
-{
-	struct h2s_list *pos, *tmp;
-
-	d->draining = true;
-	log_notice("%s: GOAWAY sent to %u client connections, waiting up to %u ms for their "
-		   "streams",
-		   why, d->nclients, d->set.drain_timeout_ms);
-	h2s_list_for_each_safe(pos, tmp, &d->clients)
-		h2s_client_shutdown(h2s_container_of(pos, struct h2s_client, link));
-	if (d->nclients == 0)
+	/* Listeners still open (lingering) may yet hand us a client. */
+	if (d->draining && d->nclients == 0 && d->nlis == 0)
 		h2s_loop_stop(&d->loop);
-	else
-		h2s_timer_arm(&d->loop, &d->drain_timer, d->set.drain_timeout_ms);
-}
-
-void h2s_daemon_drain(struct h2s_daemon *d)
-{
-	if (d->draining)
-		return;
-	/* New connects to the services are no longer captured from here on: with state kept
-	 * they go straight to a backend until the next daemon is up (H2S_CTL_F_L4_FALLBACK).
-	 */
-	if (!d->left)
-		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
-				   __ATOMIC_RELEASE);
-	close_listeners(d);
-	/* A restart (state kept): the next daemon may start while this one drains. */
-	if (d->keep_state)
-		leave_node(d);
-	wind_down(d, "draining");
-}
-
-static void leave_after_handover(struct h2s_flush *f)
-{
-	struct h2s_daemon *d = h2s_container_of(f, struct h2s_daemon, handover_flush);
-
-	/* The sockets live on in the new daemon (capture stays on, pointing at them). */
-	close_listeners(d);
-	leave_node(d);
-	if (!d->draining)
-		wind_down(d, "handed over");
-}
-
-int h2s_daemon_hand_over(struct h2s_daemon *d, int fd)
-{
-	int fds[H2S_MAX_LISTENERS];
-	int rc;
-
-	if (d->left)
-		return -EALREADY;
-	for (int i = 0; i < d->nlis; i++)
-		fds[i] = d->lis[i].w.fd;
-	rc = h2s_takeover_answer(fd, fds, d->nlis);
-	if (rc < 0)
-		return rc;
-	log_notice("handing over to a new daemon: %d listening sockets sent", d->nlis);
-	/* After this turn: the control connection asking is being served right now. */
-	h2s_flush_queue(&d->loop, &d->handover_flush);
-	return 0;
 }
 
 int h2s_daemon_run(struct h2s_daemon *d)
@@ -474,17 +411,19 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 {
 	struct h2s_list *pos, *tmp;
 
-	if (d->maps && d->maps->ctl_mem && !d->left)
+	/* What this daemon published is withdrawn, unless another one owns the node now. */
+	if (d->published && !d->left && !d->handed_sockets)
 		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
 				   __ATOMIC_RELEASE);
+	if (d->maps && d->maps->ctl_mem && d->maps->ctl_mem->daemon_pid == (__u32)getpid()) {
+		d->maps->ctl_mem->daemon_pid = 0;
+		memset(d->maps->ctl_mem->control, 0, sizeof(d->maps->ctl_mem->control));
+	}
+	h2s_lifecycle_fini(d);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
 	h2s_metrics_stop(d->metrics);
 	d->metrics = NULL;
-	if (d->control && d->maps && d->maps->ctl_mem && !d->left) {
-		d->maps->ctl_mem->daemon_pid = 0;
-		memset(d->maps->ctl_mem->control, 0, sizeof(d->maps->ctl_mem->control));
-	}
 	h2s_control_stop(d->control);
 	d->control = NULL;
 	h2s_discovery_fini(d);

@@ -40,6 +40,10 @@ struct h2s_settings {
 	uint32_t retry_percent, retry_min, replay_body_max;
 	uint32_t resolver_grace_ms; /* a failing resolver keeps its last good set this long */
 	uint32_t dns_ttl_cap_ms;    /* re-resolve at least this often */
+	/* With no daemon accepting, connects go straight to a backend for at most this long
+	 * after the last daemon's last heartbeat (0: never, leave them alone).
+	 */
+	uint32_t l4_fallback_ttl_ms;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };
@@ -58,6 +62,7 @@ struct h2s_daemon {
 	struct h2s_loop loop;
 	struct h2s_maps *maps;
 	struct h2s_loader *loader; /* its pin dir lock is let go when this daemon leaves */
+	const struct h2s_options *opts; /* what it was started with (to take the node back) */
 	struct h2s_registry reg;
 	struct h2s_settings set;
 	nghttp2_session_callbacks *server_cbs, *upstream_cbs;
@@ -67,17 +72,22 @@ struct h2s_daemon {
 	struct h2s_list clients; /* struct h2s_client.link */
 	uint32_t nclients;
 	struct h2s_watch sig;
-	struct h2s_timer drain_timer, goaway_timer, refresh_timer, state_timer;
+	struct h2s_timer refresh_timer, state_timer;
 	struct h2s_flush refresh_flush; /* a resolver changed the maps: reload after this turn */
 	struct h2s_dns *dns;            /* c-ares channel, created by the first DNS resolver */
 	char dns_servers[512];          /* c-ares CSV; empty: /etc/resolv.conf */
 	struct h2s_metrics *metrics;    /* /metrics, /healthz, /readyz */
 	struct h2s_control *control;    /* the CLI's way in */
 	double started_unix;
-	bool draining;
 	bool keep_state;  /* SIGTERM is a restart: leave the node to the next daemon at once */
-	bool left;        /* another daemon may own the node: only our own streams remain */
-	struct h2s_flush handover_flush;
+	bool published;   /* h2s_daemon_publish() turned capture on for our listeners */
+	/* Stopping and handing over: lifecycle.c. */
+	bool draining;       /* GOAWAY sent: exit once the clients are gone */
+	bool left;           /* another daemon may own the node: only our own streams remain */
+	bool handed_sockets; /* a new daemon has our listening sockets (capture is its now) */
+	struct h2s_watch handover; /* the new daemon's connection until it says "ready" */
+	struct h2s_flush stop_flush, handover_flush, leave_flush, takeback_flush;
+	struct h2s_timer drain_timer, linger_timer;
 	struct h2s_stats stats;
 	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
 };
@@ -95,12 +105,13 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 int h2s_daemon_run(struct h2s_daemon *d);
 void h2s_daemon_fini(struct h2s_daemon *d);
 
-/* Start the graceful shutdown (also what SIGTERM does). */
-void h2s_daemon_drain(struct h2s_daemon *d);
-/* A new daemon asks for the node on control connection fd: send it the listening sockets,
- * then (after this loop turn) leave and drain. Negative errno when this daemon cannot.
+/* Tell the kernel plane where captured connections go (our listeners), who we are (pid,
+ * control socket), and turn capture (and the L4 fallback) on.
  */
-int h2s_daemon_hand_over(struct h2s_daemon *d, int fd);
+void h2s_daemon_publish(struct h2s_daemon *d);
+void h2s_daemon_close_listeners(struct h2s_daemon *d);
+/* Draining, and nothing left to wait for: stop the loop. */
+void h2s_daemon_maybe_done(struct h2s_daemon *d);
 
 /* Reload the registry at the end of this loop turn (after a resolver changed the maps). */
 void h2s_daemon_refresh_soon(struct h2s_daemon *d);

@@ -152,8 +152,7 @@ static void client_teardown(struct h2s_conn *c, const char *why)
 	h2s_relay_client_gone(cl);
 	h2s_list_del(&cl->link);
 	d->nclients--;
-	if (d->draining && d->nclients == 0)
-		h2s_loop_stop(&d->loop);
+	h2s_daemon_maybe_done(d);
 }
 
 static void client_destroy(struct h2s_conn *c)

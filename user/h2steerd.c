@@ -12,6 +12,7 @@
 #include "version.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,19 @@ int main(int argc, char **argv)
 	bool keep_state;
 	struct h2s_options o;
 	struct h2s_loader l;
-	struct h2s_handover from = { .n = 0 };
+	struct h2s_handover from = { .n = 0, .conn = -1 };
 	char err[512], cgroup[4096];
 	int rc, exit_code = 1;
+	sigset_t stop;
 
+	/* From the start, SIGTERM/SIGINT wait for the event loop's signalfd: a stop during
+	 * start-up (a takeover can take seconds) must not kill us between steps.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	h2s_options_init(&o);
 	if (h2s_options_parse(&o, argc, argv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "h2steerd: %s\n", err);
@@ -112,6 +122,7 @@ int main(int argc, char **argv)
 			     sizeof(err)) < 0) {
 		log_err("%s", err);
 		h2s_handover_close(&from);
+		h2s_takeover_end(&from); /* the old daemon carries on */
 		h2s_options_free(&o);
 		return 1;
 	}
@@ -134,6 +145,7 @@ int main(int argc, char **argv)
 		h2s_daemon_fini(&d);
 		goto out;
 	}
+	h2s_takeover_ready(&from); /* the daemon we took over from leaves now */
 	log_notice("h2steerd %s ready: capturing connections to managed services from cgroup %s",
 		   H2S_VERSION, cgroup);
 	rc = h2s_daemon_run(&d);
@@ -146,6 +158,8 @@ int main(int argc, char **argv)
 	log_notice("h2steerd stopped%s", keep_state ? " (state kept pinned)" : "");
 out:
 	h2s_loader_stop(&l, keep_state);
+	/* Only now, after our cleanup: a daemon we failed to take over from resumes. */
+	h2s_takeover_end(&from);
 	h2s_options_free(&o);
 	return exit_code;
 }

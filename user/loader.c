@@ -203,19 +203,9 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	/* One daemon per pin dir: a second one would swap the programs and, on exit, unpin the
 	 * state of the first. The lock lives as long as the daemon (flock works on bpffs).
 	 */
-	l->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = l->lock_fd < 0 ? -errno : lock_pin_dir(l->lock_fd, lock_wait_ms);
-	if (rc < 0) {
-		snprintf(err, errlen,
-			 rc == -EWOULDBLOCK ? "another h2steerd is running with pin dir %s (stop it, "
-					      "or give this one another --pin-dir)"
-					    : "cannot lock %s: %s",
-			 pin_dir, strerror(-rc));
-		if (l->lock_fd >= 0)
-			close(l->lock_fd);
-		l->lock_fd = -1;
+	rc = h2s_loader_lock(l, lock_wait_ms, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
 	l->reused = any_map_pinned(pin_dir);
 
 	l->skel = h2steer_bpf__open_opts(&opts);
@@ -273,6 +263,28 @@ fail:
 			unlink(pin_path(l, H2S_PIN_PROGS_SUBDIR, i, sub, sizeof(sub)));
 	}
 	h2s_loader_stop(l, l->reused);
+	return rc;
+}
+
+int h2s_loader_lock(struct h2s_loader *l, unsigned wait_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	if (l->lock_fd >= 0)
+		return 0;
+	l->lock_fd = open(l->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = l->lock_fd < 0 ? -errno : lock_pin_dir(l->lock_fd, wait_ms);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 rc == -EWOULDBLOCK ? "another h2steerd is running with pin dir %s (stop it, "
+					      "take it over with --takeover, or give this one "
+					      "another --pin-dir)"
+					    : "cannot lock %s: %s",
+			 l->pin_dir, strerror(-rc));
+		if (l->lock_fd >= 0)
+			close(l->lock_fd);
+		l->lock_fd = -1;
+	}
 	return rc;
 }
 

@@ -36,6 +36,8 @@ struct h2s_loader {
 int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgroup_path,
 		     unsigned lock_wait_ms, char *err, size_t errlen);
 
+/* One daemon per pin dir: flock it, waiting up to wait_ms for a daemon handing it over. */
+int h2s_loader_lock(struct h2s_loader *l, unsigned wait_ms, char *err, size_t errlen);
 /* Let another daemon own the pin dir (this one is leaving; its pins stay). */
 void h2s_loader_unlock(struct h2s_loader *l);
 

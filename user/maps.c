@@ -110,7 +110,7 @@ const char *const h2s_map_names[H2S_M__COUNT] = {
 	[H2S_M_BACKENDS] = H2S_MAP_BACKENDS,	[H2S_M_ORIGINS] = H2S_MAP_ORIGINS,
 	[H2S_M_SOCKS] = H2S_MAP_SOCKS,		[H2S_M_COUNTERS] = H2S_MAP_COUNTERS,
 	[H2S_M_DISCOVERY] = H2S_MAP_DISCOVERY,	[H2S_M_BE_STATE] = H2S_MAP_BE_STATE,
-	[H2S_M_LB] = H2S_MAP_LB,		[H2S_M_LB_SLOTS] = H2S_MAP_LB_SLOTS,
+	[H2S_M_LB] = H2S_MAP_LB,
 };
 
 int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])
@@ -206,6 +206,7 @@ int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 	if (bpf_map_delete_elem(m->services, vip) < 0)
 		return -errno;
 	bpf_map_delete_elem(m->discovery, vip);
+	bpf_map_delete_elem(m->lb, vip); /* no fallback to the backends of a service gone */
 	rc = h2s_backends_collect(m, vip, &l);
 	for (size_t i = 0; i < l.n; i++)
 		bpf_map_delete_elem(m->backends, &l.e[i].k);
@@ -280,24 +281,16 @@ int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2
 }
 
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,
-		   __u32 n, __u32 old_n)
+		   __u32 n)
 {
 	struct h2s_lb lb = { .n = n };
-	struct h2s_lb_key k = { .vip = *vip };
 
-	/* The connect hooks may read at any moment: slots exist before n counts them, and n
-	 * shrinks before the slots beyond it go.
-	 */
-	for (k.idx = 0; k.idx < n; k.idx++)
-		if (bpf_map_update_elem(m->lb_slots, &k, &slots[k.idx], BPF_ANY) < 0)
-			return -errno;
-	if (n && bpf_map_update_elem(m->lb, vip, &lb, BPF_ANY) < 0)
-		return -errno;
+	if (n > H2S_LB_SLOTS_MAX)
+		return -E2BIG;
 	if (!n)
-		bpf_map_delete_elem(m->lb, vip);
-	for (k.idx = n; k.idx < old_n; k.idx++)
-		bpf_map_delete_elem(m->lb_slots, &k);
-	return 0;
+		return bpf_map_delete_elem(m->lb, vip) < 0 && errno != ENOENT ? -errno : 0;
+	memcpy(lb.slot, slots, n * sizeof(*slots));
+	return bpf_map_update_elem(m->lb, vip, &lb, BPF_ANY) < 0 ? -errno : 0;
 }
 
 int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,

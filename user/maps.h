@@ -20,7 +20,6 @@ enum h2s_map_id {
 	H2S_M_DISCOVERY,
 	H2S_M_BE_STATE,
 	H2S_M_LB,
-	H2S_M_LB_SLOTS,
 	H2S_M__COUNT,
 };
 
@@ -31,14 +30,13 @@ struct h2s_maps {
 	union {
 		int fd[H2S_M__COUNT];
 		struct {
-			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb,
-				lb_slots;
+			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb;
 		};
 	};
 	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
 	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
 };
-_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 10 * sizeof(int), "one field per map");
+_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 9 * sizeof(int), "one field per map");
 
 /* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
  * that says what to do (e.g. start h2steerd).
@@ -119,9 +117,9 @@ int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,
 int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_state *st);
 void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be);
 
-/* Replace vip's L4 fallback slots (old_n: how many it had), or remove them (n == 0). */
+/* Replace vip's L4 fallback slots, or remove them (n == 0). */
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,
-		   __u32 n, __u32 old_n);
+		   __u32 n);
 
 /* Names for the CLI, config and logs. */
 const char *h2s_source_name(enum h2s_source s);

@@ -191,10 +191,11 @@ static void render_lifecycle(struct h2s_daemon *d, struct h2s_strbuf *b)
 	       "Backends that stopped taking new RPCs (drained or removed from a service).");
 	h2s_sb_printf(b, "h2steer_drains_total %llu\n", (unsigned long long)d->stats.drains);
 	family(b, "h2steer_backend_health", "gauge",
-	       "Health of each backend: 1 for its current state.");
+	       "Health of each backend: 1 for its current state, 0 for the others.");
 	h2s_stats_each(e, d->stats.be)
-	h2s_sb_printf(b, "h2steer_backend_health{backend=\"%s\",state=\"%s\"} 1\n", e->name,
-		      h2s_health_name(e->health));
+	for (int h = 0; h < H2S_HEALTH__COUNT; h++)
+		h2s_sb_printf(b, "h2steer_backend_health{backend=\"%s\",state=\"%s\"} %d\n",
+			      e->name, h2s_health_name(h), e->health == h);
 	family(b, "h2steer_backend_health_changed_timestamp_seconds", "gauge",
 	       "When each backend's health state last changed.");
 	h2s_stats_each(e, d->stats.be)

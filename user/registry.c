@@ -199,7 +199,7 @@ nomem:
 static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 {
 	if (!r->readonly)
-		h2s_lb_publish(r->maps, &s->vip, NULL, 0, s->nlb);
+		h2s_lb_publish(r->maps, &s->vip, NULL, 0);
 	if (r->on_service_gone)
 		r->on_service_gone(s, r->ctx);
 	count_members(r, s->be, s->mflags, s->n, -1);
@@ -357,28 +357,58 @@ void h2s_registry_each_backend(struct h2s_registry *r,
 		}
 }
 
+/* Up to H2S_LB_SLOTS_MAX slots for n backends: weight w gets w slots when they all fit, else a
+ * share of them (at least one each, while they last).
+ */
+static uint32_t fill_slots(struct h2s_addr *out, struct h2s_backend_rt *const *be,
+			   const uint32_t *w, size_t n)
+{
+	uint64_t total = 0;
+	uint32_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += w[i];
+	for (size_t i = 0; i < n && k < H2S_LB_SLOTS_MAX; i++) {
+		uint64_t share = total <= H2S_LB_SLOTS_MAX ? w[i] : w[i] * H2S_LB_SLOTS_MAX / total;
+
+		for (uint64_t j = 0; j < (share ? share : 1) && k < H2S_LB_SLOTS_MAX; j++)
+			out[k++] = be[i]->addr;
+	}
+	return k;
+}
+
 /* The same choice a pick makes, for the connect hooks to use when no daemon accepts: usable
- * backends, else every one that is not drained.
+ * backends of the VIP's family, else every one that is not drained.
  */
 static void publish_lb(struct h2s_registry *r, struct h2s_service_rt *s, uint64_t now)
 {
+	struct h2s_backend_rt *cand[H2S_LB_SLOTS_MAX];
+	uint32_t w[H2S_LB_SLOTS_MAX], n;
 	struct h2s_addr slots[H2S_LB_SLOTS_MAX];
-	uint32_t n = 0;
+	size_t c = 0;
 
-	for (size_t k = 0; k < s->n && n < H2S_LB_SLOTS_MAX; k++)
-		if (!(s->mflags[k] & H2S_BE_F_DRAIN) && usable(s->be[k], now))
-			slots[n++] = s->be[k]->addr;
-	for (size_t k = 0; !n && k < s->n && k < H2S_LB_SLOTS_MAX; k++)
-		if (!(s->mflags[k] & H2S_BE_F_DRAIN))
-			slots[n++] = s->be[k]->addr;
-	if (r->readonly || (n == s->nlb && !memcmp(slots, s->lb, n * sizeof(slots[0]))))
+	for (int pass = 0; pass < 2 && c == 0; pass++)
+		for (size_t k = 0; k < s->n && c < H2S_LB_SLOTS_MAX; k++) {
+			struct h2s_backend_rt *be = s->be[k];
+
+			if ((s->mflags[k] & H2S_BE_F_DRAIN) ||
+			    h2s_addr_is_v4(&be->addr) != h2s_addr_is_v4(&s->vip) ||
+			    (pass == 0 && !usable(be, now)))
+				continue;
+			cand[c] = be;
+			w[c++] = s->slot[k].weight;
+		}
+	n = fill_slots(slots, cand, w, c);
+	if (r->readonly ||
+	    (s->lb_written && n == s->nlb && !memcmp(slots, s->lb, n * sizeof(slots[0]))))
 		return;
-	if (h2s_lb_publish(r->maps, &s->vip, slots, n, s->nlb) < 0) {
+	if (h2s_lb_publish(r->maps, &s->vip, slots, n) < 0) {
 		log_warn("service %s: cannot write its fallback slots", s->name);
 		return;
 	}
 	memcpy(s->lb, slots, n * sizeof(slots[0]));
 	s->nlb = n;
+	s->lb_written = true;
 }
 
 void h2s_registry_publish_lb(struct h2s_registry *r)

@@ -57,9 +57,12 @@ struct h2s_service_rt {
 	uint8_t *mflags;
 	size_t n;
 	bool seen; /* reload bookkeeping */
-	/* The L4 fallback slots last written for it (h2s_lb / h2s_lb_slots). */
+	/* The L4 fallback slots last written for it (h2s_lb); lb_written: by this daemon (what
+	 * an earlier one left is replaced at the first publish).
+	 */
 	struct h2s_addr lb[H2S_LB_SLOTS_MAX];
 	uint32_t nlb;
+	bool lb_written;
 };
 
 #define H2S_REG_BUCKETS 1024

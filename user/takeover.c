@@ -1,10 +1,12 @@
 /* takeover.c — see takeover.h. Both ends of the exchange live here, so that the format is
- * defined once: request "takeover\n"; answer {"listeners": N, "pid": P} with the N sockets
- * attached to its first byte, or {"error": "..."} with none.
+ * defined once: request "takeover PIN_DIR\n"; answer one line, {"listeners": N, "pid": P} with
+ * the N sockets attached to its first byte, or {"error": "..."} with none; later "ready\n" from
+ * the new daemon.
  */
 #include "takeover.h"
 
 #include "h2s_maps.h"
+#include "log.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -115,8 +117,8 @@ static int read_answer(int s, unsigned timeout_ms, char *buf, size_t cap,
 			return -EMSGSIZE;
 		len += (size_t)n;
 		buf[len] = '\0';
-		if (n == 0 || len == cap - 1)
-			return 0;
+		if (n == 0 || len == cap - 1 || strchr(buf, '\n'))
+			return 0; /* one line: the connection stays open for "ready" */
 	}
 }
 
@@ -129,7 +131,14 @@ int h2s_takeover_request(const char *pin_dir, unsigned timeout_ms, struct h2s_ha
 	json_error_t je;
 	int s = -1, rc;
 
+	char req[600];
+	int reqlen;
+
 	memset(h, 0, sizeof(*h));
+	h->conn = -1;
+	reqlen = snprintf(req, sizeof(req), H2S_TAKEOVER_REQUEST " %s\n", pin_dir);
+	if (reqlen < 0 || (size_t)reqlen >= sizeof(req))
+		return fail(err, errlen, -ENAMETOOLONG, "pin dir %s: %s", pin_dir);
 	rc = find_daemon(pin_dir, &h->from, sun.sun_path, sizeof(sun.sun_path));
 	if (rc < 0)
 		return fail(err, errlen, rc, "cannot read %s/" H2S_MAP_CTL ": %s", pin_dir);
@@ -150,7 +159,7 @@ int h2s_takeover_request(const char *pin_dir, unsigned timeout_ms, struct h2s_ha
 		}
 		goto out;
 	}
-	if (send(s, H2S_TAKEOVER_REQUEST "\n", sizeof(H2S_TAKEOVER_REQUEST), MSG_NOSIGNAL) < 0) {
+	if (send(s, req, (size_t)reqlen, MSG_NOSIGNAL) != reqlen) {
 		rc = -errno;
 		fail(err, errlen, rc, "cannot ask the daemon at %s: %s", sun.sun_path);
 		goto out;
@@ -176,11 +185,30 @@ int h2s_takeover_request(const char *pin_dir, unsigned timeout_ms, struct h2s_ha
 	}
 out:
 	json_decref(j);
+	if (rc == 0 && h->from) {
+		h->conn = s;
+		return 0;
+	}
 	if (s >= 0)
 		close(s);
 	if (rc < 0)
 		h2s_handover_close(h);
 	return rc;
+}
+
+void h2s_takeover_ready(struct h2s_handover *h)
+{
+	if (h->conn >= 0 &&
+	    send(h->conn, H2S_TAKEOVER_READY "\n", sizeof(H2S_TAKEOVER_READY), MSG_NOSIGNAL) < 0)
+		log_warn("takeover: cannot tell the old daemon we serve: %s", strerror(errno));
+	h2s_takeover_end(h);
+}
+
+void h2s_takeover_end(struct h2s_handover *h)
+{
+	if (h->conn >= 0)
+		close(h->conn);
+	h->conn = -1;
 }
 
 void h2s_handover_close(struct h2s_handover *h)

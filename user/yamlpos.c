@@ -1,6 +1,7 @@
 /* yamlpos.c — see yamlpos.h. libyaml's document API keeps each node's start mark. */
 #include "yamlpos.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,19 @@ static yaml_node_t *child(yaml_document_t *doc, yaml_node_t *node, const char *k
 	return NULL;
 }
 
+/* The node at path exactly, or NULL. */
+static yaml_node_t *by_exact_path(yaml_document_t *doc, const char *path)
+{
+	yaml_node_t *node = yaml_document_get_root_node(doc);
+	const char *p = path;
+	char key[128];
+	long index;
+
+	while (node && (p = next_part(p, key, sizeof(key), &index)))
+		node = child(doc, node, key, index);
+	return node;
+}
+
 static yaml_node_t *by_path(yaml_document_t *doc, const char *path)
 {
 	yaml_node_t *node = yaml_document_get_root_node(doc), *found = NULL;
@@ -68,46 +82,24 @@ static yaml_node_t *by_path(yaml_document_t *doc, const char *path)
 	return found;
 }
 
-/* Depth-first, in document order: the first mapping key spelled key; its path into path. */
-static yaml_node_t *by_key(yaml_document_t *doc, yaml_node_t *node, const char *key, char *path,
-			   size_t pathlen, int depth)
+/* The key spelled key among node's own keys (node a mapping), or NULL. */
+static yaml_node_t *own_key(yaml_document_t *doc, yaml_node_t *node, const char *key)
 {
-	size_t used = strlen(path);
-	yaml_node_t *found = NULL;
-
-	if (!node || depth > 32)
+	if (!node || node->type != YAML_MAPPING_NODE)
 		return NULL;
-	if (node->type == YAML_SEQUENCE_NODE) {
-		for (yaml_node_item_t *it = node->data.sequence.items.start;
-		     !found && it < node->data.sequence.items.top; it++) {
-			snprintf(path + used, pathlen - used, "[%ld]",
-				 (long)(it - node->data.sequence.items.start));
-			found = by_key(doc, yaml_document_get_node(doc, *it), key, path, pathlen,
-				       depth + 1);
-		}
-	} else if (node->type == YAML_MAPPING_NODE) {
-		for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
-		     !found && pr < node->data.mapping.pairs.top; pr++) {
-			yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+	     pr < node->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
 
-			if (!k || k->type != YAML_SCALAR_NODE)
-				continue;
-			snprintf(path + used, pathlen - used, "%s%.*s", used ? "." : "",
-				 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
-			if (k->data.scalar.length == strlen(key) &&
-			    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
-				return k;
-			found = by_key(doc, yaml_document_get_node(doc, pr->value), key, path,
-				       pathlen, depth + 1);
-		}
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
+		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
+			return k;
 	}
-	if (!found)
-		path[used] = '\0';
-	return found;
+	return NULL;
 }
 
-/* path: NULL to find `what` as a path, else to find it as a key (and say where it sits). */
-static int locate(const char *text, size_t len, const char *what, char *path, size_t pathlen,
+/* key NULL: the value at path `what`; else the key `key` of the mapping at path `what`. */
+static int locate(const char *text, size_t len, const char *what, const char *key,
 		  unsigned *line, unsigned *col)
 {
 	yaml_parser_t parser;
@@ -122,12 +114,11 @@ static int locate(const char *text, size_t len, const char *what, char *path, si
 		yaml_parser_delete(&parser);
 		return -1;
 	}
-	if (path) {
-		path[0] = '\0';
-		found = by_key(&doc, yaml_document_get_root_node(&doc), what, path, pathlen, 0);
-	} else {
+	if (key)
+		found = own_key(&doc, *what ? by_exact_path(&doc, what)
+					    : yaml_document_get_root_node(&doc), key);
+	else
 		found = by_path(&doc, what);
-	}
 	if (found) {
 		*line = (unsigned)found->start_mark.line + 1;
 		*col = (unsigned)found->start_mark.column + 1;
@@ -141,11 +132,11 @@ static int locate(const char *text, size_t len, const char *what, char *path, si
 int h2s_yaml_locate(const char *text, size_t len, const char *path, unsigned *line,
 		    unsigned *col)
 {
-	return locate(text, len, path, NULL, 0, line, col);
+	return locate(text, len, path, NULL, line, col);
 }
 
-int h2s_yaml_locate_key(const char *text, size_t len, const char *key, char *path,
-			size_t pathlen, unsigned *line, unsigned *col)
+int h2s_yaml_locate_key(const char *text, size_t len, const char *mapping, const char *key,
+			unsigned *line, unsigned *col)
 {
-	return locate(text, len, key, path, pathlen, line, col);
+	return locate(text, len, mapping, key, line, col);
 }

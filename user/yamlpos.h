@@ -13,10 +13,10 @@
 int h2s_yaml_locate(const char *text, size_t len, const char *path, unsigned *line,
 		    unsigned *col);
 
-/* The first mapping key spelled key, anywhere in the text (an unexpected key's place), and
- * its path (as above) into path.
+/* The key spelled key (an unexpected key's place) of the mapping at path `mapping` ("" for the
+ * top level). Returns 0 with its line and column, -1 when there is no such key there.
  */
-int h2s_yaml_locate_key(const char *text, size_t len, const char *key, char *path,
-			size_t pathlen, unsigned *line, unsigned *col);
+int h2s_yaml_locate_key(const char *text, size_t len, const char *mapping, const char *key,
+			unsigned *line, unsigned *col);
 
 #endif /* H2S_YAMLPOS_H */

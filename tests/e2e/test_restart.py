@@ -4,6 +4,7 @@ accepts, the pinned connect hooks send new connections straight to a backend (L4
 import json
 import os
 import signal
+import socket
 import time
 
 import h2slab
@@ -106,3 +107,92 @@ def test_takeover_with_no_daemon_running_starts_afresh(lab):
     d = lab.daemon(services={vip: [bes[0].addr]}, extra=["--takeover"])
     assert "no daemon runs" in d.proc.text()
     assert lab.client(vip, "unary", "-n", 10, "-c", 1)["ok"] == 10
+
+
+def test_takeover_that_fails_leaves_the_old_daemon_serving(lab):
+    bes = lab.backends(3)
+    vip = lab.vip()
+    a = lab.daemon(services={vip: [b.addr for b in bes]})
+    client = lab.client_async(vip, "unary", "-n", 12000, "-c", 4, "-interval-us", 2000,
+                              "-max-time", "90s")
+    time.sleep(1.5)
+    # The new daemon gets the sockets, then cannot bind its metrics address: it gives up.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, wait=False,
+                   extra=["--takeover", "--metrics", "127.0.0.1:%d" % taken.getsockname()[1]])
+    b.proc.exit_expected = True
+    assert b.proc.p.wait(30) == 1, b.proc.tail()
+    assert "taking over from h2steerd pid" in b.proc.text()
+    a.proc.wait_for("serving again")
+    r = finish(client)
+    assert r["errors"] == {} and r["ok"] == 12000, r
+    # a has the node back: it answers the CLI, its capture is on, and it can hand over later.
+    st = lab.cli(a, "status", json_out=True).json
+    assert st["daemon"]["pid"] == a.proc.pid and st["capture"] is True, st
+    assert kernel(lab, a)["l4_fallback"] == 0
+    taken.close()
+    c = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover"])
+    assert a.proc.p.wait(40) == 0, a.proc.tail()
+    assert lab.client(vip, "unary", "-n", 30, "-c", 1)["ok"] == 30
+    assert lab.cli(c, "status", json_out=True).json["daemon"]["pid"] == c.proc.pid
+
+
+def test_stop_signal_in_the_same_batch_as_probes_and_cli_requests(lab):
+    """SIGTERM and, in the same epoll batch, /healthz probes and control requests: the drain
+    frees the control socket and the metrics listener only after the batch. (Whether the
+    signal comes first in the batch is up to epoll: five rounds.)"""
+    bes = lab.backends(1)
+    vip = lab.vip()
+    for _ in range(5):
+        a = lab.daemon(services={vip: [bes[0].addr]}, extra=["--keep-state"])
+        control = lab.cli(a, "status", json_out=True).json["control"]
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            os.kill(a.proc.pid, signal.SIGTERM)
+            host, port = a.metrics.rsplit(":", 1)
+            conns = []
+            for _ in range(3):
+                s = socket.create_connection((host, int(port)), timeout=5)
+                s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                c = socket.socket(socket.AF_UNIX)
+                c.connect(control)
+                c.sendall(b"status\n")
+                conns += [s, c]
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        assert a.proc.p.wait(30) == 0, a.proc.tail()
+        for s in conns:
+            s.close()
+        assert lab.daemon(pin_dir=a.pin_dir).stop() == 0  # removes the state a kept
+
+
+def test_plain_sigterm_leaves_new_connects_alone_during_the_drain(lab):
+    """Without --keep-state a stop is an uninstall: no L4 fallback while the last streams
+    finish; connects go where the client sent them."""
+    bes = lab.backends(1)
+    vip = lab.vip()
+    a = lab.daemon(services={vip: [bes[0].addr]})
+    slow = lab.client_async(vip, "concurrent", "-streams", 1, "-sleep-ms", 3000)
+    time.sleep(0.8)
+    os.kill(a.proc.pid, signal.SIGTERM)
+    a.proc.wait_for("draining")
+    host, port = vip.rsplit(":", 1)
+    r = lab.run([h2slab.PYTHON, "-c", f"import socket; socket.create_connection(('{host}', "
+                 f"{port}), timeout=5)"])
+    assert "ConnectionRefusedError" in r.stderr, r.stderr
+    assert slow.p.wait(30) == 0, slow.tail()
+    assert a.proc.p.wait(30) == 0
+
+
+def test_two_daemons_never_share_a_control_socket(lab):
+    bes = lab.backends(1)
+    vip = lab.vip()
+    a = lab.daemon(services={vip: [bes[0].addr]})
+    control = lab.cli(a, "status", json_out=True).json["control"]
+    b = lab.daemon(extra=["--control", control], wait=False)
+    b.proc.exit_expected = True
+    assert b.proc.p.wait(30) == 1
+    assert "is in use by another daemon" in b.proc.text(), b.proc.tail()
+    assert lab.cli(a, "status", json_out=True).json["daemon"]["pid"] == a.proc.pid

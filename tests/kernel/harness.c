@@ -133,8 +133,7 @@ void ktest_daemon_gone(void)
 
 void ktest_lb(const struct h2s_addr *vip, const struct h2s_addr *backends, __u32 n)
 {
-	/* Whatever was there before goes: deleting slots that do not exist is harmless. */
-	cr_assert(h2s_lb_publish(&kt.l.maps, vip, backends, n, H2S_LB_SLOTS_MAX) == 0);
+	cr_assert(h2s_lb_publish(&kt.l.maps, vip, backends, n) == 0);
 }
 
 unsigned long long ktest_cgroup_id(void)

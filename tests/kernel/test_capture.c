@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(capture, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
@@ -286,4 +287,29 @@ Test(capture, connect_from_another_netns_is_left_alone)
 	ktest_release();
 	/* The daemon's own namespace is still captured. */
 	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_DAEMON);
+}
+
+/* The slots are trusted only while a daemon keeps them fresh: after fallback_ttl_ns without a
+ * heartbeat (uninstalled, crash-looping) connects are left alone.
+ */
+Test(capture, fallback_expires_without_a_heartbeat)
+{
+	struct conn_report rep;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ktest_daemon_gone();
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK;
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	/* Last heartbeat 1 ms ago, trusted for 1 µs. */
+	kt.l.maps.ctl_mem->fallback_ttl_ns = 1000;
+	kt.l.maps.ctl_mem->heartbeat_ns = (__u64)now.tv_sec * 1000000000ull +
+					  (__u64)now.tv_nsec - 1000000;
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
+	ktest_release();
+	/* Trusted for a minute. */
+	kt.l.maps.ctl_mem->fallback_ttl_ns = 60ull * 1000000000ull;
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_BACKEND);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 1);
 }

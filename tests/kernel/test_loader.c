@@ -18,7 +18,7 @@ TestSuite(loader, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
 
 static const char *const pinned[] = {
 	H2S_MAP_CTL, H2S_MAP_SERVICES, H2S_MAP_BACKENDS, H2S_MAP_ORIGINS, H2S_MAP_SOCKS,
-	H2S_MAP_COUNTERS, H2S_MAP_DISCOVERY, H2S_MAP_BE_STATE, H2S_MAP_LB, H2S_MAP_LB_SLOTS,
+	H2S_MAP_COUNTERS, H2S_MAP_DISCOVERY, H2S_MAP_BE_STATE, H2S_MAP_LB,
 	"links/h2s_connect4", "links/h2s_connect6", "links/h2s_peername4",
 	"links/h2s_peername6", "links/h2s_sockops", "progs/h2s_connect4", "progs/h2s_connect6",
 	"progs/h2s_peername4", "progs/h2s_peername6", "progs/h2s_sockops",

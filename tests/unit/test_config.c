@@ -328,6 +328,23 @@ Test(config, bad_value_error_points_at_the_value)
 	expect_load_error("listen:\n  - 127.0.0.1:1\n  - nonsense\n", "test.yaml:3:5: listen[1]");
 }
 
+/* A long unknown key: the error is cut, not overrun. */
+Test(config, very_long_unknown_key)
+{
+	char yaml[700];
+
+	memset(yaml, 'k', 600);
+	memcpy(yaml + 600, ": 1\n", 5);
+	expect_load_error(yaml, "test.yaml:1:1: ", "kkkk");
+}
+
+Test(config, unknown_key_named_where_libcyaml_found_it)
+{
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    backends:\n      - address: 5.6.7.8:9\n"
+			  "address: 1.2.3.4:5\n",
+			  "test.yaml:5:1: address: unknown key");
+}
+
 Test(config, takeover_key)
 {
 	cr_assert_eq(load("takeover: yes\n"), 0, "%s", err);
@@ -986,6 +1003,7 @@ static const struct setting_doc {
 	S("replay_body_max", replay_body_max, 0, 16u << 20),
 	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
 	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
+	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),
@@ -1324,4 +1342,40 @@ Test(options, config_file_with_resolver_and_health)
 	cr_assert_str_eq(o.services[0].disc.name, "/etc/h2steer/api.backends");
 	cr_assert_eq(o.services[0].disc.health, 1);
 	cr_assert_str_eq(o.services[0].disc.health_service, "echo.Echo");
+}
+
+/* ---- default control socket ---- */
+
+static void expect_control(const char *pin_dir, const char *want)
+{
+	char got[108];
+
+	h2s_control_default(pin_dir, got, sizeof(got));
+	cr_assert_str_eq(got, want, "%s", pin_dir);
+}
+
+Test(options, control_socket_named_after_the_whole_pin_dir)
+{
+	expect_control("/sys/fs/bpf/h2steer", "/run/h2steer/h2steer.sock");
+	/* Same last part, different pin dirs: different sockets. */
+	expect_control("/sys/fs/bpf/a/h2steer", "/run/h2steer/a-h2steer.sock");
+	expect_control("/sys/fs/bpf/b/h2steer/", "/run/h2steer/b-h2steer.sock");
+	expect_control("/sys/fs/bpf//c//d", "/run/h2steer/c-d.sock");
+	expect_control("/mnt/bpf/x", "/run/h2steer/mnt-bpf-x.sock");
+}
+
+Test(options, control_socket_of_a_long_pin_dir_is_a_hash)
+{
+	char a[300], b[300], ga[108], gb[108];
+
+	memset(a, 'x', sizeof(a));
+	memcpy(a, "/sys/fs/bpf/", 12);
+	a[sizeof(a) - 1] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[200] = 'y';
+	h2s_control_default(a, ga, sizeof(ga));
+	h2s_control_default(b, gb, sizeof(gb));
+	cr_assert_lt(strlen(ga), 108);
+	cr_assert(!strncmp(ga, "/run/h2steer/", 13) && strstr(ga, ".sock"), "%s", ga);
+	cr_assert_str_neq(ga, gb);
 }

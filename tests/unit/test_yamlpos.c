@@ -47,18 +47,18 @@ Test(yamlpos, nothing_found)
 	cr_assert_eq(h2s_yaml_locate("a: [1,\n", 7, "a", &l, &c), -1); /* does not parse */
 }
 
-Test(yamlpos, key_with_its_path)
+Test(yamlpos, key_of_a_named_mapping)
 {
-	char path[128];
 	unsigned l = 0, c = 0;
 
-	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "weight", path, sizeof(path), &l, &c),
-		     0);
-	cr_assert_str_eq(path, "services[0].backends[1].weight");
+	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "services[0].backends[1]", "weight",
+					 &l, &c), 0);
 	cr_assert(l == 7 && c == 9, "%u:%u", l, c);
-	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "listen", path, sizeof(path), &l, &c),
-		     0);
-	cr_assert_str_eq(path, "listen");
-	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "absent", path, sizeof(path), &l, &c),
-		     -1);
+	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "", "listen", &l, &c), 0);
+	cr_assert(l == 8 && c == 1, "%u:%u", l, c);
+	/* Only that mapping's own keys. */
+	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "", "weight", &l, &c), -1);
+	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "services[0].backends[0]", "weight", &l,
+					 &c), -1);
+	cr_assert_eq(h2s_yaml_locate_key(doc, strlen(doc), "services[3]", "vip", &l, &c), -1);
 }
