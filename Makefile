@@ -35,7 +35,8 @@ help:
 	@echo "make        build BPF objects, skeleton, h2steerd, h2steer and the test peer"
 	@echo "make test   unit, kernel and end-to-end tests (root)"
 	@echo "make demo   one gRPC connection spread over three local backends (root)"
-	@echo "make bench  h2load through h2steer vs direct (root)"
+	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 2 minutes);"
+	@echo "            BENCH_ARGS='--scale --publish': also the scale checks; results to tools/bench/"
 
 deps:
 	@tools/deps.sh
@@ -73,9 +74,10 @@ demo: deps
 	$(MAKE) all
 	tools/demo.py
 
+# BENCH_ARGS: options of tools/bench.py (--scale, --publish, --quick, -r N; see --help).
 bench: deps
 	$(MAKE) all
-	tools/bench.py
+	tools/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h

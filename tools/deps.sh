@@ -16,8 +16,8 @@ rest=(
 	golang-go golang-google-grpc-dev
 	# the Kubernetes manifests' offline checks
 	yamllint python3-kubernetes
-	# benchmark
-	nghttp2-client
+	# benchmark: the load (h2load), the balancers it compares with, the plot
+	nghttp2-client nginx haproxy nghttp2-proxy python3-matplotlib
 )
 packages=("${build[@]}")
 if [ "${1:-all}" != build ]; then
@@ -38,7 +38,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get -o DPkg::Lock::Timeout=300 update -q
-	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+	# Installing nginx or haproxy would start their system services; the benchmark runs its own
+	# instances and needs none, so a policy-rc.d that refuses every start (exit 101) stands
+	# during the install (unless the machine already has one), and goes away after it.
+	(
+		policy=/usr/sbin/policy-rc.d
+		if [ ! -e "$policy" ]; then
+			trap 'rm -f "$policy"' EXIT
+			printf '#!/bin/sh\n# written by h2steer tools/deps.sh for one apt-get install\nexit 101\n' \
+				>"$policy"
+			chmod 755 "$policy"
+		fi
+		apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+	)
 fi
 
 [ "${1:-all}" = build ] && exit 0

@@ -1,0 +1,90 @@
+"""`tools/bench.py --quick --scale` end to end: it loads all five targets, reports a number for
+each, writes its files, and leaves no process, pin or cgroup behind. It asserts no performance:
+the benchmark judges that, not the tests."""
+import ctypes
+import glob
+import json
+import os
+import subprocess
+import time
+
+import bench_targets
+import h2slab
+
+BENCH = os.path.join(h2slab.TOP, "tools", "bench.py")
+PR_SET_CHILD_SUBREAPER = 36
+# Fields of results.json that must be numbers for every target, and for every balancer.
+TARGET_FIELDS = ("rps", "rps_ratio", "p50_us_16", "p90_us_16", "p99_us_16", "p50_16_ratio",
+                 "p99_16_ratio", "p50_us_1", "p50_1_ratio")
+BALANCER_FIELDS = ("cpu_ms_per_1k_rpcs", "rss_idle_kb", "rss_after_kb", "rss_idle_conns_kb")
+
+
+def set_subreaper(on):
+    """While on, processes orphaned below this one are re-parented to it (not to init), so a
+    process the benchmark leaked stays visible as our descendant."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def live_descendants(timeout=5.0):
+    """Our descendants still running after `timeout` (exited orphans are reaped meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        left = bench_targets.process_tree(os.getpid())[1:]
+        if not left or time.monotonic() > deadline:
+            return [open(f"/proc/{p}/cmdline").read().replace("\0", " ") for p in left]
+        time.sleep(0.1)
+
+
+def run_bench(out_dir):
+    env = dict(os.environ)
+    env.pop("H2S_DAEMON", None)  # the benchmark's daemon is the release build, not ASan's
+    set_subreaper(True)
+    try:
+        p = subprocess.Popen([h2slab.PYTHON, BENCH, "--quick", "--scale", "--out", out_dir],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            stdout, stderr = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            stdout, stderr = p.communicate()
+        return p, stdout, stderr, live_descendants()
+    finally:
+        set_subreaper(False)
+
+
+def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
+    p, stdout, stderr, leftovers = run_bench(str(tmp_path))
+    assert p.returncode == 0, stdout + stderr
+
+    first_words = {line.split()[0] for line in stdout.splitlines() if line.strip()}
+    assert set(bench_targets.TARGETS) <= first_words, stdout
+
+    with open(tmp_path / "results.json") as f:
+        results = json.load(f)
+    assert results["errors"] == 0 and results["problems"] == [], results["problems"]
+    for name in bench_targets.TARGETS:
+        summary = results["targets"][name]
+        fields = TARGET_FIELDS + (BALANCER_FIELDS if name != "direct" else ())
+        for field in fields:
+            assert isinstance(summary[field], (int, float)), (name, field, summary[field])
+        assert summary["split"], name
+    for case in results["scale"]:
+        for m in case["metrics"]:
+            assert isinstance(m["direct"], (int, float)), (case["label"], m)
+            assert isinstance(m["h2steer"], (int, float)), (case["label"], m)
+
+    md = (tmp_path / "results.md").read_text()
+    assert all(f"| {name} |" in md for name in bench_targets.TARGETS), md
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert leftovers == [], leftovers
+    assert glob.glob(f"/sys/fs/bpf/h2s-lab-{p.pid}-*") == []
+    assert glob.glob(os.path.join(h2slab.cgroup2_root(), f"h2s-lab-{p.pid}-*")) == []

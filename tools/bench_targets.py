@@ -1,0 +1,243 @@
+"""The targets `make bench` loads, all in front of the same grpc-go backends of one h2slab Lab:
+the first backend alone (direct), h2steer, and nginx, haproxy and nghttpx configured alike —
+HTTP/2 cleartext in front, the backends over HTTP/2 behind, round robin, one worker, no access
+log, errors to the lab log. Each balancer is configured here (files in lab.tmp), runs in the
+foreground through lab.spawn (so the lab stops it by PID), and listens on a free 127.0.0.1
+port. Only h2steer's clients run in the lab cgroup: h2steer never captures the others'.
+
+Also what a balancer costs: CPU time and RSS of its whole process tree, read from /proc.
+"""
+import os
+import re
+import socket
+import subprocess
+import time
+
+import h2slab
+
+BALANCERS = ("h2steer", "nginx", "haproxy", "nghttpx")
+TARGETS = ("direct",) + BALANCERS
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Target:
+    """Where a load goes. `proc` is the balancer (its process tree is what it costs); None for
+    direct. `in_cgroup`: its clients must run in the lab cgroup (h2steer captures them)."""
+
+    def __init__(self, name, addr, proc=None, in_cgroup=False):
+        self.name = name
+        self.addr = addr
+        self.proc = proc
+        self.in_cgroup = in_cgroup
+
+    def cpu_ms(self):
+        return tree_cpu_ms(self.proc.pid) if self.proc else None
+
+    def rss_kb(self):
+        return tree_rss_kb(self.proc.pid) if self.proc else None
+
+
+def start_targets(lab, backends):
+    """Every target, in TARGETS order, each listening before this returns."""
+    addrs = [b.addr for b in backends]
+    starters = {"direct": lambda: Target("direct", backends[0].addr),
+                "h2steer": lambda: start_h2steer(lab, addrs),
+                "nginx": lambda: start_nginx(lab, addrs),
+                "haproxy": lambda: start_haproxy(lab, addrs),
+                "nghttpx": lambda: start_nghttpx(lab, addrs)}
+    return [starters[name]() for name in TARGETS]
+
+
+def start_h2steer(lab, addrs):
+    vip = lab.vip()
+    # The lab's default is debug logging; info logs nothing per connection or RPC, like the
+    # other balancers without their access logs. The last --log-level wins.
+    daemon = lab.daemon(services={vip: addrs}, extra=("--log-level", "info"))
+    return Target("h2steer", vip, daemon.proc, in_cgroup=True)
+
+
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+# The worker stays root so that it can use the temp paths in the lab's private folder.
+user root;
+pid nginx.pid;
+error_log stderr notice;
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    upstream backends {{
+{servers}
+        # grpc_pass runs one stream per upstream connection: keep them open between requests,
+        # or every RPC pays a TCP connect.
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+    }}
+    server {{
+        listen {listen} http2;
+        # nginx ends a client connection after 1000 requests by default: the loads use one.
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+        location / {{ grpc_pass grpc://backends; }}
+    }}
+}}
+"""
+
+
+def start_nginx(lab, addrs):
+    listen = f"127.0.0.1:{h2slab.free_port()}"
+    prefix = os.path.join(lab.tmp, "nginx")
+    os.makedirs(os.path.join(prefix, "tmp"))
+    servers = "\n".join(f"        server {a};" for a in addrs)
+    conf = write_config(lab, "nginx.conf", NGINX_CONF.format(servers=servers, listen=listen))
+    proc = lab.spawn("nginx", ["nginx", "-p", prefix + "/", "-e", "stderr", "-c", conf])
+    return listening(Target("nginx", listen, proc))
+
+
+HAPROXY_CONF = """\
+global
+    nbthread 1
+    maxconn 4096
+    log stderr format raw local0 info
+defaults
+    mode http
+    # Errors only: successful requests are not logged (no access log).
+    log global
+    option dontlog-normal
+    option dontlognull
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend grpc
+    bind {listen} proto h2
+    default_backend backends
+backend backends
+    balance roundrobin
+{servers}
+"""
+
+
+def start_haproxy(lab, addrs):
+    listen = f"127.0.0.1:{h2slab.free_port()}"
+    servers = "\n".join(f"    server be{i + 1} {a} proto h2" for i, a in enumerate(addrs))
+    conf = write_config(lab, "haproxy.cfg", HAPROXY_CONF.format(servers=servers, listen=listen))
+    proc = lab.spawn("haproxy", ["haproxy", "-db", "-f", conf])
+    return listening(Target("haproxy", listen, proc))
+
+
+# Backends sharing a pattern (none = catch-all) form one group that nghttpx balances round
+# robin. No accesslog-file: no access log.
+NGHTTPX_CONF = """\
+frontend={host},{port};no-tls
+{backends}
+workers=1
+errorlog-file=/dev/stderr
+"""
+
+
+def start_nghttpx(lab, addrs):
+    host, port = "127.0.0.1", h2slab.free_port()
+    backends = "\n".join(f"backend={a.replace(':', ',')};;proto=h2" for a in addrs)
+    conf = write_config(lab, "nghttpx.conf",
+                        NGHTTPX_CONF.format(host=host, port=port, backends=backends))
+    # --conf: never read /etc/nghttpx/nghttpx.conf.
+    proc = lab.spawn("nghttpx", ["nghttpx", f"--conf={conf}"])
+    return listening(Target("nghttpx", f"{host}:{port}", proc))
+
+
+def write_config(lab, name, text):
+    path = os.path.join(lab.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def listening(target, timeout=10.0):
+    """Returns target once its balancer accepts TCP connections (LabError if it exits or
+    does not within timeout)."""
+    host, port = target.addr.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        if not target.proc.alive():
+            raise h2slab.LabError(f"{target.name} exited with {target.proc.p.returncode}:\n"
+                                  f"{target.proc.tail()}")
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return target
+        except OSError:
+            if time.monotonic() > deadline:
+                raise h2slab.LabError(f"{target.name} not listening on {target.addr} within "
+                                      f"{timeout}s:\n{target.proc.tail()}")
+            time.sleep(0.05)
+
+
+def process_tree(pid):
+    """pid and all its live descendants."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = read_stat(int(entry))
+            if stat:
+                children.setdefault(int(stat[1]), []).append(int(entry))  # stat[1]: ppid
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+def read_stat(pid):
+    """Fields of /proc/PID/stat after the command name (state, ppid, ...), or None if the
+    process is gone. The name may hold spaces and parentheses: split after the last ')'."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def tree_cpu_ms(pid):
+    """utime + stime of pid and its descendants (all their threads), in ms."""
+    total = 0
+    for p in process_tree(pid):
+        stat = read_stat(p)
+        if stat:
+            total += int(stat[11]) + int(stat[12])  # fields 14 and 15 of stat(5)
+    return total * 1000 / CLK_TCK
+
+
+def tree_rss_kb(pid):
+    """VmRSS of pid and its descendants, added up, in KiB."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")),
+                              0)
+        except OSError:
+            pass
+    return total
+
+
+def versions():
+    """Version of each program the benchmark runs, for the record: {name: '1.22.1'}; h2steer's
+    is the commit of this tree ('-dirty' with uncommitted changes)."""
+    commands = {"nginx": ["nginx", "-v"], "haproxy": ["haproxy", "-v"],
+                "nghttpx": ["nghttpx", "--version"], "h2load": ["h2load", "--version"]}
+    git = subprocess.run(["git", "-C", h2slab.TOP, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True, timeout=10)
+    out = {"h2steer": git.stdout.strip() or "?"}
+    for name, argv in commands.items():
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        found = re.search(r"\d+\.\d+\S*", r.stdout + r.stderr)
+        out[name] = found.group(0) if found else "?"
+    return out
