@@ -146,7 +146,7 @@ def run(lab, args):
     backends = lab.backends(3)
     targets = bench_targets.start_targets(lab, backends)
     t0 = time.monotonic()
-    summary, runs = compare(lab, targets, body, args.reps, args.counts)
+    summary, runs = compare(lab, targets, backends, body, args.reps, args.counts)
     comparison_s = time.monotonic() - t0
     scale, scale_s = None, None
     if args.scale:
@@ -162,7 +162,7 @@ def run(lab, args):
             "problems": [p for c in checked for p in c["problems"]]}
 
 
-def compare(lab, targets, body, reps, counts):
+def compare(lab, targets, backends, body, reps, counts):
     """Every target under every load, reps times, interleaved so that drift hits all alike;
     RSS before and after, and with idle connections last (they may leave memory behind).
     Returns the summary of each target and the raw runs."""
@@ -173,7 +173,7 @@ def compare(lab, targets, body, reps, counts):
     for rep in range(reps):
         for t in targets:
             progress(f"rep {rep + 1}/{reps}: {t.name}")
-            runs[t.name].append(measure(lab, t, body, counts))
+            runs[t.name].append(measure(lab, t, backends, body, counts))
     rss_after = {t.name: t.rss_kb() for t in targets}
     idle = {t.name: rss_with_idle_conns(lab, t, counts.idle_conns) for t in targets if t.proc}
     summary = {t.name: summarize(t.name, runs[t.name], rss_idle[t.name], rss_after[t.name],
@@ -200,18 +200,27 @@ def warm_up(lab, target, body, n):
     peer_unary(lab, target, n, IN_FLIGHT)
 
 
-def measure(lab, target, body, counts):
-    """One repetition on one target: throughput (with the balancer's CPU time), then latency
-    at 16 and at 1 RPC in flight."""
-    cpu_before = target.cpu_ms()
+def measure(lab, target, backends, body, counts):
+    """One repetition on one target: throughput (with the CPU time of the balancer and of the
+    backends), then latency at 16 and at 1 RPC in flight."""
+    cpu_before, be_before = target.cpu_ms(), backends_cpu_ms(backends)
     throughput = h2load(lab, target, body, counts.h2load)
-    cpu_after = target.cpu_ms()
-    cpu_per_1k = None
-    if target.proc and throughput["succeeded"]:
-        cpu_per_1k = (cpu_after - cpu_before) * 1000 / throughput["succeeded"]
+    cpu_after, be_after = target.cpu_ms(), backends_cpu_ms(backends)
+    cpu_per_1k = be_per_1k = None
+    if throughput["succeeded"]:
+        be_per_1k = (be_after - be_before) * 1000 / throughput["succeeded"]
+        if target.proc:
+            cpu_per_1k = (cpu_after - cpu_before) * 1000 / throughput["succeeded"]
     return {"h2load": throughput, "cpu_ms_per_1k_rpcs": cpu_per_1k,
+            "backends_cpu_ms_per_1k_rpcs": be_per_1k,
             "unary16": peer_unary(lab, target, counts.unary16, IN_FLIGHT),
             "unary1": peer_unary(lab, target, counts.unary1, 1)}
+
+
+def backends_cpu_ms(backends):
+    """CPU time of the backends together: what a target's spreading costs them (one grpc-go
+    server with all 16 RPCs in flight batches better than three with a third each)."""
+    return sum(bench_targets.tree_cpu_ms(b.proc.pid) for b in backends)
 
 
 def h2load(lab, target, body, n, conns=1, streams=IN_FLIGHT):
@@ -301,6 +310,8 @@ def summarize(name, runs, rss_idle, rss_after, idle):
             "p99_us_16": med("unary16", "p99_us"), "rps_16": med("unary16", "rps"),
             "p50_us_1": med("unary1", "p50_us"), "p99_us_1": med("unary1", "p99_us"),
             "cpu_ms_per_1k_rpcs": median([r["cpu_ms_per_1k_rpcs"] for r in runs]),
+            "backends_cpu_ms_per_1k_rpcs": median([r["backends_cpu_ms_per_1k_rpcs"]
+                                                   for r in runs]),
             "rss_idle_kb": rss_idle, "rss_after_kb": rss_after,
             "rss_idle_conns_kb": idle["rss_kb"] if idle else None,
             "idle_conns_opened": idle["opened"] if idle else None,

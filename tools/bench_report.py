@@ -42,6 +42,7 @@ COLUMNS = (
     ("p50@1 µs", "p50_us_1", number),
     ("p50@1 ×", "p50_1_ratio", ratio),
     ("CPU ms/1k RPCs", "cpu_ms_per_1k_rpcs", decimal1),
+    ("backends CPU ms/1k", "backends_cpu_ms_per_1k_rpcs", decimal1),
     ("RSS idle MiB", "rss_idle_kb", mib),
     ("RSS after MiB", "rss_after_kb", mib),
     ("RSS 1000 conns MiB", "rss_idle_conns_kb", mib),
@@ -54,7 +55,10 @@ LEGEND = (
     "gRPC client with 16 RPCs in flight on one channel; p50@1: with 1. ×: ratio to direct "
     "(throughput: higher is better; latency: lower is better). CPU: utime+stime of the "
     "balancer's process tree during the h2load runs, per 1000 requests (h2steer's BPF programs "
-    "run in the client's context and are not in it). RSS: VmRSS of the tree, before any load, "
+    "run in the client's context and are not in it); backends CPU: the three grpc-go "
+    "backends together, per 1000 requests (one server with all 16 RPCs of a connection "
+    "batches better than three with a third each: a cost every balancer pays, the ceiling "
+    "for the throughput ratio). RSS: VmRSS of the tree, before any load, "
     "after the runs, and with 1000 idle HTTP/2 client connections open (h2steer's BPF maps are "
     "kernel memory, not in it). "
     "split: share of the latency runs' RPCs per backend (be1/be2/be3)."

@@ -333,8 +333,11 @@ void h2s_relay_request_start(struct h2s_stream *st)
 		size_t len;
 		const uint8_t *p = h2s_hdrs_get(&st->req, ":path", &len);
 
-		if (p)
-			snprintf(st->path, sizeof(st->path), "%.*s", (int)len, (const char *)p);
+		if (p) {
+			len = len < sizeof(st->path) - 1 ? len : sizeof(st->path) - 1;
+			memcpy(st->path, p, len);
+			st->path[len] = '\0';
+		}
 	}
 	if (h2s_registry_refresh(&d->reg) < 0)
 		log_warn("cannot reload services from the maps; using the previous set");
@@ -620,9 +623,13 @@ static void replay(struct h2s_stream *st)
 
 void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 {
-	char be[64];
+	char be[64] = "";
 
-	snprintf(be, sizeof(be), "%s", st->up->be->name);
+	/* Named in a log line below, when the backend may be gone already (rare: not copied
+	 * for every stream).
+	 */
+	if (error_code == NGHTTP2_REFUSED_STREAM)
+		snprintf(be, sizeof(be), "%s", st->up->be->name);
 	st->avoid = st->up->be;
 	detach(st);
 	if (st->flags & H2S_ST_CLIENT_CLOSED) {
