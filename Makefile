@@ -9,16 +9,16 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -lyaml -ljansson -lcares -lresolv -lmicrohttpd
+LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -lyaml -ljansson -lcares -lresolv -lmicrohttpd -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ivmlinux -Ibpf
 
 # Every host object of the project; daemon and CLI link what they use, tests link all.
-LIB_SRCS := addr bytequeue cgroup config conn daemon h2_server h2_upstream hdrs loader log \
-	    loop maps outbuf picker registry relay cli cmd_service cmd_backend cmd_stats cmd_conn \
-	    outlier resolver resolver_file resolver_dns dns health discovery stats \
-	    strbuf metrics control takeover yamlpos lifecycle
+LIB_SRCS := addr bytequeue hash subset cgroup config conn daemon h2_server h2_upstream hdrs \
+	    loader log loop maps outbuf picker registry relay cli cmd_service cmd_backend \
+	    cmd_stats cmd_conn cmd_route outlier resolver resolver_file resolver_dns dns health \
+	    discovery stats strbuf metrics control takeover yamlpos lifecycle
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
 
 DAEMON := $(BUILD)/h2steerd

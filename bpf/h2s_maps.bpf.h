@@ -85,4 +85,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_be_state SEC(".maps");
 
+/* LRU: backends come and go; the stats of one long gone age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_be_kstats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_be_kstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_ROUTES);
+	__type(key, struct h2s_route_key);
+	__type(value, struct h2s_route);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_routes SEC(".maps");
+
 #endif /* H2S_MAPS_BPF_H */

@@ -5,7 +5,8 @@
  *
  *   connect4/6     managed VIP:port -> daemon listener; the VIP goes into the socket's storage
  *   sockops        at the client's SYN: 4-tuple -> VIP into h2s_origins (the daemon's lookup);
- *                  at its close: the record is removed
+ *                  at its close: the record is removed. On the daemon's upstream sockets: RTT,
+ *                  retransmits and connect outcomes per backend into h2s_be_kstats
  *   getpeername4/6 a captured socket still reports the VIP it dialled
  *
  * Every error path leaves the connection as the client asked for it (fail open).
@@ -252,8 +253,9 @@ int h2s_peername6(struct bpf_sock_addr *ctx)
 		asm volatile("" : "+r"(dst));      \
 	} while (0)
 
-/* The client's 4-tuple as its own socket sees it (local = client, remote = listener). */
-static __always_inline int tuple_of(struct bpf_sock_ops *skops, struct h2s_tuple *t)
+/* The socket's local and remote addresses (either may be NULL). */
+static __always_inline int sock_addrs(struct bpf_sock_ops *skops, struct h2s_addr *local,
+				      struct h2s_addr *remote)
 {
 	__u32 l[4], r[4], lport, rport, family;
 
@@ -263,8 +265,10 @@ static __always_inline int tuple_of(struct bpf_sock_ops *skops, struct h2s_tuple
 	if (family == AF_INET) {
 		CTX_LOAD(l[0], skops->local_ip4);
 		CTX_LOAD(r[0], skops->remote_ip4);
-		h2s_addr_set4(&t->client, l[0], h2s_sockops_local_port(lport));
-		h2s_addr_set4(&t->listener, r[0], h2s_sockops_remote_port(rport));
+		if (local)
+			h2s_addr_set4(local, l[0], h2s_sockops_local_port(lport));
+		if (remote)
+			h2s_addr_set4(remote, r[0], h2s_sockops_remote_port(rport));
 	} else if (family == AF_INET6) {
 		CTX_LOAD(l[0], skops->local_ip6[0]);
 		CTX_LOAD(l[1], skops->local_ip6[1]);
@@ -274,12 +278,20 @@ static __always_inline int tuple_of(struct bpf_sock_ops *skops, struct h2s_tuple
 		CTX_LOAD(r[1], skops->remote_ip6[1]);
 		CTX_LOAD(r[2], skops->remote_ip6[2]);
 		CTX_LOAD(r[3], skops->remote_ip6[3]);
-		h2s_addr_set6(&t->client, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
-		h2s_addr_set6(&t->listener, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
+		if (local)
+			h2s_addr_set6(local, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
+		if (remote)
+			h2s_addr_set6(remote, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
 	} else {
 		return -EAFNOSUPPORT;
 	}
 	return 0;
+}
+
+/* The client's 4-tuple as its own socket sees it (local = client, remote = listener). */
+static __always_inline int tuple_of(struct bpf_sock_ops *skops, struct h2s_tuple *t)
+{
+	return sock_addrs(skops, &t->client, &t->listener);
 }
 
 static __always_inline void record_origin(struct bpf_sock_ops *skops)
@@ -318,16 +330,120 @@ static __always_inline void forget_origin(struct bpf_sock_ops *skops)
 		count(H2S_CNT_ORIGIN_REMOVED);
 }
 
+/* The stats of the backend at the other end of an upstream socket, created on first use. */
+static __always_inline struct h2s_be_kstats *kstats_of(struct bpf_sock_ops *skops)
+{
+	struct h2s_be_kstats zero = {};
+	struct h2s_addr be = {};
+	struct h2s_be_kstats *ks;
+
+	if (sock_addrs(skops, NULL, &be) < 0)
+		return NULL;
+	ks = bpf_map_lookup_elem(&h2s_be_kstats, &be);
+	if (ks)
+		return ks;
+	bpf_map_update_elem(&h2s_be_kstats, &be, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&h2s_be_kstats, &be);
+}
+
+static __always_inline __u32 sock_flags(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct h2s_sock *st;
+
+	if (!sk)
+		return 0;
+	st = bpf_sk_storage_get(&h2s_socks, sk, 0, 0);
+	return st ? st->flags : 0;
+}
+
+/* A daemon's connection to a backend is starting: have TCP report its RTT samples,
+ * retransmits and state changes to us from now on.
+ */
+static __always_inline void watch_upstream(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG |
+						 BPF_SOCK_OPS_RETRANS_CB_FLAG |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* TCP's own smoothed RTT of this connection (in 1/8 us) as of this sample: RTT_CB runs before
+ * tp->srtt_us takes the new value, so newer kernels pass it in args[1] (args[0]: the raw
+ * sample); older ones pass nothing and skops->srtt_us is one sample late. The backend's value
+ * follows its connections' with gain 1/4, so one idle connection's stale view fades quickly.
+ */
+static __always_inline void note_rtt(struct bpf_sock_ops *skops)
+{
+	struct h2s_be_kstats *ks = kstats_of(skops);
+	__u32 passed, late, srtt;
+
+	CTX_LOAD(passed, skops->args[1]);
+	CTX_LOAD(late, skops->srtt_us);
+	srtt = (passed ? passed : late) >> 3;
+	if (!ks || !srtt)
+		return;
+	if (!ks->rtt_samples)
+		ks->srtt_us = srtt;
+	else
+		ks->srtt_us = (__u32)(((__u64)ks->srtt_us * 3 + srtt) / 4);
+	__sync_fetch_and_add(&ks->rtt_samples, 1);
+	ks->updated_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void note_upstream(struct bpf_sock_ops *skops, int what)
+{
+	struct h2s_be_kstats *ks = kstats_of(skops);
+
+	if (!ks)
+		return;
+	switch (what) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		__sync_fetch_and_add(&ks->connects, 1);
+		break;
+	case BPF_SOCK_OPS_RETRANS_CB:
+		__sync_fetch_and_add(&ks->retrans, 1);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		__sync_fetch_and_add(&ks->connect_failures, 1);
+		break;
+	}
+}
+
 SEC("sockops")
 int h2s_sockops(struct bpf_sock_ops *skops)
 {
-	switch (skops->op) {
+	__u32 op = skops->op;
+
+	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB: /* source port is bound, SYN not sent yet */
-		record_origin(skops);
+		if (sock_flags(skops) & H2S_SOCK_F_UPSTREAM)
+			watch_upstream(skops);
+		else
+			record_origin(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: /* the SYN-ACK's RTT came by RTT_CB already */
+		if (sock_flags(skops) & H2S_SOCK_F_UPSTREAM)
+			note_upstream(skops, op);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+	case BPF_SOCK_OPS_RETRANS_CB:
+		/* We asked for these on upstream sockets only; another sockops program may have
+		 * asked on others.
+		 */
+		if (!(sock_flags(skops) & H2S_SOCK_F_UPSTREAM))
+			break;
+		if (op == BPF_SOCK_OPS_RTT_CB)
+			note_rtt(skops);
+		else
+			note_upstream(skops, op);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE)
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			break;
+		if (!(sock_flags(skops) & H2S_SOCK_F_UPSTREAM))
 			forget_origin(skops);
+		else if (skops->args[0] == BPF_TCP_SYN_SENT)
+			note_upstream(skops, op); /* refused, or timed out */
 		break;
 	}
 	return 1;

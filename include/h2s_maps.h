@@ -24,10 +24,13 @@
 #define H2S_MAP_DISCOVERY "h2s_discovery"
 #define H2S_MAP_BE_STATE "h2s_be_state"
 #define H2S_MAP_LB "h2s_lb"
+#define H2S_MAP_BE_KSTATS "h2s_be_kstats"
+#define H2S_MAP_ROUTES "h2s_routes"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
 #define H2S_MAX_ORIGINS  262144
+#define H2S_MAX_ROUTES   4096
 
 /* An endpoint. IPv4 is stored as v4-mapped IPv6 (::ffff:a.b.c.d) so that a VIP dialled through
  * connect4 and through connect6 on a dual-stack socket (what gRPC C-core does) is one key.
@@ -71,6 +74,7 @@ _Static_assert(sizeof(struct h2s_ctl) == 192, "h2s_ctl layout");
 enum h2s_algo {
 	H2S_ALGO_ROUND_ROBIN = 0,  /* smooth weighted round robin */
 	H2S_ALGO_LEAST_REQUEST = 1, /* power of two choices on in-flight streams */
+	H2S_ALGO_PEAK_EWMA = 2,     /* power of two choices on latency x (in-flight + 1) */
 	H2S_ALGO__COUNT,
 };
 
@@ -79,14 +83,46 @@ enum h2s_mode {
 	H2S_MODE__COUNT,
 };
 
-/* h2s_services: VIP:port -> how to balance it. */
+/* h2s_services: VIP:port -> how to balance it. The connect hooks only test that a key is
+ * there; everything else is the daemon's.
+ */
+#define H2S_AFFINITY_HEADER_MAX 48
+
 struct h2s_service {
 	__u8 algo; /* enum h2s_algo */
 	__u8 mode; /* enum h2s_mode */
-	__u16 pad;
+	/* How many of its backends this node uses (deterministic subsetting): H2S_SUBSET_AUTO,
+	 * H2S_SUBSET_ALL, or that many.
+	 */
+	__u16 subset;
 	__u32 flags;
+	__u32 slow_start_ms; /* a (re)joining backend ramps to its full weight over this; 0: off */
+	__u32 pad;
+	/* Request header whose value picks the backend by consistent hashing; "": none. */
+	char affinity_header[H2S_AFFINITY_HEADER_MAX];
 };
-_Static_assert(sizeof(struct h2s_service) == 8, "h2s_service layout");
+_Static_assert(sizeof(struct h2s_service) == 64, "h2s_service layout");
+
+/* Every backend up to this many, then a subset of this many. */
+#define H2S_SUBSET_AUTO 0
+#define H2S_SUBSET_AUTO_SIZE 20
+#define H2S_SUBSET_ALL 0xffff
+
+/* h2s_routes: (service, :path prefix) -> the service whose backends take those RPCs (the
+ * longest matching prefix wins; no match: the service's own backends). Daemon only.
+ */
+#define H2S_ROUTE_PREFIX_MAX 128
+
+struct h2s_route_key {
+	struct h2s_addr vip;
+	char prefix[H2S_ROUTE_PREFIX_MAX]; /* NUL-padded: keys are hashed byte for byte */
+};
+_Static_assert(sizeof(struct h2s_route_key) == 148, "h2s_route_key layout");
+
+struct h2s_route {
+	struct h2s_addr to;
+};
+_Static_assert(sizeof(struct h2s_route) == 20, "h2s_route layout");
 
 /* h2s_backends: (service, backend address) -> backend settings. */
 struct h2s_backend_key {
@@ -169,8 +205,24 @@ struct h2s_backend_state {
 	__u64 ejected_until_ms;  /* CLOCK_MONOTONIC; not picked before */
 	__u64 rpcs;              /* streams sent to it */
 	__u64 failures;          /* failures counted against it */
+	__u32 latency_us;        /* peak-EWMA latency at its last sample (0: none yet) */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct h2s_backend_state) == 40, "h2s_backend_state layout");
+_Static_assert(sizeof(struct h2s_backend_state) == 48, "h2s_backend_state layout");
+
+/* h2s_be_kstats: backend address -> what TCP sees of the daemon's connections to it, kept by
+ * sockops (RTT, retransmit and state callbacks on upstream sockets only).
+ */
+struct h2s_be_kstats {
+	__u32 srtt_us;          /* smoothed RTT, over its connections' samples */
+	__u32 pad;
+	__u64 rtt_samples;
+	__u64 retrans;          /* segments retransmitted to it (SYNs included) */
+	__u64 connects;         /* connections established */
+	__u64 connect_failures; /* connects that never got established */
+	__u64 updated_ns;       /* bpf_ktime_get_ns() of the last RTT sample */
+};
+_Static_assert(sizeof(struct h2s_be_kstats) == 48, "h2s_be_kstats layout");
 
 /* h2s_socks (socket local storage): what the programs know about one socket. */
 struct h2s_sock {
@@ -186,6 +238,7 @@ _Static_assert(__builtin_offsetof(struct h2s_sock, cgroup_id) == 32, "h2s_sock h
 #define H2S_SOCK_F_CAPTURED 0x1 /* connect() was redirected to the daemon */
 #define H2S_SOCK_F_DAEMON   0x2 /* the daemon's own socket: never captured */
 #define H2S_SOCK_F_DIRECT   0x4 /* sent straight to a backend (L4 fallback) */
+#define H2S_SOCK_F_UPSTREAM 0x8 /* the daemon's connection to a backend: TCP stats kept */
 
 /* h2s_origins: the 4-tuple of a captured connection as the client sees it -> where it was going.
  * Written by sockops when the client's SYN leaves, removed when the client socket closes; the

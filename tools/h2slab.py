@@ -47,6 +47,12 @@ def hostport(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def in_netns(netns):
+    """The prefix that runs a command in a network namespace (ip execs it: same PID)."""
+    # Not `ip netns exec`: that also remounts /sys, hiding bpffs and the cgroup hierarchy.
+    return ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+
+
 class LabError(Exception):
     pass
 
@@ -114,19 +120,21 @@ class Backend:
     """A grpc-go backend (tests/grpc/peer), or with raw=True the python-h2 backend
     (tests/grpc/h2backend.py) that can reset streams, stall, and send 1xx on request."""
 
-    def __init__(self, lab, ident, host="127.0.0.1", extra=(), raw=False, port=None):
+    def __init__(self, lab, ident, host="127.0.0.1", extra=(), raw=False, port=None, netns=None):
         self.id = ident
         self.host = host
         self.port = port or free_port(host)
         self.addr = hostport(host, self.port)
+        self.netns = netns
         argv = ([PYTHON, RAW_BACKEND, "--listen", self.addr, "--id", ident] if raw else
                 [PEER, "server", "-listen", self.addr, "-id", ident])
+        argv = in_netns(netns) + argv
         self.proc = lab.spawn(f"backend-{ident}", argv + list(extra), stdin="-health" in extra)
         self.proc.wait_for("READY")
 
     def stats(self, lab):
         """The backend's own counters, asked directly (not through h2steer)."""
-        return lab.client(self.addr, "stats", in_cgroup=False)["stats"]
+        return lab.client(self.addr, "stats", in_cgroup=False, netns=self.netns)["stats"]
 
     def stop(self, sig=signal.SIGTERM):
         return self.proc.stop(sig)
@@ -168,7 +176,7 @@ class Dns:
 
 class Daemon:
     def __init__(self, lab, config=None, cgroup="lab", extra=(), listen=None, pin_dir=None,
-                 wrap=(), binary=None, wait=True):
+                 wrap=(), binary=None, wait=True, in_lab_cgroup=False):
         self.pin_dir = pin_dir or f"/sys/fs/bpf/h2s-lab-{os.getpid()}-{lab.seq()}"
         self.port = free_port()
         self.listen = listen or [f"127.0.0.1:{self.port}", f"[::1]:{free_port('::1')}"]
@@ -190,7 +198,9 @@ class Daemon:
         argv += list(extra)
         if self.pin_dir not in lab.pin_dirs:
             lab.pin_dirs.append(self.pin_dir)
-        self.proc = lab.spawn("h2steerd", argv)
+        # in_lab_cgroup: its own sockets then see the programs attached to the lab's cgroup
+        # (sockops keeps TCP stats of its upstream connections), as with the default root.
+        self.proc = lab.spawn("h2steerd", argv, cgroup=lab.cgroup if in_lab_cgroup else None)
         if wait:
             self.proc.wait_for(" ready: ")
 
@@ -221,6 +231,7 @@ class Lab:
         self.procs = []
         self.pin_dirs = []
         self.cgroups = []
+        self.netnses = []
         self._seq = 0
         self.root = cgroup2_root()
         self.cgroup = self.make_cgroup(f"h2s-lab-{os.getpid()}-{name}")
@@ -236,6 +247,25 @@ class Lab:
         os.makedirs(path, exist_ok=True)
         self.cgroups.append(path)
         return path
+
+    def netns(self):
+        """A fresh network namespace with its loopback up; removed by close()."""
+        name = f"h2s-{os.getpid()}-{self.seq()}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.netnses.append(name)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        return name
+
+    def veth(self, ns_a, addr_a, ns_b, addr_b):
+        """A veth pair between two of the lab's namespaces, addresses given as A.B.C.D/LEN;
+        returns the interface names (a side, b side)."""
+        a, b = f"h2sa{self.seq()}", f"h2sb{self._seq}"
+        subprocess.run(["ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", b,
+                        "netns", ns_b], check=True)
+        for ns, dev, addr in ((ns_a, a, addr_a), (ns_b, b, addr_b)):
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        return a, b
 
     def vip(self, port=None):
         """A fresh service address (loopback only)."""
@@ -267,9 +297,9 @@ class Lab:
             r.json = json.loads(r.stdout)
         return r
 
-    def client(self, target, mode, *args, in_cgroup=True, timeout=120, check=True):
+    def client(self, target, mode, *args, in_cgroup=True, timeout=120, check=True, netns=None):
         """Run the Go gRPC client (in the lab's cgroup, so it is captured); returns its JSON."""
-        argv = [PEER, "client", "-target", target, mode, *map(str, args)]
+        argv = in_netns(netns) + [PEER, "client", "-target", target, mode, *map(str, args)]
         return self._run_json(argv, in_cgroup, timeout, check)
 
     def client_async(self, target, mode, *args, in_cgroup=True):
@@ -321,6 +351,10 @@ class Lab:
             if os.path.exists(d):
                 problems.append(f"pins left behind in {d}")
                 shutil.rmtree(d, ignore_errors=True)
+        for ns in reversed(self.netnses):
+            r = subprocess.run(["ip", "netns", "del", ns], capture_output=True, text=True)
+            if r.returncode != 0:
+                problems.append(f"netns {ns} could not be removed: {r.stderr.strip()}")
         for cg in reversed(self.cgroups):
             for _ in range(50):
                 try:
@@ -367,13 +401,17 @@ def metric(scraped, name, **labels):
 
 
 def services_yaml(services):
-    """{vip: {"algo": ..., "backends": [addr | (addr, weight)]}} or {vip: [addr, ...]}."""
+    """{vip: {"algo": ..., "backends": [addr | (addr, weight)], other service keys...}} or
+    {vip: [addr, ...]}; other keys are written as JSON values (YAML accepts them)."""
     lines = ["services:"]
     for vip, spec in services.items():
         if isinstance(spec, list):
             spec = {"backends": spec}
         lines.append(f"  - vip: \"{vip}\"")
         lines.append(f"    algo: {spec.get('algo', 'round_robin')}")
+        for k, v in spec.items():
+            if k not in ("algo", "backends"):
+                lines.append(f"    {k}: {json.dumps(v)}")
         lines.append("    backends:" + ("" if spec["backends"] else " []"))
         for b in spec["backends"]:
             addr, weight = (b, 1) if isinstance(b, str) else b

@@ -11,14 +11,18 @@
 /* What `service add|set` was asked to change. */
 struct service_args {
 	const char *algo;
-	bool resolver, health, health_service;
+	bool resolver, health, health_service, slow_start, subset, affinity;
 	struct h2s_discovery disc;
+	struct h2s_service s; /* slow_start_ms, subset, affinity_header as given */
 };
 
-static const char *const service_keys[] = { "algo", "resolver", "health", "health-service" };
+static const char *const service_keys[] = { "algo",	  "resolver", "health", "health-service",
+					     "slow-start", "subset",	"affinity-header" };
+#define NKEYS (int)(sizeof(service_keys) / sizeof(service_keys[0]))
 
 /* [algo ALGO] [resolver { static | dns NAME[:PORT] | file PATH }] [health { on | off }]
- * [health-service NAME]
+ * [health-service NAME] [slow-start MS] [subset { N | all | auto }]
+ * [affinity-header { NAME | none }]
  */
 static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct service_args *a)
 {
@@ -26,12 +30,14 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 	char why[200];
 
 	for (int i = 0; i < argc; i++) {
-		int k = h2s_cli_match(argv[i], service_keys, 4), kind;
+		int k = h2s_cli_match(argv[i], service_keys, NKEYS), kind;
+		char *end;
+		unsigned long ms;
 
 		if (k < 0)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE,
-					     "unexpected '%s' (expected algo, resolver, health or "
-					     "health-service)",
+					     "unexpected '%s' (expected algo, resolver, health, "
+					     "health-service, slow-start, subset or affinity-header)",
 					     argv[i]);
 		if (i + 1 >= argc)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE, "'%s' needs a value",
@@ -41,8 +47,7 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 			a->algo = argv[++i];
 			if (h2s_algo_parse(a->algo) < 0)
 				return h2s_cli_error(cli, H2S_EXIT_USAGE,
-						     "algo: '%s' is not round_robin or least_request",
-						     a->algo);
+						     "algo: '%s' is not " H2S_ALGO_LIST, a->algo);
 			break;
 		case 1:
 			kind = h2s_cli_match(argv[++i], kinds, 3);
@@ -79,6 +84,30 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 			snprintf(a->disc.health_service, sizeof(a->disc.health_service), "%s",
 				 argv[++i]);
 			break;
+		case 4:
+			errno = 0;
+			ms = strtoul(argv[++i], &end, 10);
+			if (errno || end == argv[i] || *end || argv[i][0] == '-' ||
+			    ms > H2S_SLOW_START_MAX_MS)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "slow-start: '%s' is not a number of ms from 0 "
+						     "(off) to %u",
+						     argv[i], H2S_SLOW_START_MAX_MS);
+			a->slow_start = true;
+			a->s.slow_start_ms = (__u32)ms;
+			break;
+		case 5:
+			if (h2s_subset_arg_parse(argv[++i], &a->s.subset, why, sizeof(why)) < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "subset: %s", why);
+			a->subset = true;
+			break;
+		case 6:
+			if (h2s_affinity_header_parse(argv[++i], a->s.affinity_header, why,
+						      sizeof(why)) < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "affinity-header: %s",
+						     why);
+			a->affinity = true;
+			break;
 		}
 	}
 	return 0;
@@ -114,10 +143,11 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
 	    (rc = parse_service_args(cli, argc - 1, argv + 1, &a)))
 		return rc;
-	if (!create && !a.algo && !a.resolver && !a.health && !a.health_service)
+	if (!create && !a.algo && !a.resolver && !a.health && !a.health_service && !a.slow_start &&
+	    !a.subset && !a.affinity)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE,
 				     "service set: nothing to set (algo, resolver, health, "
-				     "health-service)");
+				     "health-service, slow-start, subset, affinity-header)");
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
 	h2s_addr_format(&vip, name, sizeof(name));
@@ -133,6 +163,12 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	}
 	if (a.algo)
 		s.algo = (__u8)h2s_algo_parse(a.algo);
+	if (a.slow_start)
+		s.slow_start_ms = a.s.slow_start_ms;
+	if (a.subset)
+		s.subset = a.s.subset;
+	if (a.affinity)
+		memcpy(s.affinity_header, a.s.affinity_header, sizeof(s.affinity_header));
 	if (a.resolver) {
 		disc.resolver = a.disc.resolver;
 		disc.port = a.disc.port;
@@ -270,6 +306,7 @@ static const char *health_text(const struct h2s_discovery *d, char *buf, size_t 
 /* What the daemon says of a backend right now. */
 struct be_view {
 	struct h2s_backend_state st;
+	struct h2s_be_kstats ks; /* what TCP saw (zero: no connection yet) */
 	bool known;   /* the daemon has published a state for it */
 	const char *state; /* up, draining, ejected, down */
 	uint64_t ejected_ms;
@@ -284,6 +321,8 @@ static struct be_view view_of(struct h2s_maps *m, const struct h2s_backend_entry
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	v.known = h2s_be_state_get(m, &e->k.backend, &v.st) == 0;
+	if (h2s_be_kstats_get(m, &e->k.backend, &v.ks) < 0)
+		memset(&v.ks, 0, sizeof(v.ks));
 	if (v.known && v.st.ejected_until_ms > now)
 		v.ejected_ms = v.st.ejected_until_ms - now;
 	if (e->b.flags & H2S_BE_F_DRAIN)
@@ -319,8 +358,24 @@ static json_t *backend_json(struct h2s_maps *m, const struct h2s_backend_entry *
 		json_object_set_new(o, "inflight", json_integer(v.st.inflight));
 		json_object_set_new(o, "rpcs", json_integer((json_int_t)v.st.rpcs));
 		json_object_set_new(o, "failures", json_integer((json_int_t)v.st.failures));
+		json_object_set_new(o, "latency_us", json_integer(v.st.latency_us));
+		json_object_set_new(
+			o, "tcp",
+			json_pack("{s:I,s:I,s:I,s:I,s:I}", "srtt_us", (json_int_t)v.ks.srtt_us,
+				  "rtt_samples", (json_int_t)v.ks.rtt_samples, "retrans",
+				  (json_int_t)v.ks.retrans, "connects", (json_int_t)v.ks.connects,
+				  "connect_failures", (json_int_t)v.ks.connect_failures));
 	}
 	return o;
+}
+
+static json_t *subset_json(__u16 subset)
+{
+	if (subset == H2S_SUBSET_ALL)
+		return json_string("all");
+	if (subset == H2S_SUBSET_AUTO)
+		return json_string("auto");
+	return json_integer(subset);
 }
 
 static void print_json(struct h2s_cli *cli, const struct rows *rows,
@@ -342,6 +397,14 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 		json_object_set_new(o, "service", json_string(h2s_addr_format(&r->vip, vs, sizeof(vs))));
 		json_object_set_new(o, "algo", json_string(h2s_algo_name(r->s.algo)));
 		json_object_set_new(o, "mode", json_string("l7"));
+		json_object_set_new(o, "slow_start_ms", json_integer(r->s.slow_start_ms));
+		json_object_set_new(o, "subset", subset_json(r->s.subset));
+		json_object_set_new(o, "affinity_header",
+				    r->s.affinity_header[0]
+					    ? json_stringn(r->s.affinity_header,
+							   strnlen(r->s.affinity_header,
+								   sizeof(r->s.affinity_header)))
+					    : json_null());
 		json_object_set_new(o, "backends", bes);
 		json_array_append_new(arr, o);
 	}
@@ -393,9 +456,10 @@ static void print_backends(struct h2s_cli *cli, const struct rows *rows,
 		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
 	for (size_t b = 0; b < bl->n; b++)
 		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
-	fprintf(cli->out, "%-*s  %-*s  %-6s  %-6s  %-13s  %-13s  %8s  %10s  %8s\n", ws, "SERVICE",
-		wb, "BACKEND", "WEIGHT", "SOURCE", "STATE", "HEALTH", "INFLIGHT", "RPCS",
-		"FAILURES");
+	fprintf(cli->out,
+		"%-*s  %-*s  %-6s  %-6s  %-13s  %-13s  %8s  %10s  %8s  %10s  %9s  %7s  %9s\n", ws,
+		"SERVICE", wb, "BACKEND", "WEIGHT", "SOURCE", "STATE", "HEALTH", "INFLIGHT", "RPCS",
+		"FAILURES", "LATENCY-us", "TCP-SRTT", "RETRANS", "CONN-FAIL");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct svc_row *r = &rows->r[i];
 		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
@@ -408,12 +472,16 @@ static void print_backends(struct h2s_cli *cli, const struct rows *rows,
 					 (unsigned long long)(v.ejected_ms + 999) / 1000);
 			else
 				snprintf(state, sizeof(state), "%s", v.state);
-			fprintf(cli->out, "%-*s  %-*s  %-6u  %-6s  %-13s  %-13s  %8u  %10llu  %8llu\n",
+			fprintf(cli->out,
+				"%-*s  %-*s  %-6u  %-6s  %-13s  %-13s  %8u  %10llu  %8llu  %10u  %9u  "
+				"%7llu  %9llu\n",
 				ws, b == first ? h2s_addr_format(&r->vip, vs, sizeof(vs)) : "", wb,
 				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
 				bl->e[b].b.weight, h2s_source_name(bl->e[b].b.source), state,
 				h2s_health_name(v.st.health), v.st.inflight,
-				(unsigned long long)v.st.rpcs, (unsigned long long)v.st.failures);
+				(unsigned long long)v.st.rpcs, (unsigned long long)v.st.failures,
+				v.st.latency_us, v.ks.srtt_us, (unsigned long long)v.ks.retrans,
+				(unsigned long long)v.ks.connect_failures);
 		}
 	}
 }
@@ -468,11 +536,11 @@ static int service_list(struct h2s_cli *cli, int argc, char **argv)
 }
 
 static const struct h2s_cli_verb service_verbs[] = {
-	{ "add", NULL, "VIP:PORT [algo ALGO] [resolver RESOLVER] [health on|off] [health-service NAME]",
+	{ "add", NULL, "VIP:PORT [SERVICE_OPTION]...",
 	  "manage VIP:PORT: capture its connections, balance each RPC (default algo "
 	  "round_robin, backends given by hand)",
 	  service_add },
-	{ "set", NULL, "VIP:PORT [algo ALGO] [resolver RESOLVER] [health on|off] [health-service NAME]",
+	{ "set", NULL, "VIP:PORT SERVICE_OPTION...",
 	  "change how VIP:PORT is balanced, where its backends come from, how they are checked",
 	  service_set },
 	{ "del", "delete", "VIP:PORT", "stop managing VIP:PORT (its backends go too)", service_del },
@@ -485,10 +553,21 @@ const struct h2s_cli_object h2s_cmd_service = {
 	.summary = "service addresses whose connections are captured and balanced per RPC",
 	.verbs = service_verbs,
 	.grammar = "VIP := IPV4 | [IPV6]     (numeric; names are not resolved)\n"
-		   "ALGO := { round_robin | least_request }\n"
+		   "SERVICE_OPTION := { algo ALGO | resolver RESOLVER | health { on | off } |\n"
+		   "  health-service NAME | slow-start MS | subset { N | all | auto } |\n"
+		   "  affinity-header { NAME | none } }\n"
+		   "ALGO := { round_robin | least_request | peak_ewma }\n"
+		   "  peak_ewma: two random choices, the lower latency x (in flight + 1) wins;\n"
+		   "  latency: RPC times and TCP's RTT and retransmits to the backend\n"
 		   "RESOLVER := { static | dns NAME[:PORT] | dns _SRV._tcp.NAME | file PATH }\n"
 		   "  dns: A/AAAA answers on PORT (default: the VIP's), or SRV records; re-resolved\n"
 		   "  at the answers' TTL. file: ADDR:PORT [WEIGHT] lines, re-read on change.\n"
 		   "health on: grpc.health.v1 checks of every backend (health-service NAME: the\n"
-		   "  service checked, default the whole server)\n",
+		   "  service checked, default the whole server)\n"
+		   "slow-start MS: a backend that joins or comes back ramps from 10 % of its\n"
+		   "  weight to all of it over MS (0: off)\n"
+		   "subset: how many backends this node uses (auto: all up to 20, else 20),\n"
+		   "  chosen from the daemon's node_index, or by rendezvous hashing of the host name\n"
+		   "affinity-header NAME: RPCs with the same value of header NAME go to the same\n"
+		   "  backend while the set is stable (consistent hashing)\n",
 };

@@ -2,6 +2,7 @@
  * h2steer status (what is attached and pinned, is the daemon up and ready, which versions).
  */
 #include "cli.h"
+#include "stats.h"
 #include "version.h"
 
 #include <bpf/bpf.h>
@@ -9,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -273,5 +275,84 @@ const struct h2s_cli_object h2s_cmd_status = {
 	.name = "status",
 	.summary = "is h2steer up: programs, maps, daemon health, versions",
 	.verbs = status_verbs,
+	.run_default = true,
+};
+
+/* ---- method ---- */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int cmp_method(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "service")),
+		       json_string_value(json_object_get(y, "service")));
+	json_int_t rx = json_integer_value(json_object_get(x, "rpcs")),
+		   ry = json_integer_value(json_object_get(y, "rpcs"));
+
+	if (c)
+		return c;
+	return rx == ry ? 0 : rx > ry ? -1 : 1;
+}
+
+static int method_list(struct h2s_cli *cli, int argc, char **argv)
+{
+	json_t *arr, *v, **rows;
+	size_t i, n;
+	int rc, wm = 6;
+
+	(void)argv;
+	if (argc)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "method list: no arguments expected");
+	if ((rc = h2s_cli_ask(cli, "methods", &arr)))
+		return rc;
+	if (cli->json) {
+		h2s_cli_print_json(cli, arr);
+		return H2S_EXIT_OK;
+	}
+	n = json_array_size(arr);
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows) {
+		json_decref(arr);
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "out of memory");
+	}
+	json_array_foreach(arr, i, v)
+	{
+		int len = (int)strlen(json_string_value(json_object_get(v, "method")));
+
+		rows[i] = v;
+		wm = len > wm ? len : wm;
+	}
+	qsort(rows, n, sizeof(*rows), cmp_method);
+	fprintf(cli->out, "%-22s  %-*s  %10s  %8s  %9s  %9s  %9s\n", "SERVICE", wm, "METHOD", "RPCS",
+		"ERRORS", "MEAN(ms)", "P50(ms)<=", "P99(ms)<=");
+	for (i = 0; i < n; i++)
+		fprintf(cli->out, "%-22s  %-*s  %10lld  %8lld  %9.3f  %9.3g  %9.3g\n",
+			json_string_value(json_object_get(rows[i], "service")), wm,
+			json_string_value(json_object_get(rows[i], "method")),
+			json_integer_value(json_object_get(rows[i], "rpcs")),
+			json_integer_value(json_object_get(rows[i], "errors")),
+			1000 * json_real_value(json_object_get(rows[i], "mean_latency_s")),
+			1000 * json_real_value(json_object_get(rows[i], "p50_latency_s")),
+			1000 * json_real_value(json_object_get(rows[i], "p99_latency_s")));
+	free(rows);
+	json_decref(arr);
+	return H2S_EXIT_OK;
+}
+
+static const struct h2s_cli_verb method_verbs[] = {
+	{ "list", "show", "",
+	  "RPCs, errors and latency per service and gRPC method since the daemon started (the "
+	  "default; at most " STR(H2S_METHODS_MAX) " methods per service, the rest as "
+	  "(other))",
+	  method_list },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct h2s_cli_object h2s_cmd_method = {
+	.name = "method",
+	.summary = "per-method view: RPCs, errors and latency of each gRPC method",
+	.verbs = method_verbs,
 	.run_default = true,
 };

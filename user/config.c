@@ -35,6 +35,11 @@ struct y_health {
 	char *service; /* "" (or absent): the whole server */
 };
 
+struct y_route {
+	char *prefix;
+	char *service;
+};
+
 struct y_service {
 	char *vip;
 	char *algo;
@@ -42,6 +47,11 @@ struct y_service {
 	unsigned backends_count;
 	struct y_resolver *resolver;
 	struct y_health *health;
+	unsigned *slow_start_ms;
+	char *subset; /* a count, "all" or "auto" */
+	char *affinity_header;
+	struct y_route *routes;
+	unsigned routes_count;
 };
 
 /* Every numeric daemon setting: its key (the same in the config file and after --set), where
@@ -67,6 +77,8 @@ static const struct setting {
 	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
 	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
+	S("node_index", node_index, 0, 1000000),
+	S("ewma_decay_ms", ewma_decay_ms, 10, 600000),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),
@@ -121,6 +133,17 @@ static const cyaml_schema_field_t health_fields[] = {
 	CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t route_fields[] = {
+	CYAML_FIELD_STRING_PTR("prefix", CYAML_FLAG_POINTER, struct y_route, prefix, 1,
+			       H2S_ROUTE_PREFIX_MAX - 1),
+	CYAML_FIELD_STRING_PTR("service", CYAML_FLAG_POINTER, struct y_route, service, 1, 64),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t route_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct y_route, route_fields),
+};
+
 static const cyaml_schema_field_t service_fields[] = {
 	CYAML_FIELD_STRING_PTR("vip", CYAML_FLAG_POINTER, struct y_service, vip, 1, 64),
 	CYAML_FIELD_STRING_PTR("algo", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
@@ -131,6 +154,14 @@ static const cyaml_schema_field_t service_fields[] = {
 				struct y_service, resolver, resolver_fields),
 	CYAML_FIELD_MAPPING_PTR("health", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 				struct y_service, health, health_fields),
+	CYAML_FIELD_UINT_PTR("slow_start_ms", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct y_service, slow_start_ms),
+	CYAML_FIELD_STRING_PTR("subset", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
+			       subset, 1, 16),
+	CYAML_FIELD_STRING_PTR("affinity_header", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_service, affinity_header, 1, H2S_AFFINITY_HEADER_MAX - 1),
+	CYAML_FIELD_SEQUENCE("routes", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
+			     routes, &route_schema, 0, H2S_MAX_ROUTES),
 	CYAML_FIELD_END,
 };
 
@@ -262,8 +293,10 @@ static int set_metrics(struct h2s_options *o, const char *text, const char *wher
 
 void h2s_options_free(struct h2s_options *o)
 {
-	for (size_t i = 0; i < o->nservices; i++)
+	for (size_t i = 0; i < o->nservices; i++) {
 		free(o->services[i].backends);
+		free(o->services[i].routes);
+	}
 	free(o->services);
 	free(o->config_path);
 	free(o->cgroup);
@@ -346,10 +379,51 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 					    origin, i, ys->vip);
 		if (algo < 0)
 			return fail(err, errlen,
-				    "%s: services[%u].algo: '%s' is not round_robin or least_request",
-				    origin, i, ys->algo);
+				    "%s: services[%u].algo: '%s' is not one of " H2S_ALGO_LIST, origin,
+				    i, ys->algo);
 		s->s.algo = (__u8)algo;
 		s->s.mode = H2S_MODE_L7;
+		if (ys->slow_start_ms && *ys->slow_start_ms > H2S_SLOW_START_MAX_MS)
+			return fail(err, errlen, "%s: services[%u].slow_start_ms: %u is over %u",
+				    origin, i, *ys->slow_start_ms, H2S_SLOW_START_MAX_MS);
+		s->s.slow_start_ms = ys->slow_start_ms ? *ys->slow_start_ms : 0;
+		if (ys->subset && h2s_subset_arg_parse(ys->subset, &s->s.subset, why,
+							sizeof(why)) < 0)
+			return fail(err, errlen, "%s: services[%u].subset: %s", origin, i, why);
+		if (ys->affinity_header &&
+		    h2s_affinity_header_parse(ys->affinity_header, s->s.affinity_header, why,
+					      sizeof(why)) < 0)
+			return fail(err, errlen, "%s: services[%u].affinity_header: %s", origin, i,
+				    why);
+		if (ys->routes_count) {
+			s->routes = calloc(ys->routes_count, sizeof(*s->routes));
+			if (!s->routes)
+				return -ENOMEM;
+		}
+		for (unsigned k = 0; k < ys->routes_count; k++) {
+			const struct y_route *yr = &ys->routes[k];
+			struct h2s_route_entry *re = &s->routes[k];
+
+			if (h2s_addr_parse(yr->service, &re->r.to, why, sizeof(why)) < 0)
+				return fail(err, errlen, "%s: services[%u].routes[%u].service: %s",
+					    origin, i, k, why);
+			if (h2s_addr_equal(&re->r.to, &s->vip))
+				return fail(err, errlen,
+					    "%s: services[%u].routes[%u].service: a service cannot "
+					    "route to itself",
+					    origin, i, k);
+			if (h2s_route_key_make(&s->vip, yr->prefix, &re->k) < 0)
+				return fail(err, errlen,
+					    "%s: services[%u].routes[%u].prefix: '%s' " H2S_ROUTE_RULE,
+					    origin, i, k, yr->prefix);
+			for (unsigned j = 0; j < k; j++)
+				if (!memcmp(&s->routes[j].k, &re->k, sizeof(re->k)))
+					return fail(err, errlen,
+						    "%s: services[%u].routes[%u]: prefix '%s' is "
+						    "listed twice",
+						    origin, i, k, yr->prefix);
+			s->nroutes = k + 1;
+		}
 		if (ys->resolver) {
 			char why[200];
 			const struct y_resolver *yr = ys->resolver;
@@ -709,6 +783,52 @@ void h2s_options_usage(FILE *f)
 	fprintf(f, "  -h, --help               this text\n"
 		   "      --version            print the version\n"
 		   "Every setting can also be given in the config file, under the same key.\n");
+}
+
+int h2s_subset_arg_parse(const char *text, __u16 *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	if (!strcmp(text, "all")) {
+		*out = H2S_SUBSET_ALL;
+		return 0;
+	}
+	if (!strcmp(text, "auto")) {
+		*out = H2S_SUBSET_AUTO;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < 1 || v >= H2S_SUBSET_ALL)
+		return fail(err, errlen, "'%s' is not all, auto or a count from 1 to %u", text,
+			    H2S_SUBSET_ALL - 1);
+	*out = (__u16)v;
+	return 0;
+}
+
+int h2s_affinity_header_parse(const char *text, char out[H2S_AFFINITY_HEADER_MAX], char *err,
+			      size_t errlen)
+{
+	size_t len = strlen(text);
+
+	if (!strcmp(text, "none")) {
+		memset(out, 0, H2S_AFFINITY_HEADER_MAX);
+		return 0;
+	}
+	if (len == 0 || len >= H2S_AFFINITY_HEADER_MAX)
+		return fail(err, errlen, "a header name of 1 to %d characters",
+			    H2S_AFFINITY_HEADER_MAX - 1);
+	/* HTTP/2 header names are lower case tokens; pseudo-headers are not metadata. */
+	for (size_t i = 0; i < len; i++)
+		if (!((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9') ||
+		      strchr("-_.", text[i])))
+			return fail(err, errlen,
+				    "'%s' is not a lower-case header name (a-z, 0-9, '-', '_', '.')",
+				    text);
+	memset(out, 0, H2S_AFFINITY_HEADER_MAX);
+	memcpy(out, text, len);
+	return 0;
 }
 
 int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct h2s_discovery *d,

@@ -16,6 +16,10 @@
  *           weight: 1
  *       resolver: {dns: "api.default.svc.cluster.local:50051"}   # or {file: /path}
  *       health: {service: ""}                   # grpc.health.v1 checks
+ *       slow_start_ms: 30000                    # new backends ramp up over 30 s
+ *       subset: auto                            # or all, or how many backends this node uses
+ *       affinity_header: x-user                 # same value -> same backend
+ *       routes: [{prefix: /pkg.Reports/, service: 127.0.100.2:50051}]
  *
  * Unknown keys and bad values are errors that name the place (line/column or path).
  */
@@ -24,6 +28,7 @@
 
 #include "daemon.h"
 #include "h2s_maps.h"
+#include "maps.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +48,13 @@ struct h2s_cfg_service {
 	struct h2s_discovery disc; /* zero: static backends, no health checks */
 	struct h2s_cfg_backend *backends;
 	size_t nbackends;
+	struct h2s_route_entry *routes;
+	size_t nroutes;
 };
+
+#define H2S_ALGO_LIST "round_robin, least_request or peak_ewma"
+#define H2S_ROUTE_RULE "is not a :path prefix ('/', then visible ASCII, under 128 characters)"
+#define H2S_SLOW_START_MAX_MS 3600000
 
 struct h2s_options {
 	char *config_path;
@@ -89,6 +100,11 @@ int h2s_log_level_parse(const char *name);
  */
 int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct h2s_discovery *d,
 			   char *err, size_t errlen);
+/* A service's subset: "all", "auto" or a count (struct h2s_service.subset). */
+int h2s_subset_arg_parse(const char *text, __u16 *out, char *err, size_t errlen);
+/* An affinity header name (lower case), or "none" (all zero). */
+int h2s_affinity_header_parse(const char *text, char out[H2S_AFFINITY_HEADER_MAX], char *err,
+			      size_t errlen);
 /* Usage text for h2steerd. */
 void h2s_options_usage(FILE *f);
 

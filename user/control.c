@@ -74,6 +74,33 @@ static json_t *text_json(const char *s)
 	return json_string(safe);
 }
 
+static json_t *method_json(const struct h2s_svc_stats *s, const struct h2s_method_stats *m)
+{
+	return json_pack("{s:s,s:o,s:I,s:I,s:f,s:f,s:f}", "service", s->name, "method",
+			 text_json(m->path), "rpcs", (json_int_t)m->rpcs, "errors",
+			 (json_int_t)m->errors, "mean_latency_s",
+			 m->lat.count ? m->lat.sum / (double)m->lat.count : 0.0, "p50_latency_s",
+			 h2s_lat_quantile(&m->lat, 0.5), "p99_latency_s",
+			 h2s_lat_quantile(&m->lat, 0.99));
+}
+
+/* RPCs and latency per service and gRPC method (quantiles: the bucket bound they fall in). */
+static json_t *methods_json(struct h2s_daemon *d)
+{
+	json_t *arr = json_array();
+	struct h2s_svc_stats *s;
+
+	h2s_stats_each(s, d->stats.svc)
+	{
+		for (unsigned k = 0; k < H2S_METHOD_BUCKETS; k++)
+			for (const struct h2s_method_stats *m = s->method[k]; m; m = m->next)
+				json_array_append_new(arr, method_json(s, m));
+		if (s->other)
+			json_array_append_new(arr, method_json(s, s->other));
+	}
+	return arr;
+}
+
 static json_t *conns_json(struct h2s_daemon *d)
 {
 	json_t *arr = json_array();
@@ -155,8 +182,8 @@ static json_t *stats_json(struct h2s_daemon *d)
 		json_array_append_new(
 			svcs,
 			json_pack("{s:s,s:I,s:f,s:I,s:I,s:o}", "service", s->name, "rpcs",
-				  (json_int_t)s->lat_count, "mean_latency_s",
-				  s->lat_count ? s->lat_sum / (double)s->lat_count : 0.0,
+				  (json_int_t)s->lat.count, "mean_latency_s",
+				  s->lat.count ? s->lat.sum / (double)s->lat.count : 0.0,
 				  "bytes_request", (json_int_t)s->bytes_request, "bytes_response",
 				  (json_int_t)s->bytes_response, "backends", by));
 	}
@@ -216,8 +243,11 @@ char *h2s_control_answer(struct h2s_daemon *d, const char *request)
 		v = stats_json(d);
 	else if (!strcmp(request, "status"))
 		v = status_json(d);
+	else if (!strcmp(request, "methods"))
+		v = methods_json(d);
 	else
-		v = json_pack("{s:s}", "error", "unknown request (conns, streams, stats, status)");
+		v = json_pack("{s:s}", "error",
+			      "unknown request (conns, streams, stats, status, methods)");
 	text = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
 	return text;

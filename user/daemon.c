@@ -6,6 +6,7 @@
 #include "dns.h"
 #include "h2_server.h"
 #include "h2_upstream.h"
+#include "hash.h"
 #include "config.h"
 #include "control.h"
 #include "lifecycle.h"
@@ -32,6 +33,21 @@
 /* How long to wait for a listener address the previous daemon is letting go of. */
 #define BIND_WAIT_MS 3000
 
+/* Who this node is among the nodes sharing the backends: its index when configured, else a
+ * hash of the host name (the same on every restart).
+ */
+static void subset_node(struct h2s_daemon *d)
+{
+	char host[256] = "";
+
+	d->reg.node.has_index = d->set.node_index != H2S_NODE_INDEX_NONE;
+	d->reg.node.index = d->set.node_index;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		log_warn("gethostname: %s: subsets are chosen as for a host named \"\"",
+			 strerror(errno));
+	d->reg.node.id = h2s_hash64(host, strlen(host), 0);
+}
+
 void h2s_settings_default(struct h2s_settings *s)
 {
 	*s = (struct h2s_settings){
@@ -53,6 +69,8 @@ void h2s_settings_default(struct h2s_settings *s)
 		.resolver_grace_ms = 300000,
 		.dns_ttl_cap_ms = 30000,
 		.l4_fallback_ttl_ms = 600000,
+		.node_index = H2S_NODE_INDEX_NONE,
+		.ewma_decay_ms = 1000,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);
@@ -334,6 +352,8 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	h2s_registry_init(&d->reg, maps);
 	d->reg.outlier = &d->set.outlier;
 	d->reg.stats = &d->stats;
+	d->reg.ewma_decay_ms = d->set.ewma_decay_ms;
+	subset_node(d);
 	h2s_discovery_init(d);
 	d->refresh_flush.run = refresh_now;
 	snprintf(d->dns_servers, sizeof(d->dns_servers), "%s", dns_servers ? dns_servers : "");

@@ -44,9 +44,19 @@ struct h2s_settings {
 	 * after the last daemon's last heartbeat (0: never, leave them alone).
 	 */
 	uint32_t l4_fallback_ttl_ms;
+	/* This node's index among the nodes, for deterministic subsetting; H2S_NODE_INDEX_NONE:
+	 * rendezvous hashing on the host name instead.
+	 */
+	uint32_t node_index;
+	/* peak_ewma: a latency sample's weight fades with this time constant, and so does the
+	 * estimate of a backend no answer comes from.
+	 */
+	uint32_t ewma_decay_ms;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };
+
+#define H2S_NODE_INDEX_NONE 0xffffffffu
 
 void h2s_settings_default(struct h2s_settings *s);
 

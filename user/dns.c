@@ -105,7 +105,7 @@ static int mark_socket(ares_socket_t fd, int type, void *data)
 	struct h2s_dns *dns = data;
 
 	(void)type;
-	h2s_maps_mark_daemon_socket(dns->d->maps, fd);
+	h2s_maps_mark_daemon_socket(dns->d->maps, fd, false);
 	return 0;
 }
 

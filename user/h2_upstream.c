@@ -121,6 +121,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		if (!up->settings_received) {
 			/* The backend speaks HTTP/2: it is up, and we know its stream limit. */
 			up->settings_received = true;
+			up->ready_ns = h2s_now_ns();
 			h2s_backend_ok(&up->c.d->reg, up->be);
 			h2s_timer_cancel(&up->c.d->loop, &up->timer);
 			if (!up->nstreams)
@@ -303,7 +304,7 @@ static struct h2s_upstream *up_open(struct h2s_daemon *d, struct h2s_backend_rt 
 		return NULL;
 	}
 	/* Before connect(): the capture hooks must never take the daemon's own connections. */
-	if (h2s_maps_mark_daemon_socket(d->maps, fd) < 0) {
+	if (h2s_maps_mark_daemon_socket(d->maps, fd, true) < 0) {
 		log_err("backend %s: cannot mark socket as the daemon's: %s", be->name,
 			strerror(errno));
 		close(fd);

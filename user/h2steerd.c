@@ -54,6 +54,31 @@ static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char 
 			}
 		}
 	}
+	/* Routes last: their targets may be declared further down the file. */
+	for (size_t i = 0; i < o->nservices; i++) {
+		const struct h2s_cfg_service *s = &o->services[i];
+
+		for (size_t k = 0; k < s->nroutes; k++) {
+			const struct h2s_route_entry *re = &s->routes[k];
+			struct h2s_service target;
+			int rc = h2s_service_get(m, &re->r.to, &target);
+
+			if (rc == -ENOENT) {
+				snprintf(err, errlen,
+					 "service %s: route %s goes to %s, which is not a service",
+					 h2s_addr_format(&s->vip, vs, sizeof(vs)), re->k.prefix,
+					 h2s_addr_format(&re->r.to, bs, sizeof(bs)));
+				return -EINVAL;
+			}
+			if (rc == 0)
+				rc = h2s_route_put(m, &re->k, &re->r);
+			if (rc < 0) {
+				snprintf(err, errlen, "cannot add route %s of %s: %s", re->k.prefix,
+					 h2s_addr_format(&s->vip, vs, sizeof(vs)), strerror(-rc));
+				return rc;
+			}
+		}
+	}
 	return 0;
 }
 

@@ -464,7 +464,7 @@ static void connect_now(struct h2s_health_check *hc)
 
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	hcc = calloc(1, sizeof(*hcc));
-	if (fd < 0 || !hcc || h2s_maps_mark_daemon_socket(d->maps, fd) < 0) {
+	if (fd < 0 || !hcc || h2s_maps_mark_daemon_socket(d->maps, fd, true) < 0) {
 		if (fd >= 0)
 			close(fd);
 		free(hcc);

@@ -15,6 +15,7 @@
 static const char *const algo_names[H2S_ALGO__COUNT] = {
 	[H2S_ALGO_ROUND_ROBIN] = "round_robin",
 	[H2S_ALGO_LEAST_REQUEST] = "least_request",
+	[H2S_ALGO_PEAK_EWMA] = "peak_ewma",
 };
 
 const char *h2s_algo_name(enum h2s_algo a)
@@ -110,7 +111,8 @@ const char *const h2s_map_names[H2S_M__COUNT] = {
 	[H2S_M_BACKENDS] = H2S_MAP_BACKENDS,	[H2S_M_ORIGINS] = H2S_MAP_ORIGINS,
 	[H2S_M_SOCKS] = H2S_MAP_SOCKS,		[H2S_M_COUNTERS] = H2S_MAP_COUNTERS,
 	[H2S_M_DISCOVERY] = H2S_MAP_DISCOVERY,	[H2S_M_BE_STATE] = H2S_MAP_BE_STATE,
-	[H2S_M_LB] = H2S_MAP_LB,
+	[H2S_M_LB] = H2S_MAP_LB,		[H2S_M_BE_KSTATS] = H2S_MAP_BE_KSTATS,
+	[H2S_M_ROUTES] = H2S_MAP_ROUTES,
 };
 
 int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])
@@ -207,6 +209,16 @@ int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 		return -errno;
 	bpf_map_delete_elem(m->discovery, vip);
 	bpf_map_delete_elem(m->lb, vip); /* no fallback to the backends of a service gone */
+	{
+		struct h2s_route_entry *r;
+		size_t nr;
+
+		if (h2s_routes_collect(m, vip, &r, &nr) == 0) {
+			for (size_t i = 0; i < nr; i++)
+				bpf_map_delete_elem(m->routes, &r[i].k);
+			free(r);
+		}
+	}
 	rc = h2s_backends_collect(m, vip, &l);
 	for (size_t i = 0; i < l.n; i++)
 		bpf_map_delete_elem(m->backends, &l.e[i].k);
@@ -489,9 +501,80 @@ int h2s_counters_read(struct h2s_maps *m, __u64 out[H2S_CNT__COUNT])
 	return 0;
 }
 
-int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd)
+int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd, bool upstream)
 {
-	struct h2s_sock st = { .flags = H2S_SOCK_F_DAEMON };
+	struct h2s_sock st = { .flags = H2S_SOCK_F_DAEMON | (upstream ? H2S_SOCK_F_UPSTREAM : 0) };
 
 	return bpf_map_update_elem(m->socks, &fd, &st, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int h2s_be_kstats_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_be_kstats *ks)
+{
+	return bpf_map_lookup_elem(m->be_kstats, be, ks) < 0 ? -errno : 0;
+}
+
+int h2s_route_key_make(const struct h2s_addr *vip, const char *prefix, struct h2s_route_key *k)
+{
+	size_t len = strlen(prefix);
+
+	if (len == 0 || len >= sizeof(k->prefix) || prefix[0] != '/')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (prefix[i] <= ' ' || prefix[i] > '~')
+			return -EINVAL; /* a :path is visible ASCII */
+	memset(k, 0, sizeof(*k));
+	k->vip = *vip;
+	memcpy(k->prefix, prefix, len);
+	return 0;
+}
+
+int h2s_route_put(struct h2s_maps *m, const struct h2s_route_key *k, const struct h2s_route *r)
+{
+	return update(m->routes, k, r, BPF_ANY, m);
+}
+
+int h2s_route_del(struct h2s_maps *m, const struct h2s_route_key *k)
+{
+	if (bpf_map_delete_elem(m->routes, k) < 0)
+		return -errno;
+	h2s_maps_bump_gen(m);
+	return 0;
+}
+
+int h2s_routes_collect(struct h2s_maps *m, const struct h2s_addr *vip,
+		       struct h2s_route_entry **out, size_t *n)
+{
+	struct h2s_route_key cur, next;
+	struct h2s_route_entry *e = NULL;
+	size_t cap = 0;
+	void *prev = NULL;
+
+	*out = NULL;
+	*n = 0;
+	while (bpf_map_get_next_key(m->routes, prev, &next) == 0) {
+		struct h2s_route r;
+
+		if ((!vip || h2s_addr_equal(&next.vip, vip)) &&
+		    bpf_map_lookup_elem(m->routes, &next, &r) == 0) {
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct h2s_route_entry *ne = realloc(e, ncap * sizeof(*e));
+
+				if (!ne) {
+					free(e);
+					*n = 0;
+					return -ENOMEM;
+				}
+				e = ne;
+				cap = ncap;
+			}
+			e[*n].k = next;
+			e[*n].k.prefix[sizeof(next.prefix) - 1] = '\0';
+			e[(*n)++].r = r;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	*out = e;
+	return 0;
 }

@@ -20,6 +20,8 @@ enum h2s_map_id {
 	H2S_M_DISCOVERY,
 	H2S_M_BE_STATE,
 	H2S_M_LB,
+	H2S_M_BE_KSTATS,
+	H2S_M_ROUTES,
 	H2S_M__COUNT,
 };
 
@@ -30,13 +32,14 @@ struct h2s_maps {
 	union {
 		int fd[H2S_M__COUNT];
 		struct {
-			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb;
+			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb,
+				be_kstats, routes;
 		};
 	};
 	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
 	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
 };
-_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 9 * sizeof(int), "one field per map");
+_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 11 * sizeof(int), "one field per map");
 
 /* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
  * that says what to do (e.g. start h2steerd).
@@ -134,8 +137,29 @@ const char *h2s_counter_name(enum h2s_counter c);
 __u64 h2s_maps_gen(const struct h2s_maps *m);
 void h2s_maps_bump_gen(struct h2s_maps *m);
 
-/* Mark a socket as the daemon's own so the connect hooks never capture it. */
-int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd);
+/* Mark a socket as the daemon's own so the connect hooks never capture it; an upstream one
+ * (to a backend) also gets its TCP stats kept in h2s_be_kstats.
+ */
+int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd, bool upstream);
+
+/* What TCP saw of the daemon's connections to a backend; -ENOENT: none yet. */
+int h2s_be_kstats_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_be_kstats *ks);
+
+/* Routes (see struct h2s_route_key). A prefix starts with '/', is visible ASCII and shorter
+ * than H2S_ROUTE_PREFIX_MAX: -EINVAL otherwise.
+ */
+int h2s_route_key_make(const struct h2s_addr *vip, const char *prefix, struct h2s_route_key *k);
+int h2s_route_put(struct h2s_maps *m, const struct h2s_route_key *k, const struct h2s_route *r);
+int h2s_route_del(struct h2s_maps *m, const struct h2s_route_key *k);
+
+struct h2s_route_entry {
+	struct h2s_route_key k;
+	struct h2s_route r;
+};
+
+/* Every route of vip (NULL: of every service) into a malloc'ed array. */
+int h2s_routes_collect(struct h2s_maps *m, const struct h2s_addr *vip,
+		       struct h2s_route_entry **out, size_t *n);
 
 /* Name lookups shared by the CLI, the config file and logs. */
 const char *h2s_algo_name(enum h2s_algo a);

@@ -68,6 +68,88 @@ static void each_backend_gauge(struct h2s_daemon *d, struct h2s_strbuf *b, const
 	h2s_registry_each_backend(&d->reg, be_inflight, &g);
 }
 
+/* A Prometheus label value: \\, " and newline escaped; bytes outside printable ASCII (a
+ * client's :path may hold anything) shown as '?', since the format wants UTF-8.
+ */
+static void label_value(char *out, size_t len, const char *in)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '\\' || c == '"') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else {
+			out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+	}
+	out[o] = '\0';
+}
+
+static void histogram(struct h2s_strbuf *b, const char *name, const char *labels,
+		      const struct h2s_lat *l)
+{
+	uint64_t cum = 0;
+
+	if (!l->count)
+		return;
+	for (int k = 0; k <= H2S_LAT_BUCKETS; k++) {
+		cum += l->bucket[k];
+		if (k < H2S_LAT_BUCKETS)
+			h2s_sb_printf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
+				      h2s_lat_bounds[k], (unsigned long long)cum);
+		else
+			h2s_sb_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels,
+				      (unsigned long long)cum);
+	}
+	h2s_sb_printf(b, "%s_sum{%s} %.6f\n", name, labels, l->sum);
+	h2s_sb_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)l->count);
+}
+
+/* Per gRPC method (at most H2S_METHODS_MAX per service, the rest as "(other)"). */
+static void each_method(struct h2s_daemon *d, struct h2s_strbuf *b, int what)
+{
+	struct h2s_svc_stats *s;
+
+	h2s_stats_each(s, d->stats.svc)
+	{
+		for (unsigned k = 0; k <= H2S_METHOD_BUCKETS; k++) {
+			struct h2s_method_stats *m = k < H2S_METHOD_BUCKETS ? s->method[k] : s->other;
+
+			for (; m; m = k < H2S_METHOD_BUCKETS ? m->next : NULL) {
+				char path[2 * sizeof(m->path)], labels[sizeof(path) + 96];
+
+				label_value(path, sizeof(path), m->path);
+				snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"",
+					 s->name, path);
+				if (what == 0)
+					h2s_sb_printf(b, "h2steer_method_rpcs_total{%s} %llu\n",
+						      labels, (unsigned long long)m->rpcs);
+				else if (what == 1)
+					h2s_sb_printf(b, "h2steer_method_errors_total{%s} %llu\n",
+						      labels, (unsigned long long)m->errors);
+				else
+					histogram(b, "h2steer_method_rpc_duration_seconds", labels,
+						  &m->lat);
+			}
+		}
+	}
+}
+
+static void render_methods(struct h2s_daemon *d, struct h2s_strbuf *b)
+{
+	family(b, "h2steer_method_rpcs_total", "counter", "RPCs per service and gRPC method.");
+	each_method(d, b, 0);
+	family(b, "h2steer_method_errors_total", "counter",
+	       "RPCs per service and gRPC method that did not end with grpc-status 0.");
+	each_method(d, b, 1);
+	family(b, "h2steer_method_rpc_duration_seconds", "histogram",
+	       "Time from an RPC's request headers to its end, per service and gRPC method.");
+	each_method(d, b, 2);
+}
+
 static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
 {
 	struct h2s_pair_stats *p;
@@ -96,28 +178,12 @@ static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
 	       "Time from an RPC's request headers to its end, per service.");
 	h2s_stats_each(s, d->stats.svc)
 	{
-		uint64_t cum = 0;
+		char labels[96];
 
-		if (!s->lat_count)
-			continue;
-		for (int k = 0; k <= H2S_LAT_BUCKETS; k++) {
-			cum += s->lat_bucket[k];
-			if (k < H2S_LAT_BUCKETS)
-				h2s_sb_printf(b,
-					      "h2steer_rpc_duration_seconds_bucket{service=\"%s\","
-					      "le=\"%g\"} %llu\n",
-					      s->name, h2s_lat_bounds[k], (unsigned long long)cum);
-			else
-				h2s_sb_printf(b,
-					      "h2steer_rpc_duration_seconds_bucket{service=\"%s\","
-					      "le=\"+Inf\"} %llu\n",
-					      s->name, (unsigned long long)cum);
-		}
-		h2s_sb_printf(b, "h2steer_rpc_duration_seconds_sum{service=\"%s\"} %.6f\n",
-			      s->name, s->lat_sum);
-		h2s_sb_printf(b, "h2steer_rpc_duration_seconds_count{service=\"%s\"} %llu\n",
-			      s->name, (unsigned long long)s->lat_count);
+		snprintf(labels, sizeof(labels), "service=\"%s\"", s->name);
+		histogram(b, "h2steer_rpc_duration_seconds", labels, &s->lat);
 	}
+	render_methods(d, b);
 	family(b, "h2steer_relayed_bytes_total", "counter",
 	       "Message bytes relayed (DATA payload), per service and direction.");
 	h2s_stats_each(s, d->stats.svc)

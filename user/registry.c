@@ -2,12 +2,14 @@
 #include "registry.h"
 
 #include "addr.h"
+#include "hash.h"
 #include "log.h"
 #include "loop.h"
 #include "maps.h"
 #include "stats.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,12 +83,12 @@ void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt 
 /* Member counts of the backends of m[0..n) change by delta (+1 joining, -1 leaving); a backend
  * that no service wants new RPCs on any more is reported idle and released if it can be.
  */
-static void count_members(struct h2s_registry *r, struct h2s_backend_rt **be, const uint8_t *fl,
-			  size_t n, int delta)
+static void count_members(struct h2s_registry *r, struct h2s_backend_rt **be,
+			  const struct h2s_member *mem, size_t n, int delta)
 {
 	for (size_t i = 0; i < n; i++) {
 		be[i]->members += delta;
-		if (!(fl[i] & H2S_BE_F_DRAIN))
+		if (!(mem[i].flags & H2S_BE_F_DRAIN))
 			be[i]->active += delta;
 	}
 	for (size_t i = 0; delta < 0 && i < n; i++) {
@@ -126,12 +128,51 @@ static int load_service(const struct h2s_addr *vip, const struct h2s_service *cf
 	return 0;
 }
 
-static bool has_member(const struct h2s_service_rt *s, const struct h2s_backend_rt *be)
+/* How many backends this node uses of n (the service's subset setting). */
+static size_t subset_size(const struct h2s_service *cfg, size_t n)
 {
-	for (size_t j = 0; j < s->n; j++)
-		if (s->be[j] == be)
-			return true;
-	return false;
+	if (cfg->subset == H2S_SUBSET_ALL)
+		return n;
+	if (cfg->subset == H2S_SUBSET_AUTO)
+		return n > H2S_SUBSET_AUTO_SIZE ? H2S_SUBSET_AUTO_SIZE : n;
+	return cfg->subset < n ? cfg->subset : n;
+}
+
+/* Choose this node's subset among the members that are not drained (a drained one is on its
+ * way out: another takes its place now).
+ */
+static void choose_subset(struct h2s_registry *r, struct h2s_service_rt *s)
+{
+	struct h2s_addr *addr = calloc(s->n ? s->n : 1, sizeof(*addr));
+	bool *chosen = calloc(s->n ? s->n : 1, sizeof(*chosen));
+	size_t *idx = calloc(s->n ? s->n : 1, sizeof(*idx));
+	size_t m = 0, got = SIZE_MAX;
+
+	for (size_t i = 0; i < s->n; i++)
+		s->mem[i].in_subset = !(s->mem[i].flags & H2S_BE_F_DRAIN);
+	if (addr && chosen && idx) {
+		for (size_t i = 0; i < s->n; i++)
+			if (s->mem[i].in_subset) {
+				idx[m] = i;
+				addr[m++] = s->be[i]->addr;
+			}
+		got = h2s_subset_choose(addr, m, subset_size(&s->cfg, m), &r->node, chosen);
+		if (got != SIZE_MAX)
+			for (size_t j = 0; j < m; j++)
+				s->mem[idx[j]].in_subset = chosen[j];
+	}
+	if (got == SIZE_MAX) {
+		log_warn("service %s: out of memory choosing a subset: using every backend",
+			 s->name);
+		got = m;
+	}
+	if (got != s->nsubset && m > got)
+		log_info("service %s: this node uses %zu of its %zu backends (subset)", s->name,
+			 got, m);
+	s->nsubset = got;
+	free(addr);
+	free(chosen);
+	free(idx);
 }
 
 /* Replace s's members with what the map wants. Picker state of members that stay is kept, and
@@ -143,30 +184,46 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 {
 	struct h2s_backend_rt **be = calloc(n ? n : 1, sizeof(*be));
 	struct h2s_pick_slot *slot = calloc(n ? n : 1, sizeof(*slot));
-	uint8_t *fl = calloc(n ? n : 1, 1);
+	struct h2s_member *mem = calloc(n ? n : 1, sizeof(*mem));
+	uint64_t now = h2s_now_ms();
 
-	if (!be || !slot || !fl)
+	if (!be || !slot || !mem)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
+		bool stays = false;
+
 		be[i] = backend_get(r, &want[i].k.backend);
 		if (!be[i]) {
-			count_members(r, be, fl, i, 0); /* nothing counted yet */
+			count_members(r, be, mem, i, 0); /* nothing counted yet */
 			goto nomem;
 		}
-		slot[i].weight = want[i].b.weight ? want[i].b.weight : 1;
-		fl[i] = want[i].b.flags;
-		for (size_t j = 0; j < s->n; j++)
-			if (s->be[j] == be[i])
-				slot[i].current = s->slot[j].current;
-		if (!has_member(s, be[i]))
-			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
-				 h2s_source_name(want[i].b.source), slot[i].weight);
-		for (size_t j = 0; j < s->n; j++)
-			if (s->be[j] == be[i] && (s->mflags[j] ^ fl[i]) & H2S_BE_F_DRAIN) {
+		/* The first members of a service are not ramped: a daemon (re)starting is not
+		 * its backends joining, and there is nobody else to take the load.
+		 */
+		mem[i] = (struct h2s_member){
+			.weight = want[i].b.weight ? want[i].b.weight : 1,
+			.flags = want[i].b.flags,
+			.since_ms = s->members_loaded ? now : 0,
+		};
+		for (size_t j = 0; j < s->n; j++) {
+			if (s->be[j] != be[i])
+				continue;
+			stays = true;
+			slot[i].current = s->slot[j].current;
+			mem[i].usable = s->mem[j].usable;
+			mem[i].ever_usable = s->mem[j].ever_usable;
+			mem[i].since_ms = s->mem[j].since_ms;
+			if ((s->mem[j].flags ^ mem[i].flags) & H2S_BE_F_DRAIN) {
 				log_info("service %s: backend %s %s", s->name, be[i]->name,
-					 fl[i] & H2S_BE_F_DRAIN ? "draining" : "no longer draining");
-				r->stats->drains += !!(fl[i] & H2S_BE_F_DRAIN);
+					 mem[i].flags & H2S_BE_F_DRAIN ? "draining"
+								       : "no longer draining");
+				r->stats->drains += !!(mem[i].flags & H2S_BE_F_DRAIN);
+				mem[i].since_ms = now; /* back from a drain: ramps again */
 			}
+		}
+		if (!stays)
+			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
+				 h2s_source_name(want[i].b.source), mem[i].weight);
 	}
 	for (size_t j = 0; j < s->n; j++) {
 		bool stays = false;
@@ -179,21 +236,76 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			r->stats->drains++;
 		}
 	}
-	count_members(r, be, fl, n, +1);
-	count_members(r, s->be, s->mflags, s->n, -1);
+	count_members(r, be, mem, n, +1);
+	count_members(r, s->be, s->mem, s->n, -1);
 	free(s->be);
 	free(s->slot);
-	free(s->mflags);
+	free(s->mem);
 	s->be = be;
 	s->slot = slot;
-	s->mflags = fl;
+	s->mem = mem;
 	s->n = n;
+	s->members_loaded = true;
+	choose_subset(r, s);
 	return 0;
 nomem:
 	free(be);
 	free(slot);
-	free(fl);
+	free(mem);
 	return -ENOMEM;
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct h2s_route_rt *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return strcmp(x->prefix, y->prefix);
+}
+
+/* s's routes from the run of `all` that is s's, longest prefix first. */
+static int apply_routes(struct h2s_service_rt *s, const struct h2s_route_entry *all, size_t n)
+{
+	struct h2s_route_rt *rt = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += h2s_addr_equal(&all[i].k.vip, &s->vip);
+	if (k) {
+		rt = calloc(k, sizeof(*rt));
+		if (!rt)
+			return -ENOMEM;
+	}
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!h2s_addr_equal(&all[i].k.vip, &s->vip))
+			continue;
+		memcpy(rt[k].prefix, all[i].k.prefix, sizeof(rt[k].prefix));
+		rt[k].prefix[sizeof(rt[k].prefix) - 1] = '\0';
+		rt[k].len = strlen(rt[k].prefix);
+		rt[k++].to = all[i].r.to;
+	}
+	if (k)
+		qsort(rt, k, sizeof(*rt), route_cmp);
+	free(s->routes);
+	s->routes = rt;
+	s->nroutes = k;
+	return 0;
+}
+
+struct h2s_service_rt *h2s_registry_route(struct h2s_registry *r, struct h2s_service_rt *svc,
+					  const char *path, struct h2s_addr *to_out)
+{
+	for (size_t i = 0; i < svc->nroutes; i++) {
+		const struct h2s_route_rt *rt = &svc->routes[i];
+
+		if (strncmp(path, rt->prefix, rt->len))
+			continue;
+		*to_out = rt->to;
+		return h2s_registry_service(r, &rt->to);
+	}
+	return svc;
 }
 
 static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
@@ -202,10 +314,11 @@ static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 		h2s_lb_publish(r->maps, &s->vip, NULL, 0);
 	if (r->on_service_gone)
 		r->on_service_gone(s, r->ctx);
-	count_members(r, s->be, s->mflags, s->n, -1);
+	count_members(r, s->be, s->mem, s->n, -1);
 	free(s->be);
 	free(s->slot);
-	free(s->mflags);
+	free(s->mem);
+	free(s->routes);
 	free(s);
 }
 
@@ -213,6 +326,8 @@ int h2s_registry_refresh(struct h2s_registry *r)
 {
 	uint64_t gen = h2s_maps_gen(r->maps);
 	struct h2s_backend_list all;
+	struct h2s_route_entry *routes;
+	size_t nroutes;
 	int rc;
 
 	if (r->loaded && gen == r->gen)
@@ -228,6 +343,11 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	rc = h2s_backends_collect(r->maps, NULL, &all);
 	if (rc < 0)
 		return rc;
+	rc = h2s_routes_collect(r->maps, NULL, &routes, &nroutes);
+	if (rc < 0) {
+		h2s_backend_list_free(&all);
+		return rc;
+	}
 	for (unsigned b = 0; rc == 0 && b < H2S_REG_BUCKETS; b++)
 		for (struct h2s_service_rt *s = r->svc[b]; rc == 0 && s; s = s->hnext) {
 			size_t first, n;
@@ -236,8 +356,11 @@ int h2s_registry_refresh(struct h2s_registry *r)
 				continue;
 			n = h2s_backend_list_of(&all, &s->vip, &first);
 			rc = apply_members(r, s, all.e + first, n);
+			if (rc == 0)
+				rc = apply_routes(s, routes, nroutes);
 		}
 	h2s_backend_list_free(&all);
+	free(routes);
 	if (rc < 0)
 		return rc;
 
@@ -314,26 +437,197 @@ static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
 	}
 }
 
-struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
-					 const struct h2s_backend_rt *avoid, uint64_t now_ms)
+/* What retransmissions add to a backend's latency (see kernel_view). */
+#define RTO_MIN_NS 1e6
+#define RETRANS_PENALTY_MAX_NS 200e6
+/* How often a picker may read a backend's kernel stats (one lookup each). */
+#define KSTATS_READ_MS 100
+
+/* exp(-elapsed / decay): how much of the estimate is left after `elapsed`. */
+static double kept(uint64_t elapsed_ns, uint32_t decay_ms)
 {
-	size_t up = 0;
-	int i;
+	return exp(-(double)elapsed_ns / ((double)(decay_ms ? decay_ms : 1) * 1e6));
+}
+
+/* The estimate as a pick sees it: it decays towards zero while no sample comes, so that a
+ * backend once slow is tried again (and its next answer says whether it still is).
+ */
+static double ewma_now(const struct h2s_backend_rt *be, uint64_t now_ns, uint32_t decay_ms)
+{
+	if (!be->ewma_ns || now_ns <= be->ewma_at_ns)
+		return be->ewma_ns;
+	return be->ewma_ns * kept(now_ns - be->ewma_at_ns, decay_ms);
+}
+
+void h2s_backend_latency(struct h2s_backend_rt *be, uint64_t sample_ns, uint64_t now_ns,
+			 uint32_t decay_ms)
+{
+	double x = (double)sample_ns;
+
+	if (!be->ewma_ns || x > be->ewma_ns) {
+		be->ewma_ns = x; /* peak: a slower answer counts at once */
+	} else {
+		/* Time-weighted: a sample counts by how long it has been since the last one. */
+		double w = kept(now_ns > be->ewma_at_ns ? now_ns - be->ewma_at_ns : 0, decay_ms);
+
+		be->ewma_ns = be->ewma_ns * w + x * (1 - w);
+	}
+	be->ewma_at_ns = now_ns;
+}
+
+/* Fold in what TCP saw since the last look, so that a backend whose path degrades is avoided
+ * before its RPCs fail: its smoothed RTT is a floor for the estimate (an RPC cannot be faster
+ * than a round trip; a lower RTT says nothing about the backend's own time), and each
+ * retransmission costs about one retransmission timeout, taken as twice the RTT (at least
+ * 1 ms, at most 200 ms for the lot).
+ */
+static void kernel_view(struct h2s_registry *r, struct h2s_backend_rt *be, uint64_t now_ms)
+{
+	struct h2s_be_kstats ks;
+	uint64_t now_ns;
+	double srtt_ns, cur;
+
+	if (now_ms - be->kstats_read_ms < KSTATS_READ_MS && be->kstats_read_ms)
+		return;
+	be->kstats_read_ms = now_ms;
+	if (h2s_be_kstats_get(r->maps, &be->addr, &ks) < 0)
+		return;
+	now_ns = h2s_now_ns();
+	srtt_ns = (double)ks.srtt_us * 1000;
+	cur = ewma_now(be, now_ns, r->ewma_decay_ms);
+	if (ks.updated_ns != be->kstats_updated_ns && srtt_ns > cur)
+		h2s_backend_latency(be, (uint64_t)srtt_ns, now_ns, r->ewma_decay_ms);
+	if (be->kstats_updated_ns && ks.retrans > be->kstats_retrans) {
+		double rto = srtt_ns * 2 > RTO_MIN_NS ? srtt_ns * 2 : RTO_MIN_NS,
+		       penalty = rto * (double)(ks.retrans - be->kstats_retrans);
+
+		penalty = penalty < RETRANS_PENALTY_MAX_NS ? penalty : RETRANS_PENALTY_MAX_NS;
+		h2s_backend_latency(be, (uint64_t)(cur + penalty), now_ns, r->ewma_decay_ms);
+	}
+	be->kstats_updated_ns = ks.updated_ns ? ks.updated_ns : 1;
+	be->kstats_retrans = ks.retrans;
+}
+
+/* weight (scaled by H2S_WEIGHT_SCALE), ramped during slow start: from 10 % to all of it,
+ * linearly over the service's window since the member (re)joined.
+ */
+#define H2S_WEIGHT_SCALE 100
+static uint32_t effective_weight(const struct h2s_service_rt *svc, const struct h2s_member *m,
+				 uint64_t now_ms)
+{
+	uint64_t w = (uint64_t)m->weight * H2S_WEIGHT_SCALE;
+	/* since_ms may come from a clock read after the loop's now_ms (a reload mid-turn). */
+	uint64_t age = now_ms > m->since_ms ? now_ms - m->since_ms : 0;
+	uint32_t window = svc->cfg.slow_start_ms;
+
+	if (window && age < window) {
+		uint64_t ramped = w * age / window, floor = w / 10;
+
+		w = ramped > floor ? ramped : floor;
+	}
+	return w ? (uint32_t)w : 1;
+}
+
+/* Peak-EWMA latency of each available slot; one with no sample yet is given the mean of
+ * those with one (not 0, which would send it everything until its first answer).
+ */
+static void fill_latency(struct h2s_registry *r, struct h2s_service_rt *svc, uint64_t now_ms)
+{
+	uint64_t now_ns = h2s_now_ns();
+	double sum = 0;
+	size_t known = 0;
 
 	for (size_t k = 0; k < svc->n; k++) {
-		svc->slot[k].available = !(svc->mflags[k] & H2S_BE_F_DRAIN) &&
-					 svc->be[k] != avoid && usable(svc->be[k], now_ms);
-		svc->slot[k].inflight = svc->be[k]->inflight;
-		up += svc->slot[k].available;
+		if (!svc->slot[k].available)
+			continue;
+		kernel_view(r, svc->be[k], now_ms);
+		svc->slot[k].latency = ewma_now(svc->be[k], now_ns, r->ewma_decay_ms);
+		if (svc->slot[k].latency > 0) {
+			sum += svc->slot[k].latency;
+			known++;
+		}
 	}
-	/* Nothing healthy: try every backend that is not drained rather than fail untried. */
-	if (!up)
-		for (size_t k = 0; k < svc->n; k++)
-			svc->slot[k].available = !(svc->mflags[k] & H2S_BE_F_DRAIN);
-	if (svc->cfg.algo == H2S_ALGO_LEAST_REQUEST)
+	for (size_t k = 0; k < svc->n; k++)
+		if (svc->slot[k].available && svc->slot[k].latency <= 0)
+			svc->slot[k].latency = known ? sum / (double)known : 1e6;
+}
+
+/* Mark the slots a pick may use: pass 0 only members of the subset that are usable, pass 1
+ * every usable member, pass 2 every member not drained. Returns how many.
+ */
+static size_t mark_available(struct h2s_service_rt *svc, const struct h2s_backend_rt *avoid,
+			     int pass, uint64_t now_ms)
+{
+	size_t up = 0;
+
+	for (size_t k = 0; k < svc->n; k++) {
+		struct h2s_member *m = &svc->mem[k];
+		bool ok = !(m->flags & H2S_BE_F_DRAIN);
+
+		if (pass < 2) {
+			bool u = usable(svc->be[k], now_ms);
+
+			/* Back from an ejection or bad health, or usable for the first time since
+			 * it joined (its first good health check): the ramp starts now. A first
+			 * member of the service (since_ms 0) is not ramped.
+			 */
+			if (u && !m->usable && (m->ever_usable || m->since_ms))
+				m->since_ms = now_ms;
+			m->usable = u;
+			m->ever_usable |= u;
+			ok = ok && u && svc->be[k] != avoid && (pass == 1 || m->in_subset);
+		}
+		svc->slot[k].available = ok;
+		up += ok;
+	}
+	return up;
+}
+
+struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
+					 const struct h2s_backend_rt *avoid,
+					 const uint64_t *affinity_key, uint64_t now_ms)
+{
+	int i;
+
+	/* Nothing usable in the subset: any usable backend; none at all: try every backend that
+	 * is not drained rather than fail untried. Affinity looks past the subset, so that a key
+	 * lands on the same backend from every node.
+	 */
+	if ((affinity_key || !mark_available(svc, avoid, 0, now_ms)) &&
+	    !mark_available(svc, avoid, 1, now_ms))
+		mark_available(svc, avoid, 2, now_ms);
+	for (size_t k = 0; k < svc->n; k++) {
+		svc->slot[k].inflight = svc->be[k]->inflight;
+		svc->slot[k].weight = effective_weight(svc, &svc->mem[k], now_ms);
+	}
+	if (affinity_key) {
+		struct h2s_addr addr[64], *pa = svc->n <= 64 ? addr : calloc(svc->n, sizeof(*pa));
+
+		if (pa) {
+			/* Configured weights, not ramped ones: a key's backend must not move
+			 * while a slow start runs.
+			 */
+			for (size_t k = 0; k < svc->n; k++) {
+				pa[k] = svc->be[k]->addr;
+				svc->slot[k].weight = svc->mem[k].weight;
+			}
+			i = h2s_pick_affinity(svc->slot, pa, svc->n, *affinity_key);
+			if (pa != addr)
+				free(pa);
+			return i < 0 ? NULL : svc->be[i];
+		}
+	}
+	switch (svc->cfg.algo) {
+	case H2S_ALGO_LEAST_REQUEST:
 		i = h2s_pick_least_request(svc->slot, svc->n, xorshift, &r->rng);
-	else
+		break;
+	case H2S_ALGO_PEAK_EWMA:
+		fill_latency(r, svc, now_ms);
+		i = h2s_pick_peak_ewma(svc->slot, svc->n, xorshift, &r->rng);
+		break;
+	default:
 		i = h2s_pick_round_robin(svc->slot, svc->n);
+	}
 	return i < 0 ? NULL : svc->be[i];
 }
 
@@ -391,12 +685,12 @@ static void publish_lb(struct h2s_registry *r, struct h2s_service_rt *s, uint64_
 		for (size_t k = 0; k < s->n && c < H2S_LB_SLOTS_MAX; k++) {
 			struct h2s_backend_rt *be = s->be[k];
 
-			if ((s->mflags[k] & H2S_BE_F_DRAIN) ||
+			if ((s->mem[k].flags & H2S_BE_F_DRAIN) ||
 			    h2s_addr_is_v4(&be->addr) != h2s_addr_is_v4(&s->vip) ||
 			    (pass == 0 && !usable(be, now)))
 				continue;
 			cand[c] = be;
-			w[c++] = s->slot[k].weight;
+			w[c++] = s->mem[k].weight;
 		}
 	n = fill_slots(slots, cand, w, c);
 	if (r->readonly ||
@@ -431,6 +725,7 @@ void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be
 		.ejected_until_ms = be->out.until_ms,
 		.rpcs = be->rpcs,
 		.failures = be->out.failures,
+		.latency_us = (__u32)(be->ewma_ns / 1000),
 	};
 
 	if (!r->readonly)

@@ -10,6 +10,7 @@
 #include "list.h"
 #include "outlier.h"
 #include "picker.h"
+#include "subset.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,10 +38,38 @@ struct h2s_backend_rt {
 	 * gets before its own SETTINGS arrive (100 until known, as nghttp2 assumes).
 	 */
 	uint32_t stream_limit;
+	/* Latency as peak_ewma sees it: RPC times (request sent to response headers) and TCP's
+	 * RTT, kept as a peak-sensitive moving average that decays towards zero while no sample
+	 * comes (so a backend once slow is tried again). 0: no sample yet.
+	 */
+	double ewma_ns;
+	uint64_t ewma_at_ns;
+	/* The kernel's view (h2s_be_kstats) when last read, to fold in only what is new. */
+	uint64_t kstats_read_ms, kstats_updated_ns, kstats_retrans;
 };
 
 /* What nghttp2 assumes of a peer before its SETTINGS arrive. */
 #define H2S_STREAM_LIMIT_UNKNOWN 100
+
+/* One backend as a member of one service. */
+struct h2s_member {
+	uint32_t weight;  /* configured */
+	uint8_t flags;    /* H2S_BE_F_* */
+	bool in_subset;   /* this node uses it (subsetting) */
+	bool usable;      /* at the last pick */
+	bool ever_usable; /* since it joined */
+	/* Joined (0: was there when the service was first loaded: warm already), or became
+	 * usable again: slow start ramps from here.
+	 */
+	uint64_t since_ms;
+};
+
+/* RPCs whose :path starts with prefix go to the backends of service `to`. */
+struct h2s_route_rt {
+	char prefix[H2S_ROUTE_PREFIX_MAX];
+	size_t len;
+	struct h2s_addr to;
+};
 
 struct h2s_service_rt {
 	struct h2s_service_rt *hnext;
@@ -49,13 +78,17 @@ struct h2s_service_rt {
 	struct h2s_service cfg;
 	struct h2s_discovery disc;     /* how backends are found and checked (zero: static) */
 	struct h2s_resolver *resolver; /* owned by discovery.c */
-	/* Members: be[i] with its picker state slot[i] and its flags mflags[i] (H2S_BE_F_*);
-	 * parallel arrays, so the pickers get one contiguous array.
+	/* Members: be[i] with its picker state slot[i] and its membership mem[i]; parallel
+	 * arrays, so the pickers get one contiguous array.
 	 */
 	struct h2s_backend_rt **be;
 	struct h2s_pick_slot *slot;
-	uint8_t *mflags;
+	struct h2s_member *mem;
 	size_t n;
+	size_t nsubset; /* members in the subset */
+	bool members_loaded; /* its first set of members was applied */
+	struct h2s_route_rt *routes; /* longest prefix first */
+	size_t nroutes;
 	bool seen; /* reload bookkeeping */
 	/* The L4 fallback slots last written for it (h2s_lb); lb_written: by this daemon (what
 	 * an earlier one left is replaced at the first publish).
@@ -76,6 +109,8 @@ struct h2s_registry {
 	uint32_t rng;
 	const struct h2s_outlier_cfg *outlier;
 	struct h2s_stats *stats;
+	struct h2s_subset_node node; /* who this node is, for subsetting */
+	uint32_t ewma_decay_ms;      /* peak_ewma's memory (the ewma_decay_ms setting) */
 	bool readonly; /* the node is another daemon's now: read the maps, never write them */
 	/* Hooks for what hangs off the registry (set by the daemon, may be NULL):
 	 *   on_idle         no service wants new RPCs on it (removed or drained everywhere):
@@ -95,12 +130,23 @@ void h2s_registry_fini(struct h2s_registry *r);
 /* Reload from the maps if ctl.gen moved (cheap when it did not: one load from mmap'ed memory). */
 int h2s_registry_refresh(struct h2s_registry *r);
 struct h2s_service_rt *h2s_registry_service(struct h2s_registry *r, const struct h2s_addr *vip);
+/* The service whose backends serve an RPC of svc to `path`: the target of svc's longest
+ * matching route, or svc itself. NULL when the route's target is not declared; *to_out then
+ * names it.
+ */
+struct h2s_service_rt *h2s_registry_route(struct h2s_registry *r, struct h2s_service_rt *svc,
+					  const char *path, struct h2s_addr *to_out);
 /* Pick a backend of svc for a new stream; NULL when it has none that is not drained.
- * Ejected and unhealthy backends, and `avoid` (the one a replayed stream just left), are
- * skipped while any other is left (then all are tried).
+ * Ejected and unhealthy backends, members outside this node's subset, and `avoid` (the one a
+ * replayed stream just left), are skipped while any other is left (then all are tried).
+ * affinity_key (may be NULL): consistent hashing of that key instead of svc's algorithm.
  */
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
-					 const struct h2s_backend_rt *avoid, uint64_t now_ms);
+					 const struct h2s_backend_rt *avoid,
+					 const uint64_t *affinity_key, uint64_t now_ms);
+/* One latency sample of be (request sent to response headers), for peak_ewma. */
+void h2s_backend_latency(struct h2s_backend_rt *be, uint64_t sample_ns, uint64_t now_ns,
+			 uint32_t decay_ms);
 /* Free a backend that has no members, connections or streams left. */
 void h2s_registry_release_backend(struct h2s_registry *r, struct h2s_backend_rt *be);
 /* Call fn for every service / backend. */

@@ -2,7 +2,9 @@
 #include "relay.h"
 
 #include "daemon.h"
+#include "addr.h"
 #include "h2_upstream.h"
+#include "hash.h"
 #include "log.h"
 #include "registry.h"
 
@@ -300,6 +302,7 @@ static int attach(struct h2s_stream *st, struct h2s_upstream *up)
 		return sid;
 	st->up = up;
 	st->usid = sid;
+	st->sent_ns = h2s_now_ns();
 	st->pair = h2s_stats_pair(&st->d->stats, &st->cl->vip, &up->be->addr);
 	h2s_list_add_tail(&up->streams, &st->up_link);
 	up->nstreams++;
@@ -347,8 +350,32 @@ void h2s_relay_request_start(struct h2s_stream *st)
 			    st->cl->name);
 		return;
 	}
+	if (svc->nroutes) {
+		struct h2s_addr to;
+		char name[H2S_ADDR_STRLEN];
+		struct h2s_service_rt *target = h2s_registry_route(&d->reg, svc, st->path, &to);
+
+		if (!target) {
+			stream_fail(st, GRPC_UNAVAILABLE,
+				    "h2steer: %s routes this method to %s, which is not a service",
+				    svc->name, h2s_addr_format(&to, name, sizeof(name)));
+			return;
+		}
+		svc = target;
+	}
+	if (svc->cfg.affinity_header[0]) {
+		size_t len;
+		const uint8_t *v = h2s_hdrs_get(&st->req, svc->cfg.affinity_header, &len);
+
+		if (v) {
+			st->affinity = h2s_hash64(v, len, 0);
+			st->flags |= H2S_ST_AFFINITY;
+		}
+	}
 	while (st->attempts < d->set.max_attempts) {
-		struct h2s_backend_rt *be = h2s_registry_pick(&d->reg, svc, st->avoid, d->loop.now_ms);
+		struct h2s_backend_rt *be = h2s_registry_pick(
+			&d->reg, svc, st->avoid, st->flags & H2S_ST_AFFINITY ? &st->affinity : NULL,
+			d->loop.now_ms);
 		struct h2s_upstream *up;
 		int rc;
 
@@ -395,6 +422,7 @@ int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t le
 void h2s_relay_request_end(struct h2s_stream *st)
 {
 	st->flags |= H2S_ST_REQ_END;
+	st->req_end_ns = h2s_now_ns();
 	if (st->up) {
 		nghttp2_session_resume_data(st->up->c.ng, st->usid);
 		h2s_conn_mark(&st->up->c);
@@ -423,7 +451,8 @@ static void record(struct h2s_stream *st)
 		p = h2s_stats_pair(&st->d->stats, &st->svc->vip, &none);
 	}
 	if (p)
-		h2s_stats_rpc(p, st->status, (double)(h2s_now_ns() - st->t0_ns) / 1e9);
+		h2s_stats_rpc(p, p->svc ? h2s_stats_method(p->svc, st->path) : NULL, st->status,
+			      (double)(h2s_now_ns() - st->t0_ns) / 1e9);
 }
 
 static void client_side_over(struct h2s_stream *st)
@@ -545,6 +574,18 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 		return;
 	}
 	st->flags |= H2S_ST_RESP_STARTED;
+	if (st->up && st->up->ready_ns && (st->flags & H2S_ST_REQ_END)) {
+		/* The backend's own time: from the last of request sent, request complete (a
+		 * client's upload is not the backend's speed) and connection ready (nor is a new
+		 * connection's handshake). A response that starts before the request ended
+		 * (bidirectional streams) says nothing of it.
+		 */
+		uint64_t now = h2s_now_ns(), from = st->sent_ns;
+
+		from = st->req_end_ns > from ? st->req_end_ns : from;
+		from = st->up->ready_ns > from ? st->up->ready_ns : from;
+		h2s_backend_latency(st->up->be, now - from, now, st->d->set.ewma_decay_ms);
+	}
 	release_budget(st);
 	/* Committed to this backend: no replay from here on. */
 	h2s_hdrs_free(&st->req);

@@ -52,6 +52,7 @@ struct h2s_upstream {
 	uint32_t nstreams;         /* our count of open streams (nghttp2 has no public one) */
 	bool established;          /* connect() completed */
 	bool settings_received;    /* the backend's SETTINGS (its stream limit) arrived */
+	uint64_t ready_ns;         /* when they did: latency samples start there at the earliest */
 	struct h2s_timer timer;    /* connect timeout, then idle timeout */
 };
 
@@ -64,6 +65,7 @@ enum {
 	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
 	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
 	H2S_ST_BUDGET = 1 << 7,         /* a replay holding one unit of the retry budget */
+	H2S_ST_AFFINITY = 1 << 8,       /* `affinity` holds the hash of its affinity header */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
@@ -87,7 +89,10 @@ struct h2s_stream {
 	struct h2s_pair_stats *pair;
 	int status;
 	uint64_t t0_ns;
-	char path[96]; /* :path (the gRPC method), truncated: for `h2steer stream list` */
+	uint64_t sent_ns;    /* put on its current upstream stream (peak_ewma's latency sample) */
+	uint64_t req_end_ns; /* the client's END_STREAM arrived */
+	uint64_t affinity; /* see H2S_ST_AFFINITY */
+	char path[H2S_ROUTE_PREFIX_MAX]; /* :path (the gRPC method), truncated: routes, stats */
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
 	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */

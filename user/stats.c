@@ -97,19 +97,78 @@ struct h2s_be_stats *h2s_stats_backend(struct h2s_stats *s, const struct h2s_add
 	return e;
 }
 
-void h2s_stats_rpc(struct h2s_pair_stats *p, int status, double seconds)
+void h2s_lat_add(struct h2s_lat *l, double seconds)
 {
-	struct h2s_svc_stats *svc = p->svc;
 	int b = 0;
 
-	p->rpcs[status >= 0 && status < H2S_RPC__COUNT ? status : H2S_RPC_NONE]++;
-	if (!svc)
-		return;
 	while (b < H2S_LAT_BUCKETS && seconds > h2s_lat_bounds[b])
 		b++;
-	svc->lat_bucket[b]++; /* rendered cumulatively */
-	svc->lat_count++;
-	svc->lat_sum += seconds;
+	l->bucket[b]++;
+	l->count++;
+	l->sum += seconds;
+}
+
+double h2s_lat_quantile(const struct h2s_lat *l, double q)
+{
+	uint64_t want, cum = 0;
+
+	if (!l->count)
+		return 0;
+	want = (uint64_t)(q * (double)l->count + 0.5);
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < H2S_LAT_BUCKETS; b++) {
+		cum += l->bucket[b];
+		if (cum >= want)
+			return h2s_lat_bounds[b];
+	}
+	return h2s_lat_bounds[H2S_LAT_BUCKETS - 1] * 2;
+}
+
+static struct h2s_method_stats *method_new(const char *path)
+{
+	struct h2s_method_stats *m = calloc(1, sizeof(*m));
+
+	if (m)
+		snprintf(m->path, sizeof(m->path), "%s", path);
+	return m;
+}
+
+struct h2s_method_stats *h2s_stats_method(struct h2s_svc_stats *svc, const char *path)
+{
+	size_t len = strnlen(path, sizeof(((struct h2s_method_stats *)0)->path) - 1);
+	unsigned k = bucket(path, len) % H2S_METHOD_BUCKETS;
+	struct h2s_method_stats *m;
+
+	for (m = svc->method[k]; m; m = m->next)
+		if (strlen(m->path) == len && !memcmp(m->path, path, len))
+			return m;
+	if (svc->nmethods >= H2S_METHODS_MAX) {
+		if (!svc->other)
+			svc->other = method_new(H2S_METHOD_OTHER);
+		return svc->other;
+	}
+	m = method_new(path);
+	if (!m)
+		return NULL;
+	m->path[len] = '\0';
+	m->next = svc->method[k];
+	svc->method[k] = m;
+	svc->nmethods++;
+	return m;
+}
+
+void h2s_stats_rpc(struct h2s_pair_stats *p, struct h2s_method_stats *m, int status,
+		   double seconds)
+{
+	p->rpcs[status >= 0 && status < H2S_RPC__COUNT ? status : H2S_RPC_NONE]++;
+	if (p->svc)
+		h2s_lat_add(&p->svc->lat, seconds);
+	if (m) {
+		m->rpcs++;
+		m->errors += status != 0;
+		h2s_lat_add(&m->lat, seconds);
+	}
 }
 
 #define FREE_LIST(type, table)                                   \
@@ -120,8 +179,26 @@ void h2s_stats_rpc(struct h2s_pair_stats *p, int status, double seconds)
 			free(e);                                 \
 		}
 
+static void free_methods(struct h2s_svc_stats *svc)
+{
+	for (unsigned b = 0; b < H2S_METHOD_BUCKETS; b++)
+		while (svc->method[b]) {
+			struct h2s_method_stats *m = svc->method[b];
+
+			svc->method[b] = m->next;
+			free(m);
+		}
+	free(svc->other);
+	svc->other = NULL;
+	svc->nmethods = 0;
+}
+
 void h2s_stats_free(struct h2s_stats *s)
 {
+	struct h2s_svc_stats *svc;
+
+	h2s_stats_each(svc, s->svc)
+		free_methods(svc);
 	FREE_LIST(struct h2s_svc_stats, s->svc);
 	FREE_LIST(struct h2s_pair_stats, s->pair);
 	FREE_LIST(struct h2s_be_stats, s->be);

@@ -19,13 +19,41 @@ extern const double h2s_lat_bounds[H2S_LAT_BUCKETS];
 #define H2S_RPC__COUNT 19
 const char *h2s_rpc_status_label(int s);
 
+/* A latency histogram (h2s_lat_bounds, +Inf last; rendered cumulatively). */
+struct h2s_lat {
+	uint64_t bucket[H2S_LAT_BUCKETS + 1];
+	uint64_t count;
+	double sum;
+};
+
+void h2s_lat_add(struct h2s_lat *l, double seconds);
+/* The upper bound of the bucket where quantile q (0..1) falls; 0 with no samples, +Inf as
+ * the largest bound times two.
+ */
+double h2s_lat_quantile(const struct h2s_lat *l, double q);
+
+/* One gRPC method (:path) of a service. A service keeps at most H2S_METHODS_MAX of them (a
+ * client may send any path): later ones are counted together under H2S_METHOD_OTHER.
+ */
+#define H2S_METHODS_MAX 128
+#define H2S_METHOD_OTHER "(other)"
+#define H2S_METHOD_BUCKETS 64
+
+struct h2s_method_stats {
+	struct h2s_method_stats *next;
+	char path[H2S_ROUTE_PREFIX_MAX];
+	uint64_t rpcs, errors; /* errors: every ending but grpc-status 0 */
+	struct h2s_lat lat;
+};
+
 struct h2s_svc_stats {
 	struct h2s_svc_stats *next;
 	struct h2s_addr vip;
 	char name[64];
-	uint64_t lat_bucket[H2S_LAT_BUCKETS + 1]; /* last: +Inf */
-	uint64_t lat_count;
-	double lat_sum;
+	struct h2s_lat lat;
+	struct h2s_method_stats *method[H2S_METHOD_BUCKETS];
+	uint32_t nmethods;
+	struct h2s_method_stats *other;
 	uint64_t bytes_request, bytes_response;
 	/* its resolver */
 	uint64_t lookups_ok, lookups_failed;
@@ -74,8 +102,12 @@ struct h2s_pair_stats *h2s_stats_pair(struct h2s_stats *s, const struct h2s_addr
 struct h2s_be_stats *h2s_stats_backend(struct h2s_stats *s, const struct h2s_addr *addr);
 void h2s_stats_free(struct h2s_stats *s);
 
-/* One finished RPC: its status label index and its duration. */
-void h2s_stats_rpc(struct h2s_pair_stats *p, int status, double seconds);
+/* The stats of one method of svc (path truncated to fit); NULL only when out of memory. */
+struct h2s_method_stats *h2s_stats_method(struct h2s_svc_stats *svc, const char *path);
+
+/* One finished RPC: its status label index and its duration; m (may be NULL) its method. */
+void h2s_stats_rpc(struct h2s_pair_stats *p, struct h2s_method_stats *m, int status,
+		   double seconds);
 
 /* Walk every entry of a kind (for rendering). */
 #define h2s_stats_each(var, table)                                                     \

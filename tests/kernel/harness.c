@@ -186,7 +186,8 @@ static void child(const struct h2s_addr *dst, int flags, int out)
 	fd = socket(ss.ss_family, (flags & CL_UDP) ? SOCK_DGRAM : SOCK_STREAM, 0);
 	if (fd < 0)
 		_exit(4);
-	if ((flags & CL_DAEMON_MARK) && h2s_maps_mark_daemon_socket(&kt.l.maps, fd) < 0)
+	if ((flags & (CL_DAEMON_MARK | CL_UPSTREAM_MARK)) &&
+	    h2s_maps_mark_daemon_socket(&kt.l.maps, fd, flags & CL_UPSTREAM_MARK) < 0)
 		_exit(5);
 	rep.err = connect(fd, (struct sockaddr *)&ss, sl) < 0 ? errno : 0;
 	len = sizeof(rep.peer);

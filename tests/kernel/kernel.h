@@ -41,6 +41,7 @@ enum client_flags {
 	CL_DUAL_STACK = 4,   /* AF_INET6 socket dialling a v4-mapped address */
 	CL_UDP = 8,
 	CL_NEW_NETNS = 16,   /* connect from a network namespace of its own (a pod's) */
+	CL_UPSTREAM_MARK = 32, /* mark it as the daemon's connection to a backend */
 };
 
 void ktest_setup(void);

@@ -84,6 +84,7 @@ TestSuite(cli, .fini = teardown);
 /* Run h2steer with argv (no program name), capturing stdout and stderr. */
 static int run_argv(int argc, char **argv)
 {
+	teardown(); /* a test may run several commands */
 	FILE *out = open_memstream(&r.out, &r.outlen), *err = open_memstream(&r.err, &r.errlen);
 	struct h2s_cli cli = { .out = out, .err = err, .pin_dir = PIN_DIR };
 
@@ -269,13 +270,36 @@ Test(cli, bad_weight_trailing_garbage)
 Test(cli, bad_algo)
 {
 	RUN("service", "add", "1.2.3.4:80", "algo", "random");
-	expect_usage_error("algo: 'random' is not round_robin or least_request");
+	expect_usage_error("algo: 'random' is not round_robin, least_request or peak_ewma");
 }
 
 Test(cli, unknown_keyword)
 {
 	RUN("service", "add", "1.2.3.4:80", "speed", "fast");
-	expect_usage_error("unexpected 'speed' (expected algo, resolver, health or health-service)");
+	expect_usage_error("unexpected 'speed' (expected algo, resolver, health, health-service, "
+			   "slow-start, subset or affinity-header)");
+}
+
+Test(cli, bad_service_pick_options)
+{
+	RUN("service", "add", "1.2.3.4:80", "subset", "-3");
+	expect_usage_error("subset: '-3' is not all, auto or a count");
+	RUN("service", "add", "1.2.3.4:80", "affinity-header", "X-Y");
+	expect_usage_error("affinity-header: 'X-Y' is not a lower-case header name");
+	RUN("service", "set", "1.2.3.4:80", "slow-start", "1h");
+	expect_usage_error("slow-start: '1h' is not a number of ms");
+}
+
+Test(cli, bad_route_arguments)
+{
+	RUN("route", "add", "1.2.3.4:80", "noslash", "1.2.3.5:80");
+	expect_usage_error("prefix 'noslash' is not a :path prefix");
+	RUN("route", "add", "1.2.3.4:80", "/a/");
+	expect_usage_error("route add: expected VIP:PORT PREFIX [to] TARGET:PORT");
+	RUN("route", "add", "1.2.3.4:80", "/a/", "to", "1.2.3.4:80");
+	expect_usage_error("cannot route to itself");
+	RUN("route", "del", "1.2.3.4:80");
+	expect_usage_error("route del: expected VIP:PORT PREFIX");
 }
 
 Test(cli, keyword_without_value)
@@ -436,7 +460,7 @@ Test(cli, service_help_lists_every_verb)
 	static const char *const lines[] = {
 		"h2steer service add VIP:PORT", "h2steer service set VIP:PORT",
 		"h2steer service del|delete VIP:PORT", "h2steer service list|show",
-		"ALGO := { round_robin | least_request }",
+		"ALGO := { round_robin | least_request | peak_ewma }",
 	};
 
 	RUN("service", "help");

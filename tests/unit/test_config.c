@@ -214,6 +214,89 @@ Test(config, unknown_algo)
 			  "services[0].algo", "'random'", "round_robin", "least_request");
 }
 
+/* For a test that loads several documents: each load starts from fresh options. */
+static void reset_options(void)
+{
+	h2s_options_free(&o);
+}
+
+Test(config, smarter_picks_keys_fill_the_service)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 1.2.3.4:80\n"
+			  "    algo: peak_ewma\n"
+			  "    slow_start_ms: 30000\n"
+			  "    subset: 10\n"
+			  "    affinity_header: x-user\n"
+			  "    routes:\n"
+			  "      - {prefix: /pkg.Reports/, service: 1.2.3.5:80}\n"
+			  "      - {prefix: /pkg.Reports/Big, service: 1.2.3.6:80}\n"
+			  "  - vip: 1.2.3.5:80\n"
+			  "    subset: all\n"),
+		     0, "%s", err);
+	cr_assert_eq(o.services[0].s.algo, H2S_ALGO_PEAK_EWMA);
+	cr_assert_eq(o.services[0].s.slow_start_ms, 30000);
+	cr_assert_eq(o.services[0].s.subset, 10);
+	cr_assert_str_eq(o.services[0].s.affinity_header, "x-user");
+	cr_assert_eq(o.services[0].nroutes, 2);
+	cr_assert_str_eq(o.services[0].routes[1].k.prefix, "/pkg.Reports/Big");
+	expect_addr(&o.services[0].routes[0].k.vip, "1.2.3.4:80");
+	expect_addr(&o.services[0].routes[0].r.to, "1.2.3.5:80");
+	cr_assert_eq(o.services[1].s.subset, H2S_SUBSET_ALL);
+	cr_assert_eq(o.services[1].s.slow_start_ms, 0, "off unless asked");
+}
+
+Test(config, bad_subset)
+{
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    subset: some\n",
+			  "services[0].subset", "'some'", "all, auto");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    subset: 0\n",
+			  "services[0].subset", "'0'");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    subset: 65535\n",
+			  "services[0].subset", "'65535'");
+}
+
+Test(config, bad_affinity_header)
+{
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    affinity_header: X-User\n",
+			  "services[0].affinity_header", "lower-case");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    affinity_header: \":path\"\n",
+			  "services[0].affinity_header");
+}
+
+Test(config, slow_start_above_an_hour_is_rejected)
+{
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    slow_start_ms: 3600001\n",
+			  "services[0].slow_start_ms", "3600001");
+}
+
+Test(config, bad_routes)
+{
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    routes:\n"
+			  "      - {prefix: pkg.Reports/, service: 1.2.3.5:80}\n",
+			  "services[0].routes[0].prefix", "'pkg.Reports/'");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    routes:\n"
+			  "      - {prefix: \"/a b\", service: 1.2.3.5:80}\n",
+			  "services[0].routes[0].prefix");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    routes:\n"
+			  "      - {prefix: /a/, service: nowhere}\n",
+			  "services[0].routes[0].service");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    routes:\n"
+			  "      - {prefix: /a/, service: 1.2.3.5:80}\n"
+			  "      - {prefix: /a/, service: 1.2.3.6:80}\n",
+			  "services[0].routes[1]", "twice");
+	reset_options();
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    routes:\n"
+			  "      - {prefix: /a/}\n",
+			  "service");
+}
+
 Test(config, duplicate_vip)
 {
 	expect_load_error("services:\n"

@@ -60,7 +60,7 @@ Test(stats_service, same_key_same_entry_with_its_name)
 	cr_assert_eq(svc_of(&s, "10.0.0.1:80"), a);
 	cr_assert(h2s_addr_equal(&a->vip, &want));
 	cr_assert_str_eq(a->name, "10.0.0.1:80");
-	cr_assert_eq(a->lat_count, 0, "a new entry starts at zero");
+	cr_assert_eq(a->lat.count, 0, "a new entry starts at zero");
 	cr_assert_eq(COUNT(s.svc), 1);
 	h2s_stats_free(&s);
 }
@@ -218,19 +218,19 @@ Test(stats_rpc, counts_each_status_under_its_label)
 	struct h2s_stats s = { 0 };
 	struct h2s_pair_stats *p = pair_of(&s, "10.0.0.1:80", "192.168.1.1:8080");
 
-	h2s_stats_rpc(p, 0, 0.001);
-	h2s_stats_rpc(p, 0, 0.001);
-	h2s_stats_rpc(p, 14, 0.001);
-	h2s_stats_rpc(p, 16, 0.001);
-	h2s_stats_rpc(p, H2S_RPC_RESET, 0.001);
-	h2s_stats_rpc(p, H2S_RPC_NONE, 0.001);
+	h2s_stats_rpc(p, NULL, 0, 0.001);
+	h2s_stats_rpc(p, NULL, 0, 0.001);
+	h2s_stats_rpc(p, NULL, 14, 0.001);
+	h2s_stats_rpc(p, NULL, 16, 0.001);
+	h2s_stats_rpc(p, NULL, H2S_RPC_RESET, 0.001);
+	h2s_stats_rpc(p, NULL, H2S_RPC_NONE, 0.001);
 	cr_assert_eq(p->rpcs[0], 2);
 	cr_assert_eq(p->rpcs[14], 1);
 	cr_assert_eq(p->rpcs[16], 1);
 	cr_assert_eq(p->rpcs[H2S_RPC_RESET], 1);
 	cr_assert_eq(p->rpcs[H2S_RPC_NONE], 1);
 	cr_assert_eq(p->rpcs[1], 0);
-	cr_assert_eq(p->svc->lat_count, 6, "every RPC is in the service's histogram");
+	cr_assert_eq(p->svc->lat.count, 6, "every RPC is in the service's histogram");
 	h2s_stats_free(&s);
 }
 
@@ -243,9 +243,9 @@ Test(stats_rpc, out_of_range_status_counts_as_none)
 	struct h2s_pair_stats *p = pair_of(&s, "10.0.0.1:80", "192.168.1.1:8080");
 	uint64_t total = 0;
 
-	h2s_stats_rpc(p, -1, 0.001);
-	h2s_stats_rpc(p, H2S_RPC__COUNT, 0.001);
-	h2s_stats_rpc(p, 1000, 0.001);
+	h2s_stats_rpc(p, NULL, -1, 0.001);
+	h2s_stats_rpc(p, NULL, H2S_RPC__COUNT, 0.001);
+	h2s_stats_rpc(p, NULL, 1000, 0.001);
 	cr_assert_eq(p->rpcs[H2S_RPC_NONE], 3);
 	for (int i = 0; i < H2S_RPC__COUNT; i++)
 		total += p->rpcs[i];
@@ -265,14 +265,14 @@ Test(stats_rpc, latency_bucket_edges_follow_the_bounds)
 		struct h2s_svc_stats svc = { 0 };
 
 		p.svc = &svc;
-		h2s_stats_rpc(&p, 0, at);
-		cr_assert_eq(svc.lat_bucket[i], 1, "%g went to another bucket than le=%g", at, at);
-		h2s_stats_rpc(&p, 0, above);
-		cr_assert_eq(svc.lat_bucket[i + 1], 1, "%.17g did not go above le=%g", above, at);
-		cr_assert_eq(svc.lat_count, 2);
+		h2s_stats_rpc(&p, NULL, 0, at);
+		cr_assert_eq(svc.lat.bucket[i], 1, "%g went to another bucket than le=%g", at, at);
+		h2s_stats_rpc(&p, NULL, 0, above);
+		cr_assert_eq(svc.lat.bucket[i + 1], 1, "%.17g did not go above le=%g", above, at);
+		cr_assert_eq(svc.lat.count, 2);
 		for (int b = 0; b <= H2S_LAT_BUCKETS; b++)
 			if (b != i && b != i + 1)
-				cr_assert_eq(svc.lat_bucket[b], 0, "bound %d: bucket %d counted", i,
+				cr_assert_eq(svc.lat.bucket[b], 0, "bound %d: bucket %d counted", i,
 					     b);
 	}
 }
@@ -283,15 +283,15 @@ Test(stats_rpc, latency_extremes_and_sum)
 	struct h2s_pair_stats *p = pair_of(&s, "10.0.0.1:80", "192.168.1.1:8080");
 	struct h2s_svc_stats *svc = p->svc;
 
-	h2s_stats_rpc(p, 0, 0.0);
-	h2s_stats_rpc(p, 0, 3600.0);
-	h2s_stats_rpc(p, 0, 0.3);
-	cr_assert_eq(svc->lat_bucket[0], 1, "0 s is in the first bucket");
-	cr_assert_eq(svc->lat_bucket[H2S_LAT_BUCKETS], 1, "an hour is only in +Inf");
-	cr_assert_eq(svc->lat_bucket[9], 1, "0.3 s is in le=0.5"); /* 0.25 < 0.3 <= 0.5 */
+	h2s_stats_rpc(p, NULL, 0, 0.0);
+	h2s_stats_rpc(p, NULL, 0, 3600.0);
+	h2s_stats_rpc(p, NULL, 0, 0.3);
+	cr_assert_eq(svc->lat.bucket[0], 1, "0 s is in the first bucket");
+	cr_assert_eq(svc->lat.bucket[H2S_LAT_BUCKETS], 1, "an hour is only in +Inf");
+	cr_assert_eq(svc->lat.bucket[9], 1, "0.3 s is in le=0.5"); /* 0.25 < 0.3 <= 0.5 */
 	cr_assert_float_eq(h2s_lat_bounds[9], 0.5, 0);
-	cr_assert_eq(svc->lat_count, 3);
-	cr_assert_float_eq(svc->lat_sum, 3600.3, 1e-9);
+	cr_assert_eq(svc->lat.count, 3);
+	cr_assert_float_eq(svc->lat.sum, 3600.3, 1e-9);
 	h2s_stats_free(&s);
 }
 
@@ -308,7 +308,7 @@ Test(stats_rpc, pair_without_service_counts_status_only)
 {
 	struct h2s_pair_stats p = { 0 };
 
-	h2s_stats_rpc(&p, 5, 0.01);
+	h2s_stats_rpc(&p, NULL, 5, 0.01);
 	cr_assert_eq(p.rpcs[5], 1);
 }
 
@@ -363,5 +363,74 @@ Test(stats_free, frees_every_table)
 	h2s_stats_free(&s); /* twice is harmless */
 	cr_assert_not_null(pair_of(&s, "10.0.0.1:80", "192.168.1.1:8080"));
 	cr_assert_eq(COUNT(s.svc), 1);
+	h2s_stats_free(&s);
+}
+
+/* ---- per method ---- */
+
+Test(stats_method, counts_rpcs_errors_and_latency_per_path)
+{
+	struct h2s_stats s = { 0 };
+	struct h2s_pair_stats *p = pair_of(&s, "10.0.0.1:80", "192.168.1.1:8080");
+	struct h2s_method_stats *a = h2s_stats_method(p->svc, "/pkg.S/A");
+	struct h2s_method_stats *b = h2s_stats_method(p->svc, "/pkg.S/B");
+
+	cr_assert(a && b && a != b);
+	cr_assert_eq(h2s_stats_method(p->svc, "/pkg.S/A"), a, "one entry per path");
+	h2s_stats_rpc(p, a, 0, 0.002);
+	h2s_stats_rpc(p, a, 14, 0.2);
+	h2s_stats_rpc(p, b, 0, 0.002);
+	cr_assert_eq(a->rpcs, 2);
+	cr_assert_eq(a->errors, 1);
+	cr_assert_eq(b->rpcs, 1);
+	cr_assert_eq(b->errors, 0);
+	cr_assert_eq(a->lat.count, 2);
+	cr_assert_eq(p->svc->lat.count, 3, "the service counts every method");
+	cr_assert_float_eq(h2s_lat_quantile(&a->lat, 0.5), 0.0025, 1e-12);
+	cr_assert_float_eq(h2s_lat_quantile(&a->lat, 0.99), 0.25, 1e-12);
+	h2s_stats_free(&s);
+}
+
+/* A client may send any :path: past H2S_METHODS_MAX per service they share one entry, so a
+ * hostile client cannot grow the daemon's memory or the metrics without bound.
+ */
+Test(stats_method, distinct_paths_are_bounded_then_pooled_as_other)
+{
+	struct h2s_stats s = { 0 };
+	struct h2s_svc_stats *svc = svc_of(&s, "10.0.0.1:80");
+	struct h2s_method_stats *other = NULL;
+	char path[64];
+
+	for (int i = 0; i < H2S_METHODS_MAX + 50; i++) {
+		struct h2s_method_stats *m;
+
+		snprintf(path, sizeof(path), "/pkg.S/M%d", i);
+		m = h2s_stats_method(svc, path);
+		cr_assert(m);
+		if (i >= H2S_METHODS_MAX) {
+			cr_assert_str_eq(m->path, H2S_METHOD_OTHER);
+			cr_assert(!other || m == other);
+			other = m;
+		}
+	}
+	cr_assert_eq(svc->nmethods, H2S_METHODS_MAX);
+	cr_assert_eq(h2s_stats_method(svc, "/pkg.S/M0")->path[0], '/', "known ones stay");
+	h2s_stats_free(&s);
+}
+
+Test(stats_method, long_path_is_truncated_not_overflowed)
+{
+	struct h2s_stats s = { 0 };
+	struct h2s_svc_stats *svc = svc_of(&s, "10.0.0.1:80");
+	char path[400];
+	struct h2s_method_stats *m;
+
+	memset(path, 'x', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	m = h2s_stats_method(svc, path);
+	cr_assert(m);
+	cr_assert_eq(strlen(m->path), sizeof(m->path) - 1);
+	cr_assert_eq(h2s_stats_method(svc, path), m, "the same long path finds its entry");
 	h2s_stats_free(&s);
 }

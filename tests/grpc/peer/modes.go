@@ -54,12 +54,13 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 	size := fs.Int("size", 64, "request size in bytes (random content)")
 	intervalUS := fs.Int("interval-us", 0, "pause of each worker between two of its RPCs, in µs")
 	tail := fs.Int("tail", 0, "also report by_backend over the last N RPCs to complete (tail_by_backend)")
+	timelineMS := fs.Int("timeline-ms", 0, "also report by_backend per period of this many ms since the start (timeline)")
 	var meta metaFlag
 	fs.Var(&meta, "meta", "request metadata `key=value` (repeatable)")
 	expectSize := -1 // x-response-size given with -meta: expect the pattern
 
 	validate := func() error {
-		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS), nonNegative("tail", *tail))
+		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS), nonNegative("tail", *tail), nonNegative("timeline-ms", *timelineMS))
 		if err != nil {
 			return err
 		}
@@ -88,6 +89,7 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 			firstMDBad   string
 			firstErr     string
 			order        []string // backend of each successful RPC, in completion order (for -tail)
+			timeline     []map[string]int // by_backend per -timeline-ms period
 			next         atomic.Int64
 			attempted    atomic.Int64
 			wg           sync.WaitGroup
@@ -149,6 +151,13 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 						if *tail > 0 {
 							order = append(order, id)
 						}
+						if *timelineMS > 0 {
+							k := int(time.Since(start) / (time.Duration(*timelineMS) * time.Millisecond))
+							for len(timeline) <= k {
+								timeline = append(timeline, map[string]int{})
+							}
+							timeline[k][id]++
+						}
 					}
 					want := req
 					if wantBody != nil {
@@ -181,6 +190,10 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 				tailBy[id]++
 			}
 			r.set("tail_by_backend", tailBy)
+		}
+		if *timelineMS > 0 {
+			r.set("timeline", timeline)
+			r.set("start_unix_ms", start.UnixMilli())
 		}
 		r.set("elapsed_s", elapsed.Seconds())
 		r.setLatencies(lat)

@@ -36,6 +36,7 @@ const maxMsgSize = 64 << 20 // 64 MiB, both directions, server and client
 type echoServer struct {
 	id         string
 	failStatus int // when not 0, every Echo RPC fails with this gRPC code (-fail-status)
+	delay      time.Duration // added to the service time of every RPC but Stats (-delay)
 
 	mu        sync.Mutex
 	rpcs      int64            // RPCs other than Stats
@@ -77,6 +78,7 @@ func runServer(args []string) int {
 	maxAge := fs.Duration("max-conn-age", 0, "keepalive MaxConnectionAge: send GOAWAY after this (0 = never)")
 	maxAgeGrace := fs.Duration("max-conn-age-grace", 0, "keepalive MaxConnectionAgeGrace (0 = infinite)")
 	failStatus := fs.Int("fail-status", 0, "answer every Echo RPC (not Stats) with this gRPC status code (0 = off)")
+	delay := fs.Duration("delay", 0, "added to the service time of every RPC but Stats (a slow backend)")
 	if err := fs.Parse(args); err != nil {
 		return helpOrUsage(err)
 	}
@@ -90,7 +92,7 @@ func runServer(args []string) int {
 		fmt.Fprintln(os.Stderr, "server: -fail-status must be a gRPC code from 0 to 16")
 		return exitUsage
 	}
-	s := &echoServer{id: *id, failStatus: *failStatus, byMethod: map[string]int64{}, conns: map[uint64]bool{}}
+	s := &echoServer{id: *id, failStatus: *failStatus, delay: *delay, byMethod: map[string]int64{}, conns: map[uint64]bool{}}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
@@ -256,8 +258,12 @@ func (s *echoServer) begin(ctx context.Context, method string, ms mdSetter) (met
 	if err != nil {
 		return in, end, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if sleep > 0 {
-		t := time.NewTimer(time.Duration(sleep) * time.Millisecond)
+	wait := time.Duration(sleep) * time.Millisecond
+	if method != "Stats" {
+		wait += s.delay
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
