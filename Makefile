@@ -18,17 +18,19 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 LIB_SRCS := addr bytequeue hash subset cgroup config conn daemon h2_server h2_upstream hdrs \
 	    loader log loop maps outbuf picker registry relay cli cmd_service cmd_backend \
 	    cmd_stats cmd_conn cmd_route outlier resolver resolver_file resolver_dns dns health \
-	    discovery stats strbuf metrics control takeover yamlpos lifecycle
+	    discovery stats strbuf metrics control takeover yamlpos lifecycle cni pods cmd_pod \
+	    splice
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
 
 DAEMON := $(BUILD)/h2steerd
 CLI    := $(BUILD)/h2steer
+CNI    := $(BUILD)/h2steer-cni
 PEER   := $(BUILD)/h2s-grpc-peer
 
 .PHONY: all deps test test-unit test-kernel test-e2e demo bench clean help
 .DELETE_ON_ERROR:
 
-all: $(DAEMON) $(CLI) $(PEER)
+all: $(DAEMON) $(CLI) $(CNI) $(PEER)
 
 help:
 	@echo "make deps   install the Debian packages the build, tests, demo and bench need"
@@ -60,6 +62,9 @@ $(DAEMON): $(BUILD)/h2steerd.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(CLI): $(BUILD)/h2steer.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CNI): $(BUILD)/h2steer_cni.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The Go test peer (gRPC server and client used by tests, demo and bench), built offline

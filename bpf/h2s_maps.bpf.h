@@ -102,4 +102,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_routes SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_PODS);
+	__type(key, __u64);
+	__type(value, struct h2s_pod);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_pods SEC(".maps");
+
+/* LRU: a backend long gone (count back at 0) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_addr);
+	__type(value, __s64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_l4_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_addr);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_be_vip SEC(".maps");
+
 #endif /* H2S_MAPS_BPF_H */

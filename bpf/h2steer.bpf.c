@@ -49,15 +49,41 @@ static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr
 	return l->port ? l : NULL;
 }
 
-/* A connect() from a network namespace other than the daemon's (a pod's own): neither the
- * daemon's listeners nor, necessarily, the backends' addresses are reachable from there.
+/* Where a connect() comes from: the daemon's network namespace (0), a registered pod's (1,
+ * *pod set), or another one (-EXDEV: neither the daemon's listeners nor, necessarily, the
+ * backends' addresses are reachable from there). Without a known daemon namespace, every
+ * connect counts as the daemon's.
  */
-static __always_inline bool other_netns(struct bpf_sock_addr *ctx)
+static __always_inline int netns_of(struct bpf_sock_addr *ctx, const struct h2s_ctl *ctl,
+				    const struct h2s_pod **pod)
 {
-	__u32 zero = 0;
-	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	__u64 cookie;
 
-	return ctl && ctl->netns_cookie && bpf_get_netns_cookie(ctx) != ctl->netns_cookie;
+	if (!ctl->netns_cookie)
+		return 0;
+	cookie = bpf_get_netns_cookie(ctx);
+	if (cookie == ctl->netns_cookie)
+		return 0;
+	*pod = bpf_map_lookup_elem(&h2s_pods, &cookie);
+	return *pod ? 1 : -EXDEV;
+}
+
+/* The daemon's listener as a pod reaches it, while a daemon accepts. Its liveness cannot be
+ * checked from the pod's namespace (the socket lookup searches the caller's), so a daemon
+ * silent for H2S_POD_DAEMON_STALE_NS (killed) counts as gone.
+ */
+#define H2S_POD_DAEMON_STALE_NS 3000000000ull
+
+static __always_inline const struct h2s_addr *pod_listener(const struct h2s_ctl *ctl,
+							   const struct h2s_pod *pod,
+							   const struct h2s_addr *dst)
+{
+	const struct h2s_addr *l = h2s_addr_is_v4(dst) ? &pod->to4 : &pod->to6;
+
+	if (!(ctl->flags & H2S_CTL_F_CAPTURE) || !l->port ||
+	    bpf_ktime_get_ns() - ctl->heartbeat_ns > H2S_POD_DAEMON_STALE_NS)
+		return NULL;
+	return l;
 }
 
 /* Is a socket listening at the daemon's address? Not when the daemon died without clearing
@@ -83,16 +109,26 @@ static __always_inline bool listener_alive(struct bpf_sock_addr *ctx, const stru
 	return true;
 }
 
-/* With no daemon accepting: one of the service's usable backends, picked at random from its
- * slots (weighted, same family as the VIP). NULL: none, or the fallback is off or expired.
- */
-static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst)
+static __always_inline __s64 l4_conns(const struct h2s_addr *be)
 {
-	__u32 zero = 0, i;
+	__s64 *n = bpf_map_lookup_elem(&h2s_l4_conns, be);
+
+	return n ? *n : 0;
+}
+
+/* One of the service's usable backends, for a connection that goes to it directly (mode l4,
+ * or no daemon accepting): two random slots of h2s_lb (a backend of weight w fills w of them),
+ * the one with fewer connections open wins. NULL: none, or (with force false: the fallback)
+ * the fallback is off or expired.
+ */
+static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst, bool force)
+{
+	__u32 zero = 0, i, j;
 	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	const struct h2s_addr *pick;
 	const struct h2s_lb *lb;
 
-	if (!ctl || !(ctl->flags & H2S_CTL_F_L4_FALLBACK))
+	if (!ctl || (!force && !(ctl->flags & H2S_CTL_F_L4_FALLBACK)))
 		return NULL;
 	/* No daemon has kept the slots fresh for that long (uninstalled, crash-looping): the
 	 * backends may be long gone, so leave the connect alone.
@@ -103,12 +139,19 @@ static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst
 	if (!lb || !lb->n || lb->n > H2S_LB_SLOTS_MAX)
 		return NULL;
 	i = bpf_get_prandom_u32() % lb->n;
-	if (i >= H2S_LB_SLOTS_MAX)
+	j = bpf_get_prandom_u32() % lb->n;
+	if (i >= H2S_LB_SLOTS_MAX || j >= H2S_LB_SLOTS_MAX)
 		return NULL;
+	/* Choose between the two pointers, not the indices: each pointer keeps the bounds its
+	 * own index was checked against (an index picked by a branch loses them for the verifier).
+	 */
+	pick = &lb->slot[i];
+	if (l4_conns(&lb->slot[j]) < l4_conns(pick))
+		pick = &lb->slot[j];
 	/* The daemon lists only the VIP's family; an IPv4 socket cannot reach an IPv6 backend. */
-	if (h2s_addr_is_v4(&lb->slot[i]) != h2s_addr_is_v4(dst))
+	if (h2s_addr_is_v4(pick) != h2s_addr_is_v4(dst))
 		return NULL;
-	return &lb->slot[i];
+	return pick;
 }
 
 /* Decide whether a connect() to *dst is captured; on success *to is where it must go instead:
@@ -118,26 +161,56 @@ static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst
 static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_addr *dst,
 				   struct h2s_addr *to)
 {
+	const struct h2s_pod *pod = NULL;
+	const struct h2s_ctl *ctl;
 	const struct h2s_addr *l;
 	struct h2s_sock *st;
 	struct bpf_sock *sk;
-	bool direct = false;
+	const struct h2s_addr *vip = dst;
+	const struct h2s_service *svc;
+	bool direct = false, by_backend = false;
+	__u32 zero = 0;
+	int from;
 
 	if (ctx->type != SOCK_STREAM)
 		return -EPROTOTYPE;
-	if (!bpf_map_lookup_elem(&h2s_services, dst))
-		return -ENOENT;
-	if (other_netns(ctx)) {
-		count(H2S_CNT_SKIP_OTHER_NETNS);
-		return -EXDEV;
+	svc = bpf_map_lookup_elem(&h2s_services, dst);
+	if (!svc) {
+		/* Addressed to a backend: rewritten so by another connect-time balancer that
+		 * ran first, or dialled on purpose; taken only for services that ask.
+		 */
+		vip = bpf_map_lookup_elem(&h2s_be_vip, dst);
+		if (!vip)
+			return -ENOENT;
+		svc = bpf_map_lookup_elem(&h2s_services, vip);
+		if (!svc || !(svc->flags & H2S_SVC_F_CAPTURE_BACKENDS) || svc->mode != H2S_MODE_L7)
+			return -ENOENT;
+		by_backend = true;
 	}
-	l = listener_for(dst);
-	if (l && !listener_alive(ctx, l)) {
-		count(H2S_CNT_NO_DAEMON);
-		l = NULL;
+	ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	if (!ctl)
+		return -ENOENT;
+	from = netns_of(ctx, ctl, &pod);
+	if (from < 0) {
+		count(H2S_CNT_SKIP_OTHER_NETNS);
+		return from;
+	}
+	if (svc->mode == H2S_MODE_L4) {
+		l = NULL; /* straight to a backend, below */
+	} else if (pod) {
+		l = pod_listener(ctl, pod, dst);
+	} else {
+		l = listener_for(dst);
+		if (l && !listener_alive(ctx, l)) {
+			count(H2S_CNT_NO_DAEMON);
+			l = NULL;
+		}
 	}
 	if (!l) {
-		l = l4_pick(dst);
+		/* Already on its way to a backend: no better place to send it. */
+		if (by_backend)
+			return -ENOTCONN;
+		l = l4_pick(dst, svc->mode == H2S_MODE_L4);
 		if (!l) {
 			count(H2S_CNT_SKIP_NO_LISTENER);
 			return -ENOTCONN;
@@ -156,7 +229,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		count(H2S_CNT_SKIP_DAEMON);
 		return -EPERM;
 	}
-	st->vip = *dst;
+	st->vip = *vip;
 	/* Either way the client keeps seeing the VIP as its peer; only a connection to the
 	 * daemon needs an origin record.
 	 */
@@ -164,7 +237,12 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->cgroup_id = bpf_get_current_cgroup_id();
 	*to = *l;
-	count(direct ? H2S_CNT_L4_FALLBACK : H2S_CNT_CAPTURED);
+	if (svc->mode == H2S_MODE_L4)
+		count(H2S_CNT_L4_MODE);
+	else
+		count(direct ? H2S_CNT_L4_FALLBACK : pod ? H2S_CNT_CAPTURED_POD : H2S_CNT_CAPTURED);
+	if (by_backend)
+		count(H2S_CNT_BY_BACKEND);
 	return 0;
 }
 
@@ -409,6 +487,40 @@ static __always_inline void note_upstream(struct bpf_sock_ops *skops, int what)
 	}
 }
 
+/* A connection the hooks sent straight to a backend: +1 at connect (and ask for its close), -1
+ * at close, so that l4_pick sees the connections open to each backend.
+ */
+static __always_inline void count_direct(struct bpf_sock_ops *skops, __s64 delta)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct h2s_addr be = {};
+	struct h2s_sock *st;
+	__s64 one = 0, *n;
+
+	if (!sk || sock_addrs(skops, NULL, &be) < 0)
+		return;
+	st = bpf_sk_storage_get(&h2s_socks, sk, 0, 0);
+	if (!st)
+		return;
+	n = bpf_map_lookup_elem(&h2s_l4_conns, &be);
+	if (!n && delta > 0) {
+		bpf_map_update_elem(&h2s_l4_conns, &be, &one, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&h2s_l4_conns, &be);
+	}
+	if (delta > 0) {
+		if (!n)
+			return;
+		__sync_fetch_and_add(n, 1);
+		st->flags |= H2S_SOCK_F_COUNTED;
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+	} else {
+		st->flags &= ~H2S_SOCK_F_COUNTED;
+		if (n)
+			__sync_fetch_and_add(n, -1);
+	}
+}
+
 SEC("sockops")
 int h2s_sockops(struct bpf_sock_ops *skops)
 {
@@ -418,6 +530,8 @@ int h2s_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_TCP_CONNECT_CB: /* source port is bound, SYN not sent yet */
 		if (sock_flags(skops) & H2S_SOCK_F_UPSTREAM)
 			watch_upstream(skops);
+		else if (sock_flags(skops) & H2S_SOCK_F_DIRECT)
+			count_direct(skops, 1);
 		else
 			record_origin(skops);
 		break;
@@ -440,7 +554,9 @@ int h2s_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] != BPF_TCP_CLOSE)
 			break;
-		if (!(sock_flags(skops) & H2S_SOCK_F_UPSTREAM))
+		if (sock_flags(skops) & H2S_SOCK_F_COUNTED)
+			count_direct(skops, -1);
+		else if (!(sock_flags(skops) & H2S_SOCK_F_UPSTREAM))
 			forget_origin(skops);
 		else if (skops->args[0] == BPF_TCP_SYN_SENT)
 			note_upstream(skops, op); /* refused, or timed out */

@@ -26,11 +26,15 @@
 #define H2S_MAP_LB "h2s_lb"
 #define H2S_MAP_BE_KSTATS "h2s_be_kstats"
 #define H2S_MAP_ROUTES "h2s_routes"
+#define H2S_MAP_PODS "h2s_pods"
+#define H2S_MAP_L4_CONNS "h2s_l4_conns"
+#define H2S_MAP_BE_VIP "h2s_be_vip"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
 #define H2S_MAX_ORIGINS  262144
 #define H2S_MAX_ROUTES   4096
+#define H2S_MAX_PODS     16384
 
 /* An endpoint. IPv4 is stored as v4-mapped IPv6 (::ffff:a.b.c.d) so that a VIP dialled through
  * connect4 and through connect6 on a dual-stack socket (what gRPC C-core does) is one key.
@@ -79,7 +83,8 @@ enum h2s_algo {
 };
 
 enum h2s_mode {
-	H2S_MODE_L7 = 0, /* per-stream balancing by the daemon */
+	H2S_MODE_L7 = 0, /* per-stream balancing by the daemon (other protocols per connection) */
+	H2S_MODE_L4 = 1, /* per connection, by the connect hooks: the daemon is not in the path */
 	H2S_MODE__COUNT,
 };
 
@@ -95,13 +100,19 @@ struct h2s_service {
 	 * H2S_SUBSET_ALL, or that many.
 	 */
 	__u16 subset;
-	__u32 flags;
+	__u32 flags; /* H2S_SVC_F_* */
 	__u32 slow_start_ms; /* a (re)joining backend ramps to its full weight over this; 0: off */
 	__u32 pad;
 	/* Request header whose value picks the backend by consistent hashing; "": none. */
 	char affinity_header[H2S_AFFINITY_HEADER_MAX];
 };
 _Static_assert(sizeof(struct h2s_service) == 64, "h2s_service layout");
+
+/* Also capture connects addressed to one of its backends (h2s_be_vip): another component
+ * (a socket-level load balancer, kube-proxy replacement) may have rewritten the VIP to a
+ * backend before h2steer's hook ran, which would otherwise pin every RPC to that backend.
+ */
+#define H2S_SVC_F_CAPTURE_BACKENDS 0x1
 
 /* Every backend up to this many, then a subset of this many. */
 #define H2S_SUBSET_AUTO 0
@@ -239,6 +250,7 @@ _Static_assert(__builtin_offsetof(struct h2s_sock, cgroup_id) == 32, "h2s_sock h
 #define H2S_SOCK_F_DAEMON   0x2 /* the daemon's own socket: never captured */
 #define H2S_SOCK_F_DIRECT   0x4 /* sent straight to a backend (L4 fallback) */
 #define H2S_SOCK_F_UPSTREAM 0x8 /* the daemon's connection to a backend: TCP stats kept */
+#define H2S_SOCK_F_COUNTED  0x10 /* a direct connection counted in h2s_l4_conns */
 
 /* h2s_origins: the 4-tuple of a captured connection as the client sees it -> where it was going.
  * Written by sockops when the client's SYN leaves, removed when the client socket closes; the
@@ -273,6 +285,33 @@ struct h2s_lb {
 };
 _Static_assert(sizeof(struct h2s_lb) == 8 + 20 * H2S_LB_SLOTS_MAX, "h2s_lb layout");
 
+/* h2s_pods: a pod's network namespace (its netns cookie) -> how its captured connections
+ * reach the daemon, which lives in the node's namespace: the pod cannot reach the daemon's
+ * loopback listener, so its connects go to a listener on its gateway (the node's end of its
+ * link). Written by h2steer-cni at ADD, removed at DEL; absent: the netns is left alone.
+ */
+#define H2S_POD_ID_MAX 64
+#define H2S_POD_IFNAME_MAX 16
+
+struct h2s_pod {
+	struct h2s_addr to4;   /* the daemon as the pod reaches it over IPv4; port 0: no IPv4 */
+	struct h2s_addr to6;   /* ... over IPv6 */
+	struct h2s_addr addr4; /* the pod's addresses (port 0), for `h2steer pod list` */
+	struct h2s_addr addr6;
+	char container_id[H2S_POD_ID_MAX]; /* CNI_CONTAINERID (DEL finds it by this) */
+	char ifname[H2S_POD_IFNAME_MAX];   /* CNI_IFNAME */
+};
+_Static_assert(sizeof(struct h2s_pod) == 160, "h2s_pod layout");
+
+/* h2s_be_vip: backend address -> the service it is captured for, for the services with
+ * H2S_SVC_F_CAPTURE_BACKENDS (a backend of several: the first found). Kept by the daemon.
+ */
+
+/* h2s_l4_conns: backend address -> connections open to it that the connect hooks sent there
+ * directly (mode l4, or the fallback), counted by sockops from connect to close: the load the
+ * hooks' two random choices compare.
+ */
+
 /* h2s_counters (per-CPU array): what the kernel plane did, for `h2steer stats` and metrics. */
 enum h2s_counter {
 	H2S_CNT_CAPTURED = 0,     /* connects redirected to the daemon */
@@ -286,6 +325,10 @@ enum h2s_counter {
 	H2S_CNT_L4_FALLBACK,      /* connects sent straight to a backend (no daemon accepting) */
 	H2S_CNT_NO_DAEMON,        /* capture on, yet nothing listens at the daemon's address */
 	H2S_CNT_SKIP_OTHER_NETNS, /* connects from another network namespace: left alone */
+	H2S_CNT_CAPTURED_POD,     /* connects from a registered pod's namespace redirected */
+	H2S_CNT_L4_MODE,          /* connects to a mode l4 service sent to a backend */
+	H2S_CNT_BY_BACKEND,       /* ...captured although addressed to a backend (rewritten
+				   * before us by another component) */
 	H2S_CNT__COUNT,
 };
 

@@ -41,12 +41,17 @@ test-kernel: $(BUILD)/kernel-tests
 	@[ "$$(id -u)" -eq 0 ] || { echo "test-kernel needs root (sudo make test)"; exit 1; }
 	$(BUILD)/kernel-tests --jobs 1 $(SANITIZER_GATE)
 
-test-e2e: all $(ASAN_DIR)/h2steerd
+# A stand-in for another connect-time balancer (the coexistence test loads it with bpftool).
+$(BUILD)/other_lb.bpf.o: tests/bpf/other_lb.bpf.c vmlinux/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+test-e2e: all $(ASAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
 	@[ "$$(id -u)" -eq 0 ] || { echo "test-e2e needs root (sudo make test)"; exit 1; }
 	$(PYTEST) -v tests/e2e
 
 test: deps
-	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd
+	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd \
+		$(BUILD)/other_lb.bpf.o
 	$(MAKE) test-unit test-kernel test-e2e
 
 # The daemon the end-to-end tests run: sanitizers on, so a memory error or a leak at exit fails

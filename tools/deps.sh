@@ -12,6 +12,10 @@ build=(
 rest=(
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
+	# pods: the CNI chain (bridge, host-local) h2steer-cni is tested behind
+	containernetworking-plugins
+	# TLS through an l4 or spliced service: the test makes a self-signed certificate
+	openssl
 	# gRPC test peer (Go, built offline against Debian's grpc-go)
 	golang-go golang-google-grpc-dev
 	# the Kubernetes manifests' offline checks

@@ -147,7 +147,7 @@ class Dns:
 
     DOMAIN = "h2s.test"
 
-    def __init__(self, lab, srv=(), ttl=1):
+    def __init__(self, lab, srv=(), ttl=1, netns=None):
         self.host = "127.0.53.1"
         self.port = free_port(self.host)
         self.addr = f"{self.host}:{self.port}"
@@ -161,7 +161,7 @@ class Dns:
                 f"--local=/{self.DOMAIN}/", f"--local-ttl={ttl}", f"--hostsdir={self.dir}"]
         for name, target, port, weight in srv:
             argv.append(f"--srv-host={name},{target},{port},0,{weight}")
-        self.proc = lab.spawn("dnsmasq", argv)
+        self.proc = lab.spawn("dnsmasq", in_netns(netns) + argv)
         self.proc.wait_for("started")
 
     def set_hosts(self, records):
@@ -288,6 +288,15 @@ class Lab:
             config = services_yaml(services)
         return Daemon(self, config=config, **kw)
 
+    def wait_backends(self, daemon, vip, n, timeout=5):
+        """Until `backend list VIP` shows n backends (a resolver's answer applied)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.cli(daemon, "backend", "list", vip, json_out=True).json) == n:
+                return
+            time.sleep(0.05)
+        raise LabError(self.cli(daemon, "backend", "list", vip).stdout)
+
     def cli(self, daemon, *args, json_out=False, check=True):
         argv = [CLI, "-d", daemon.pin_dir] + (["-j"] if json_out else []) + [str(a) for a in args]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -298,7 +307,8 @@ class Lab:
         return r
 
     def client(self, target, mode, *args, in_cgroup=True, timeout=120, check=True, netns=None):
-        """Run the Go gRPC client (in the lab's cgroup, so it is captured); returns its JSON."""
+        """Run the Go gRPC client (in the lab's cgroup, so it is captured; or in_cgroup may
+        name another one, a pod's); returns its JSON."""
         argv = in_netns(netns) + [PEER, "client", "-target", target, mode, *map(str, args)]
         return self._run_json(argv, in_cgroup, timeout, check)
 
@@ -306,13 +316,16 @@ class Lab:
         argv = [PEER, "client", "-target", target, mode, *map(str, args)]
         return self.spawn("client", argv, cgroup=self.cgroup if in_cgroup else None)
 
-    def pyclient(self, script, *args, in_cgroup=True, timeout=120, check=True):
-        argv = [PYTHON, os.path.join(TOP, "tests", "grpc", script), *map(str, args)]
+    def pyclient(self, script, *args, in_cgroup=True, timeout=120, check=True, netns=None):
+        argv = in_netns(netns) + [PYTHON, os.path.join(TOP, "tests", "grpc", script),
+                                  *map(str, args)]
         return self._run_json(argv, in_cgroup, timeout, check)
 
     def run(self, argv, in_cgroup=True, timeout=60):
+        """in_cgroup: True for the lab's cgroup, a path for another, False for none."""
+        cg = in_cgroup if isinstance(in_cgroup, str) else self.cgroup if in_cgroup else None
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=(lambda: _join_cgroup(self.cgroup)) if in_cgroup else None)
+                              preexec_fn=(lambda: _join_cgroup(cg)) if cg else None)
 
     def _run_json(self, argv, in_cgroup, timeout, check):
         r = self.run(argv, in_cgroup, timeout)

@@ -146,3 +146,12 @@ unsigned int h2s_addr_hash(const struct h2s_addr *a)
 		h = (h ^ p[i]) * 16777619u;
 	return h;
 }
+
+bool h2s_addr_is_loopback(const struct h2s_addr *a)
+{
+	static const unsigned char one6[16] = { [15] = 1 }; /* ::1 */
+
+	if (h2s_addr_is_v4(a))
+		return (ntohl(a->ip6[3]) >> 24) == 127;
+	return !memcmp(a->ip6, one6, sizeof(one6));
+}

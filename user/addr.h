@@ -29,6 +29,8 @@ socklen_t h2s_addr_to_sockaddr(const struct h2s_addr *a, struct sockaddr_storage
 int h2s_addr_from_sockaddr(const struct sockaddr *sa, struct h2s_addr *out);
 
 bool h2s_addr_equal(const struct h2s_addr *a, const struct h2s_addr *b);
+/* 127.0.0.0/8 or ::1. */
+bool h2s_addr_is_loopback(const struct h2s_addr *a);
 /* Stable hash of an address (for the daemon's tables). */
 unsigned int h2s_addr_hash(const struct h2s_addr *a);
 

@@ -17,6 +17,7 @@
 static const struct h2s_cli_object *const objects[] = {
 	&h2s_cmd_service, &h2s_cmd_backend, &h2s_cmd_conn,
 	&h2s_cmd_stream,  &h2s_cmd_stats,   &h2s_cmd_status, &h2s_cmd_route, &h2s_cmd_method,
+	&h2s_cmd_pod,
 };
 #define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
 

@@ -73,6 +73,6 @@ int h2s_cli_u32(struct h2s_cli *cli, const char *what, const char *text, unsigne
 		unsigned long max, __u32 *out);
 
 extern const struct h2s_cli_object h2s_cmd_service, h2s_cmd_backend, h2s_cmd_stats,
-	h2s_cmd_conn, h2s_cmd_stream, h2s_cmd_status, h2s_cmd_route, h2s_cmd_method;
+	h2s_cmd_conn, h2s_cmd_stream, h2s_cmd_status, h2s_cmd_route, h2s_cmd_method, h2s_cmd_pod;
 
 #endif /* H2S_CLI_H */

@@ -11,18 +11,19 @@
 /* What `service add|set` was asked to change. */
 struct service_args {
 	const char *algo;
-	bool resolver, health, health_service, slow_start, subset, affinity;
+	bool resolver, health, health_service, slow_start, subset, affinity, mode, capture_be;
 	struct h2s_discovery disc;
 	struct h2s_service s; /* slow_start_ms, subset, affinity_header as given */
 };
 
 static const char *const service_keys[] = { "algo",	  "resolver", "health", "health-service",
-					     "slow-start", "subset",	"affinity-header" };
+					     "slow-start", "subset",	"affinity-header", "mode",
+					     "capture-backends" };
 #define NKEYS (int)(sizeof(service_keys) / sizeof(service_keys[0]))
 
 /* [algo ALGO] [resolver { static | dns NAME[:PORT] | file PATH }] [health { on | off }]
  * [health-service NAME] [slow-start MS] [subset { N | all | auto }]
- * [affinity-header { NAME | none }]
+ * [affinity-header { NAME | none }] [mode { l7 | l4 }] [capture-backends { on | off }]
  */
 static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct service_args *a)
 {
@@ -37,7 +38,8 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 		if (k < 0)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE,
 					     "unexpected '%s' (expected algo, resolver, health, "
-					     "health-service, slow-start, subset or affinity-header)",
+					     "health-service, slow-start, subset, affinity-header, mode or "
+					     "capture-backends)",
 					     argv[i]);
 		if (i + 1 >= argc)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE, "'%s' needs a value",
@@ -108,6 +110,21 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 						     why);
 			a->affinity = true;
 			break;
+		case 7:
+			if (h2s_mode_parse(argv[++i]) < 0)
+				return h2s_cli_error(cli, H2S_EXIT_USAGE, "mode: '%s' is not l7 or l4",
+						     argv[i]);
+			a->mode = true;
+			a->s.mode = (__u8)h2s_mode_parse(argv[i]);
+			break;
+		case 8:
+			if (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off"))
+				return h2s_cli_error(cli, H2S_EXIT_USAGE,
+						     "capture-backends: '%s' is not on or off",
+						     argv[i + 1]);
+			a->capture_be = true;
+			a->s.flags = strcmp(argv[++i], "on") == 0 ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
+			break;
 		}
 	}
 	return 0;
@@ -144,10 +161,11 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	    (rc = parse_service_args(cli, argc - 1, argv + 1, &a)))
 		return rc;
 	if (!create && !a.algo && !a.resolver && !a.health && !a.health_service && !a.slow_start &&
-	    !a.subset && !a.affinity)
+	    !a.subset && !a.affinity && !a.mode && !a.capture_be)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE,
 				     "service set: nothing to set (algo, resolver, health, "
-				     "health-service, slow-start, subset, affinity-header)");
+				     "health-service, slow-start, subset, affinity-header, mode, "
+				     "capture-backends)");
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
 	h2s_addr_format(&vip, name, sizeof(name));
@@ -165,6 +183,10 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		s.algo = (__u8)h2s_algo_parse(a.algo);
 	if (a.slow_start)
 		s.slow_start_ms = a.s.slow_start_ms;
+	if (a.mode)
+		s.mode = a.s.mode;
+	if (a.capture_be)
+		s.flags = (s.flags & ~(__u32)H2S_SVC_F_CAPTURE_BACKENDS) | a.s.flags;
 	if (a.subset)
 		s.subset = a.s.subset;
 	if (a.affinity)
@@ -359,6 +381,8 @@ static json_t *backend_json(struct h2s_maps *m, const struct h2s_backend_entry *
 		json_object_set_new(o, "rpcs", json_integer((json_int_t)v.st.rpcs));
 		json_object_set_new(o, "failures", json_integer((json_int_t)v.st.failures));
 		json_object_set_new(o, "latency_us", json_integer(v.st.latency_us));
+		json_object_set_new(o, "l4_conns",
+				    json_integer(h2s_l4_conns_get(m, &e->k.backend)));
 		json_object_set_new(
 			o, "tcp",
 			json_pack("{s:I,s:I,s:I,s:I,s:I}", "srtt_us", (json_int_t)v.ks.srtt_us,
@@ -396,8 +420,10 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 		o = discovery_json(&r->disc);
 		json_object_set_new(o, "service", json_string(h2s_addr_format(&r->vip, vs, sizeof(vs))));
 		json_object_set_new(o, "algo", json_string(h2s_algo_name(r->s.algo)));
-		json_object_set_new(o, "mode", json_string("l7"));
+		json_object_set_new(o, "mode", json_string(h2s_mode_name(r->s.mode)));
 		json_object_set_new(o, "slow_start_ms", json_integer(r->s.slow_start_ms));
+		json_object_set_new(o, "capture_backends",
+				    json_boolean(r->s.flags & H2S_SVC_F_CAPTURE_BACKENDS));
 		json_object_set_new(o, "subset", subset_json(r->s.subset));
 		json_object_set_new(o, "affinity_header",
 				    r->s.affinity_header[0]
@@ -555,7 +581,13 @@ const struct h2s_cli_object h2s_cmd_service = {
 	.grammar = "VIP := IPV4 | [IPV6]     (numeric; names are not resolved)\n"
 		   "SERVICE_OPTION := { algo ALGO | resolver RESOLVER | health { on | off } |\n"
 		   "  health-service NAME | slow-start MS | subset { N | all | auto } |\n"
-		   "  affinity-header { NAME | none } }\n"
+		   "  affinity-header { NAME | none } | mode { l7 | l4 } |\n"
+		   "  capture-backends { on | off } }\n"
+		   "capture-backends on: connects addressed to one of its backends are captured\n"
+		   "  too (another connect-time balancer may have rewritten the VIP first)\n"
+		   "mode l4: each connection goes straight to a backend (two random choices on\n"
+		   "  open connections, healthy backends only), the daemon not in the path; l7\n"
+		   "  (default): each RPC is balanced, other protocols per connection\n"
 		   "ALGO := { round_robin | least_request | peak_ewma }\n"
 		   "  peak_ewma: two random choices, the lower latency x (in flight + 1) wins;\n"
 		   "  latency: RPC times and TCP's RTT and retransmits to the backend\n"

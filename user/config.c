@@ -5,6 +5,7 @@
 #include "dns.h"
 #include "log.h"
 #include "maps.h"
+#include "pods.h"
 #include "yamlpos.h"
 
 #include <cyaml/cyaml.h>
@@ -43,6 +44,8 @@ struct y_route {
 struct y_service {
 	char *vip;
 	char *algo;
+	char *mode;
+	char *capture_backends; /* text: as keep_state */
 	struct y_backend *backends;
 	unsigned backends_count;
 	struct y_resolver *resolver;
@@ -101,6 +104,7 @@ struct y_config {
 	char *takeover;
 	char *metrics;
 	char *control;
+	char *pod_state_dir;
 	char **dns_servers;
 	unsigned dns_servers_count;
 	unsigned *num[NSETTINGS]; /* settings[i], when present */
@@ -148,6 +152,10 @@ static const cyaml_schema_field_t service_fields[] = {
 	CYAML_FIELD_STRING_PTR("vip", CYAML_FLAG_POINTER, struct y_service, vip, 1, 64),
 	CYAML_FIELD_STRING_PTR("algo", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
 			       algo, 1, 32),
+	CYAML_FIELD_STRING_PTR("mode", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
+			       mode, 1, 8),
+	CYAML_FIELD_STRING_PTR("capture_backends", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_service, capture_backends, 1, 8),
 	CYAML_FIELD_SEQUENCE("backends", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
 			     backends, &backend_schema, 0, H2S_MAX_BACKENDS),
 	CYAML_FIELD_MAPPING_PTR("resolver", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
@@ -191,6 +199,8 @@ static const cyaml_schema_field_t fixed_fields[] = {
 			       metrics, 1, 64),
 	CYAML_FIELD_STRING_PTR("control", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
 			       control, 1, 107),
+	CYAML_FIELD_STRING_PTR("pod_state_dir", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_config, pod_state_dir, 1, 1024),
 	CYAML_FIELD_SEQUENCE("dns_servers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			     struct y_config, dns_servers, &string_schema, 1, 8),
 	CYAML_FIELD_SEQUENCE("services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -302,6 +312,7 @@ void h2s_options_free(struct h2s_options *o)
 	free(o->cgroup);
 	free(o->pin_dir);
 	free(o->control);
+	free(o->pod_state_dir);
 	h2s_options_init(o);
 }
 
@@ -355,6 +366,9 @@ static int set_string(char **dst, const char *src)
 	return 0;
 }
 
+static int parse_bool(const char *text, bool *out, const char *origin, const char *key, char *err,
+		      size_t errlen);
+
 static int convert_services(struct h2s_options *o, const struct y_config *y, const char *origin,
 			    char *err, size_t errlen)
 {
@@ -383,6 +397,23 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 				    i, ys->algo);
 		s->s.algo = (__u8)algo;
 		s->s.mode = H2S_MODE_L7;
+		if (ys->mode) {
+			int mode = h2s_mode_parse(ys->mode);
+
+			if (mode < 0)
+				return fail(err, errlen, "%s: services[%u].mode: '%s' is not l7 or l4",
+					    origin, i, ys->mode);
+			s->s.mode = (__u8)mode;
+		}
+		if (ys->capture_backends) {
+			char key[64];
+			bool on;
+
+			snprintf(key, sizeof(key), "services[%u].capture_backends", i);
+			if (parse_bool(ys->capture_backends, &on, origin, key, err, errlen) < 0)
+				return -EINVAL;
+			s->s.flags |= on ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
+		}
 		if (ys->slow_start_ms && *ys->slow_start_ms > H2S_SLOW_START_MAX_MS)
 			return fail(err, errlen, "%s: services[%u].slow_start_ms: %u is over %u",
 				    origin, i, *ys->slow_start_ms, H2S_SLOW_START_MAX_MS);
@@ -538,6 +569,13 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		rc = parse_bool(y->keep_state, &o->keep_state, origin, "keep_state", err, errlen);
 	if (rc == 0 && y->takeover)
 		rc = parse_bool(y->takeover, &o->takeover, origin, "takeover", err, errlen);
+	if (rc == 0 && y->pod_state_dir) {
+		if (y->pod_state_dir[0] != '/')
+			rc = fail(err, errlen, "%s: pod_state_dir: '%s' must be an absolute path",
+				  origin, y->pod_state_dir);
+		else
+			rc = set_string(&o->pod_state_dir, y->pod_state_dir);
+	}
 	if (rc == 0 && y->control) {
 		if (y->control[0] != '/')
 			rc = fail(err, errlen, "%s: control: '%s' must be an absolute path", origin,
@@ -717,6 +755,7 @@ enum {
 	OPT_DNS_SERVER,
 	OPT_METRICS,
 	OPT_CONTROL,
+	OPT_POD_STATE_DIR,
 	OPT_SET,
 	OPT_VERSION,
 };
@@ -737,6 +776,7 @@ static const struct option long_opts[] = {
 	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "pod-state-dir", required_argument, NULL, OPT_POD_STATE_DIR },
 	{ "set", required_argument, NULL, OPT_SET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -774,6 +814,8 @@ void h2s_options_usage(FILE *f)
 		"      --control PATH       control socket for the CLI (default\n"
 		"                           /run/h2steer/<pin dir below /sys/fs/bpf>.sock,\n"
 		"                           '/' as '-')\n"
+		"      --pod-state-dir DIR  records of pods registered by h2steer-cni, loaded at\n"
+		"                           start (default " H2S_POD_STATE_DIR_DEFAULT ")\n"
 		"      --set KEY=VALUE      any numeric setting (repeatable), KEY one of:\n",
 		H2S_LISTEN_DEFAULT_PORT, H2S_LISTEN_DEFAULT_PORT, H2S_PIN_DIR_DEFAULT,
 		H2S_METRICS_DEFAULT);
@@ -995,6 +1037,13 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 			if (set_string(&o->control, optarg) < 0)
 				return -ENOMEM;
 			break;
+		case OPT_POD_STATE_DIR:
+			if (optarg[0] != '/')
+				return fail(err, errlen,
+					    "--pod-state-dir: '%s' must be an absolute path", optarg);
+			if (set_string(&o->pod_state_dir, optarg) < 0)
+				return -ENOMEM;
+			break;
 		case OPT_DNS_SERVER:
 			if (h2s_dns_server_add(dns, sizeof(dns), optarg, why, sizeof(why)) < 0)
 				return fail(err, errlen, "--dns-server: %s", why);
@@ -1029,17 +1078,22 @@ int h2s_options_parse(struct h2s_options *o, int argc, char **argv, char *err, s
 		memcpy(o->listen, cli_listen, sizeof(cli_listen));
 		o->nlisten = ncli_listen;
 	}
+	/* Several per family are fine: loopback for the node's own clients, the pods' gateways
+	 * for theirs.
+	 */
 	for (int i = 0; i < o->nlisten; i++)
 		for (int k = 0; k < i; k++)
-			if (h2s_addr_family(&o->listen[k]) == h2s_addr_family(&o->listen[i]))
-				return fail(err, errlen,
-					    "listen: one address per family (IPv4 and IPv6) is "
-					    "supported");
+			if (h2s_addr_equal(&o->listen[k], &o->listen[i]))
+				return fail(err, errlen, "listen: %s is listed twice",
+					    h2s_addr_format(&o->listen[i], (char[H2S_ADDR_STRLEN]){ 0 },
+							    H2S_ADDR_STRLEN));
 	if (cgroup && set_string(&o->cgroup, cgroup) < 0)
 		return -ENOMEM;
 	if (pin_dir && set_string(&o->pin_dir, pin_dir) < 0)
 		return -ENOMEM;
 	if (!o->pin_dir && set_string(&o->pin_dir, H2S_PIN_DIR_DEFAULT) < 0)
+		return -ENOMEM;
+	if (!o->pod_state_dir && set_string(&o->pod_state_dir, H2S_POD_STATE_DIR_DEFAULT) < 0)
 		return -ENOMEM;
 	if (!o->control) {
 		char path[108];

@@ -68,6 +68,7 @@ struct h2s_options {
 	struct h2s_addr metrics; /* --metrics / metrics: where /metrics is served */
 	bool metrics_on;
 	char *control; /* control socket path; NULL: h2s_control_default() */
+	char *pod_state_dir; /* h2steer-cni's pod records, loaded at start */
 	bool keep_state;
 	bool takeover;   /* take the node over from a running daemon */
 	bool check_only; /* --check-config: validate, do not start */

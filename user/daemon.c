@@ -13,6 +13,8 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pods.h"
+#include "splice.h"
 #include "maps.h"
 #include "takeover.h"
 
@@ -201,8 +203,15 @@ static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
+	/* A listener for pods sits on their gateway, an address the CNI bridge may create only
+	 * with the first pod: bind to it before it exists.
+	 */
+	if (ss.ss_family == AF_INET6) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+	} else {
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	}
 	/* A daemon that just stopped may still hold the address for its last accepts (it
 	 * lingers H2S_LINGER_MS): wait for it rather than fail.
 	 */
@@ -261,11 +270,13 @@ void h2s_daemon_publish(struct h2s_daemon *d)
 
 	snprintf(ctl->control, sizeof(ctl->control), "%s", d->opts->control);
 	ctl->daemon_pid = (__u32)getpid();
-	for (int i = 0; i < d->nlis; i++) {
-		if (h2s_addr_is_v4(&d->lis[i].addr))
-			l4 = d->lis[i].addr;
-		else
-			l6 = d->lis[i].addr;
+	/* Per family, the first loopback listener (the others are for pods), else the first. */
+	for (int i = d->nlis - 1; i >= 0; i--) {
+		const struct h2s_addr *a = &d->lis[i].addr;
+		struct h2s_addr *l = h2s_addr_is_v4(a) ? &l4 : &l6;
+
+		if (!l->port || h2s_addr_is_loopback(a) || !h2s_addr_is_loopback(l))
+			*l = *a;
 	}
 	/* Capture may be on while we write (a takeover republishes the same addresses): write
 	 * only what changes, so that a connect never reads a half-written address for nothing.
@@ -344,6 +355,7 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	d->keep_state = o->keep_state;
 	d->set = *set;
 	h2s_list_init(&d->clients);
+	h2s_list_init(&d->splices);
 	rc = h2s_loop_init(&d->loop);
 	if (rc < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(-rc));
@@ -401,6 +413,12 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	d->control = h2s_control_start(d, o->control, err, errlen);
 	if (!d->control)
 		return -EIO;
+	/* Pods registered while no daemon ran (their records wait in the state dir). */
+	rc = h2s_pods_load_dir(d->maps, o->pod_state_dir);
+	if (rc < 0)
+		log_warn("cannot read pod records in %s: %s", o->pod_state_dir, strerror(-rc));
+	else if (rc > 0)
+		log_info("%d pods registered by h2steer-cni", rc);
 	h2s_daemon_publish(d);
 	accept_leftovers(d, from);
 	return 0;
@@ -418,7 +436,7 @@ void h2s_daemon_close_listeners(struct h2s_daemon *d)
 void h2s_daemon_maybe_done(struct h2s_daemon *d)
 {
 	/* Listeners still open (lingering) may yet hand us a client. */
-	if (d->draining && d->nclients == 0 && d->nlis == 0)
+	if (d->draining && d->nclients == 0 && d->nsplices == 0 && d->nlis == 0)
 		h2s_loop_stop(&d->loop);
 }
 
@@ -442,6 +460,7 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 	h2s_lifecycle_fini(d);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, "daemon exiting");
+	h2s_splice_close_all(d);
 	h2s_metrics_stop(d->metrics);
 	d->metrics = NULL;
 	h2s_control_stop(d->control);

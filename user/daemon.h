@@ -81,6 +81,8 @@ struct h2s_daemon {
 	int nlis;
 	struct h2s_list clients; /* struct h2s_client.link */
 	uint32_t nclients;
+	struct h2s_list splices; /* splice.c: connections deciding, or relayed as bytes */
+	uint32_t nsplices;
 	struct h2s_watch sig;
 	struct h2s_timer refresh_timer, state_timer;
 	struct h2s_flush refresh_flush; /* a resolver changed the maps: reload after this turn */

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "maps.h"
+#include "splice.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -208,17 +209,10 @@ static int origin_of(struct h2s_daemon *d, int fd, struct h2s_addr *peer, struct
 
 void h2s_client_accept(struct h2s_daemon *d, int fd)
 {
-	nghttp2_settings_entry iv[] = {
-		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, d->set.max_streams },
-		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, d->set.stream_window },
-		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, d->set.max_header_list },
-		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
-	};
-	char ps[H2S_ADDR_STRLEN], vs[H2S_ADDR_STRLEN];
+	char ps[H2S_ADDR_STRLEN];
 	struct h2s_addr peer;
 	struct h2s_origin origin;
-	struct h2s_client *cl;
-	int one = 1, rc;
+	int rc;
 
 	rc = origin_of(d, fd, &peer, &origin);
 	if (rc < 0) {
@@ -229,6 +223,22 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 		close(fd);
 		return;
 	}
+	h2s_splice_accept(d, fd, &peer, &origin);
+}
+
+void h2s_client_start(struct h2s_daemon *d, int fd, const struct h2s_addr *peer,
+		      const struct h2s_origin *origin)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, d->set.max_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, d->set.stream_window },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, d->set.max_header_list },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+	char ps[H2S_ADDR_STRLEN], vs[H2S_ADDR_STRLEN];
+	struct h2s_client *cl;
+	int one = 1;
+
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
@@ -238,15 +248,15 @@ void h2s_client_accept(struct h2s_daemon *d, int fd)
 	h2s_conn_init(&cl->c, d, fd);
 	cl->c.teardown = client_teardown;
 	cl->c.destroy = client_destroy;
-	cl->peer = peer;
-	cl->vip = origin.vip;
-	cl->origin = origin;
+	cl->peer = *peer;
+	cl->vip = origin->vip;
+	cl->origin = *origin;
 	cl->accepted_ms = h2s_now_ms();
 	cl->goaway_timer.fire = goaway_final;
 	cl->hello_timer.fire = hello_expired;
 	h2s_list_init(&cl->streams);
-	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(&peer, ps, sizeof(ps)),
-		 h2s_addr_format(&origin.vip, vs, sizeof(vs)));
+	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
+		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));
 	if (nghttp2_session_server_new2(&cl->c.ng, d->server_cbs, cl, d->opt) != 0 ||
 	    h2s_conn_start(&cl->c) < 0) {
 		nghttp2_session_del(cl->c.ng);

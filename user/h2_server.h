@@ -6,8 +6,13 @@
 
 struct h2s_daemon;
 
-/* Take an accepted socket: find the service it was dialled for, start its session. */
+/* Take an accepted socket: find the service it was dialled for; its first bytes decide how
+ * it is served (splice.c).
+ */
 void h2s_client_accept(struct h2s_daemon *d, int fd);
+/* fd spoke h2c first (splice.c decided): serve it as an HTTP/2 client connection. */
+void h2s_client_start(struct h2s_daemon *d, int fd, const struct h2s_addr *peer,
+		      const struct h2s_origin *origin);
 /* Graceful shutdown: GOAWAY now, final GOAWAY with the last stream id a little later. */
 void h2s_client_shutdown(struct h2s_client *cl);
 

@@ -68,8 +68,9 @@ static void drain_expired(struct h2s_timer *t)
 {
 	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, drain_timer);
 
-	log_notice("drain timeout: closing %u client connections with streams still open",
-		   d->nclients);
+	log_notice("drain timeout: closing %u client connections with streams still open and %u "
+		   "relayed ones",
+		   d->nclients, d->nsplices);
 	h2s_loop_stop(&d->loop);
 }
 

@@ -12,6 +12,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* The index of name in a table of n names, or -EINVAL. */
+static int index_of(const char *const *table, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (table[i] && strcmp(name, table[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
 static const char *const algo_names[H2S_ALGO__COUNT] = {
 	[H2S_ALGO_ROUND_ROBIN] = "round_robin",
 	[H2S_ALGO_LEAST_REQUEST] = "least_request",
@@ -25,10 +34,22 @@ const char *h2s_algo_name(enum h2s_algo a)
 
 int h2s_algo_parse(const char *name)
 {
-	for (int i = 0; i < H2S_ALGO__COUNT; i++)
-		if (strcmp(name, algo_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	return index_of(algo_names, H2S_ALGO__COUNT, name);
+}
+
+static const char *const mode_names[H2S_MODE__COUNT] = {
+	[H2S_MODE_L7] = "l7",
+	[H2S_MODE_L4] = "l4",
+};
+
+const char *h2s_mode_name(enum h2s_mode mode)
+{
+	return (unsigned)mode < H2S_MODE__COUNT ? mode_names[mode] : "unknown";
+}
+
+int h2s_mode_parse(const char *name)
+{
+	return index_of(mode_names, H2S_MODE__COUNT, name);
 }
 
 static const char *const source_names[H2S_SRC__COUNT] = {
@@ -89,6 +110,9 @@ static const char *const counter_names[H2S_CNT__COUNT] = {
 	[H2S_CNT_L4_FALLBACK] = "l4_fallback",
 	[H2S_CNT_NO_DAEMON] = "no_daemon",
 	[H2S_CNT_SKIP_OTHER_NETNS] = "skipped_other_netns",
+	[H2S_CNT_CAPTURED_POD] = "captured_pod",
+	[H2S_CNT_L4_MODE] = "l4_mode",
+	[H2S_CNT_BY_BACKEND] = "captured_by_backend",
 };
 
 const char *h2s_counter_name(enum h2s_counter c)
@@ -112,7 +136,8 @@ const char *const h2s_map_names[H2S_M__COUNT] = {
 	[H2S_M_SOCKS] = H2S_MAP_SOCKS,		[H2S_M_COUNTERS] = H2S_MAP_COUNTERS,
 	[H2S_M_DISCOVERY] = H2S_MAP_DISCOVERY,	[H2S_M_BE_STATE] = H2S_MAP_BE_STATE,
 	[H2S_M_LB] = H2S_MAP_LB,		[H2S_M_BE_KSTATS] = H2S_MAP_BE_KSTATS,
-	[H2S_M_ROUTES] = H2S_MAP_ROUTES,
+	[H2S_M_ROUTES] = H2S_MAP_ROUTES,	[H2S_M_PODS] = H2S_MAP_PODS,
+	[H2S_M_L4_CONNS] = H2S_MAP_L4_CONNS,	[H2S_M_BE_VIP] = H2S_MAP_BE_VIP,
 };
 
 int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])
@@ -577,4 +602,64 @@ int h2s_routes_collect(struct h2s_maps *m, const struct h2s_addr *vip,
 	}
 	*out = e;
 	return 0;
+}
+
+/* No gen bump: pods are not services or backends, and only the connect hooks read them. */
+int h2s_pod_put(struct h2s_maps *m, __u64 netns_cookie, const struct h2s_pod *p)
+{
+	return bpf_map_update_elem(m->pods, &netns_cookie, p, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int h2s_pod_get(struct h2s_maps *m, __u64 netns_cookie, struct h2s_pod *p)
+{
+	return bpf_map_lookup_elem(m->pods, &netns_cookie, p) < 0 ? -errno : 0;
+}
+
+int h2s_pod_del(struct h2s_maps *m, __u64 netns_cookie)
+{
+	return bpf_map_delete_elem(m->pods, &netns_cookie) < 0 ? -errno : 0;
+}
+
+int h2s_pods_collect(struct h2s_maps *m, struct h2s_pod_entry **out, size_t *n)
+{
+	struct h2s_pod_entry *e = NULL;
+	__u64 cur, next;
+	size_t cap = 0;
+	void *prev = NULL;
+
+	*out = NULL;
+	*n = 0;
+	while (bpf_map_get_next_key(m->pods, prev, &next) == 0) {
+		struct h2s_pod p;
+
+		if (bpf_map_lookup_elem(m->pods, &next, &p) == 0) {
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct h2s_pod_entry *ne = realloc(e, ncap * sizeof(*e));
+
+				if (!ne) {
+					free(e);
+					*n = 0;
+					return -ENOMEM;
+				}
+				e = ne;
+				cap = ncap;
+			}
+			p.container_id[sizeof(p.container_id) - 1] = '\0';
+			p.ifname[sizeof(p.ifname) - 1] = '\0';
+			e[*n].netns_cookie = next;
+			e[(*n)++].pod = p;
+		}
+		cur = next;
+		prev = &cur;
+	}
+	*out = e;
+	return 0;
+}
+
+long long h2s_l4_conns_get(struct h2s_maps *m, const struct h2s_addr *be)
+{
+	__s64 n = 0;
+
+	return bpf_map_lookup_elem(m->l4_conns, be, &n) == 0 ? n : 0;
 }

@@ -22,6 +22,9 @@ enum h2s_map_id {
 	H2S_M_LB,
 	H2S_M_BE_KSTATS,
 	H2S_M_ROUTES,
+	H2S_M_PODS,
+	H2S_M_L4_CONNS,
+	H2S_M_BE_VIP,
 	H2S_M__COUNT,
 };
 
@@ -33,13 +36,13 @@ struct h2s_maps {
 		int fd[H2S_M__COUNT];
 		struct {
 			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb,
-				be_kstats, routes;
+				be_kstats, routes, pods, l4_conns, be_vip;
 		};
 	};
 	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
 	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
 };
-_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 11 * sizeof(int), "one field per map");
+_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 14 * sizeof(int), "one field per map");
 
 /* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
  * that says what to do (e.g. start h2steerd).
@@ -142,8 +145,27 @@ void h2s_maps_bump_gen(struct h2s_maps *m);
  */
 int h2s_maps_mark_daemon_socket(struct h2s_maps *m, int fd, bool upstream);
 
+/* Connections the connect hooks sent straight to a backend and still open (0 if none). */
+long long h2s_l4_conns_get(struct h2s_maps *m, const struct h2s_addr *be);
+
+const char *h2s_mode_name(enum h2s_mode mode);
+int h2s_mode_parse(const char *name); /* enum value or -EINVAL */
+
 /* What TCP saw of the daemon's connections to a backend; -ENOENT: none yet. */
 int h2s_be_kstats_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_be_kstats *ks);
+
+/* Pods (see struct h2s_pod), by netns cookie. */
+int h2s_pod_put(struct h2s_maps *m, __u64 netns_cookie, const struct h2s_pod *p);
+int h2s_pod_del(struct h2s_maps *m, __u64 netns_cookie);
+int h2s_pod_get(struct h2s_maps *m, __u64 netns_cookie, struct h2s_pod *p);
+
+struct h2s_pod_entry {
+	__u64 netns_cookie;
+	struct h2s_pod pod;
+};
+
+/* Every registered pod into a malloc'ed array. */
+int h2s_pods_collect(struct h2s_maps *m, struct h2s_pod_entry **out, size_t *n);
 
 /* Routes (see struct h2s_route_key). A prefix starts with '/', is visible ASCII and shorter
  * than H2S_ROUTE_PREFIX_MAX: -EINVAL otherwise.

@@ -44,6 +44,7 @@ static void ok_failed(struct h2s_strbuf *b, const char *name, const char *key, c
 struct gauges {
 	struct h2s_strbuf *b;
 	const char *what;
+	struct h2s_maps *maps;
 };
 
 static void be_inflight(struct h2s_backend_rt *be, void *arg)
@@ -59,11 +60,14 @@ static void be_inflight(struct h2s_backend_rt *be, void *arg)
 	else if (!strcmp(g->what, "ejected"))
 		h2s_sb_printf(g->b, "h2steer_backend_ejected{backend=\"%s\"} %d\n", be->name,
 			      h2s_outlier_ejected(&be->out, h2s_now_ms()));
+	else if (!strcmp(g->what, "l4"))
+		h2s_sb_printf(g->b, "h2steer_l4_connections{backend=\"%s\"} %lld\n", be->name,
+			      h2s_l4_conns_get(g->maps, &be->addr));
 }
 
 static void each_backend_gauge(struct h2s_daemon *d, struct h2s_strbuf *b, const char *what)
 {
-	struct gauges g = { b, what };
+	struct gauges g = { b, what, d->maps };
 
 	h2s_registry_each_backend(&d->reg, be_inflight, &g);
 }
@@ -205,6 +209,31 @@ static void render_connections(struct h2s_daemon *d, struct h2s_strbuf *b)
 {
 	struct h2s_be_stats *e;
 
+	family(b, "h2steer_spliced_connections", "gauge",
+	       "Captured connections that did not speak h2c, relayed as bytes to one backend, open.");
+	h2s_sb_printf(b, "h2steer_spliced_connections %u\n", d->stats.splices_live);
+	family(b, "h2steer_spliced_connections_total", "counter",
+	       "Captured connections relayed as bytes (TLS, HTTP/1.1, ...), per service and "
+	       "backend.");
+	{
+		struct h2s_pair_stats *p;
+		char be[H2S_ADDR_STRLEN];
+
+		h2s_stats_each(p, d->stats.pair)
+		{
+			if (!p->spliced || !p->svc)
+				continue;
+			h2s_sb_printf(b,
+				      "h2steer_spliced_connections_total{service=\"%s\","
+				      "backend=\"%s\"} %llu\n",
+				      p->svc->name, h2s_addr_format(&p->be, be, sizeof(be)),
+				      (unsigned long long)p->spliced);
+		}
+	}
+	family(b, "h2steer_l4_connections", "gauge",
+	       "Connections the connect hooks sent straight to each backend (mode l4, or no daemon "
+	       "accepting), still open.");
+	each_backend_gauge(d, b, "l4");
 	family(b, "h2steer_client_connections", "gauge", "Captured client connections open.");
 	h2s_sb_printf(b, "h2steer_client_connections %u\n", d->nclients);
 	family(b, "h2steer_client_connections_accepted_total", "counter",
@@ -303,7 +332,7 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		struct {
 			enum h2s_counter c;
 			const char *label;
-		} v[8];
+		} v[10];
 	} fam[] = {
 		{ "h2steer_kernel_connects_total", "result",
 		  "connect()s to managed services seen by the kernel plane, by outcome.",
@@ -312,7 +341,9 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		    { H2S_CNT_SKIP_DAEMON, "skipped_daemon" },
 		    { H2S_CNT_SKIP_NO_LISTENER, "skipped_no_listener" },
 		    { H2S_CNT_SKIP_OTHER_NETNS, "skipped_other_netns" },
-		    { H2S_CNT_ERR_STORAGE, "storage_error" } } },
+		    { H2S_CNT_ERR_STORAGE, "storage_error" },
+		    { H2S_CNT_CAPTURED_POD, "captured_from_pod" },
+		    { H2S_CNT_L4_MODE, "l4_balanced" } } },
 		{ "h2steer_kernel_origins_total", "event",
 		  "Capture records (client 4-tuple -> service) written and removed by sockops.",
 		  { { H2S_CNT_ORIGIN_ADDED, "added" },
@@ -323,9 +354,14 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 
 	if (h2s_counters_read(d->maps, v) < 0)
 		return;
+	family(b, "h2steer_kernel_captured_by_backend_total", "counter",
+	       "Captured connects addressed to a backend (services with capture_backends: another "
+	       "connect-time balancer rewrote the VIP before h2steer's hook).");
+	h2s_sb_printf(b, "h2steer_kernel_captured_by_backend_total %llu\n",
+		      (unsigned long long)v[H2S_CNT_BY_BACKEND]);
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		family(b, fam[f].family, "counter", fam[f].help);
-		for (size_t i = 0; i < 8 && fam[f].v[i].label; i++)
+		for (size_t i = 0; i < 10 && fam[f].v[i].label; i++)
 			h2s_sb_printf(b, "%s{%s=\"%s\"} %llu\n", fam[f].family, fam[f].label_key,
 				      fam[f].v[i].label, (unsigned long long)v[fam[f].v[i].c]);
 	}

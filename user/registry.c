@@ -8,6 +8,7 @@
 #include "maps.h"
 #include "stats.h"
 
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -322,6 +323,50 @@ static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 	free(s);
 }
 
+/* h2s_be_vip as the services with H2S_SVC_F_CAPTURE_BACKENDS want it: each of their backends
+ * -> the (first) such service; nothing else.
+ */
+static void publish_be_vip(struct h2s_registry *r)
+{
+	struct h2s_addr cur, next, have;
+	void *prev = NULL;
+
+	if (r->readonly)
+		return;
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_backend_rt *be = r->be[b]; be; be = be->hnext)
+			be->be_vip_set = false;
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext) {
+			if (!(s->cfg.flags & H2S_SVC_F_CAPTURE_BACKENDS) || s->cfg.mode != H2S_MODE_L7)
+				continue;
+			for (size_t k = 0; k < s->n; k++)
+				if (!s->be[k]->be_vip_set) {
+					s->be[k]->be_vip = s->vip;
+					s->be[k]->be_vip_set = true;
+				}
+		}
+	/* Stale entries first (keys collected before deleting: a delete can restart a walk). */
+	while (bpf_map_get_next_key(r->maps->be_vip, prev, &next) == 0) {
+		struct h2s_backend_rt *be = backend_find(r, &next);
+
+		cur = next;
+		prev = &cur;
+		if (!be || !be->be_vip_set) {
+			bpf_map_delete_elem(r->maps->be_vip, &cur);
+			prev = NULL; /* start over */
+		}
+	}
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_backend_rt *be = r->be[b]; be; be = be->hnext)
+			if (be->be_vip_set &&
+			    (bpf_map_lookup_elem(r->maps->be_vip, &be->addr, &have) < 0 ||
+			     !h2s_addr_equal(&have, &be->be_vip)) &&
+			    bpf_map_update_elem(r->maps->be_vip, &be->addr, &be->be_vip, BPF_ANY) < 0)
+				log_warn("backend %s: cannot write h2s_be_vip: %s", be->name,
+					 strerror(errno));
+}
+
 int h2s_registry_refresh(struct h2s_registry *r)
 {
 	uint64_t gen = h2s_maps_gen(r->maps);
@@ -384,6 +429,7 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	if (r->on_reload)
 		r->on_reload(r, r->ctx);
 	h2s_registry_publish_lb(r);
+	publish_be_vip(r);
 	return 0;
 }
 

@@ -44,6 +44,9 @@ struct h2s_backend_rt {
 	 */
 	double ewma_ns;
 	uint64_t ewma_at_ns;
+	/* The service it is captured for when dialled directly (h2s_be_vip), if any. */
+	struct h2s_addr be_vip;
+	bool be_vip_set;
 	/* The kernel's view (h2s_be_kstats) when last read, to fold in only what is new. */
 	uint64_t kstats_read_ms, kstats_updated_ns, kstats_retrans;
 };

@@ -66,6 +66,7 @@ struct h2s_pair_stats {
 	struct h2s_addr vip, be; /* be all zero: the RPC never reached a backend */
 	struct h2s_svc_stats *svc;
 	uint64_t rpcs[H2S_RPC__COUNT];
+	uint64_t spliced; /* connections relayed as bytes (not h2c) */
 };
 
 struct h2s_be_stats {
@@ -93,6 +94,7 @@ struct h2s_stats {
 	uint64_t retries, retries_denied;
 	uint32_t retries_live; /* replays not answered yet (the retry budget) */
 	uint64_t drains; /* backends that stopped taking RPCs (drained or removed) */
+	uint32_t splices_live; /* connections relayed as bytes now */
 };
 
 /* Find or create (NULL only when out of memory). */

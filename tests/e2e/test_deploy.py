@@ -104,7 +104,8 @@ def test_daemonset_has_what_the_node_component_needs():
     # The image puts the daemon where the DaemonSet runs it.
     with open(os.path.join(DEPLOY, "Dockerfile")) as f:
         dockerfile = f.read()
-    assert re.search(r"COPY --from=build \S*/h2steerd \S*/h2steer /usr/local/bin/", dockerfile)
+    assert re.search(r"COPY --from=build \S*/h2steerd \S*/h2steer \S*/h2steer-cni /usr/local/bin/",
+                     dockerfile)
     assert c["command"] == ["/usr/local/bin/h2steerd"]
 
 
@@ -193,14 +194,14 @@ def test_dockerfile_build_stage_builds_from_a_clean_tree(tmp_path):
     r = subprocess.run(["bash", "-c", run], cwd=src, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    for binary in ("h2steerd", "h2steer"):
+    for binary in ("h2steerd", "h2steer", "h2steer-cni"):
         assert os.access(src / "build" / binary, os.X_OK)
     # The runtime stage installs the package of every library they load (libc6 is in the base).
     runtime = next(s for s in stages if s.split()[0].startswith("debian:12-slim"))
     install = re.search(r"--no-install-recommends(.*?)&&", runtime, re.S).group(1)
     installed = set(install.replace("\\", " ").split())
     needed = set()
-    for binary in ("h2steerd", "h2steer"):
+    for binary in ("h2steerd", "h2steer", "h2steer-cni"):
         dyn = subprocess.run(["objdump", "-p", str(src / "build" / binary)],
                              capture_output=True, text=True, check=True).stdout
         for lib in re.findall(r"NEEDED\s+(\S+)", dyn):

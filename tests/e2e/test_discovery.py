@@ -23,15 +23,6 @@ def dns_daemon(lab, dns, vip, resolver, extra=()):
     return lab.daemon(config=cfg, extra=extra)
 
 
-def wait_backends(lab, d, vip, n, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(lab.cli(d, "backend", "list", vip, json_out=True).json) == n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(lab.cli(d, "backend", "list", vip).stdout)
-
-
 def finish(client):
     assert client.p.wait(120) == 0, client.tail()
     return json.loads(client.text().strip().splitlines()[-1])
@@ -43,7 +34,7 @@ def test_dns_scale_up_shifts_load_within_ttl_and_scale_down_fails_nothing(lab):
     dns.set_hosts({NAME: [b.host for b in bes[:3]]})
     vip = lab.vip()
     d = dns_daemon(lab, dns, vip, f"{NAME}:{port}")
-    wait_backends(lab, d, vip, 3)
+    lab.wait_backends(d, vip, 3)
     # ONE connection, ~8000 paced RPCs over ~9 s; 3 pods join after ~1.5 s.
     client = lab.client_async(vip, "unary", "-n", 8000, "-c", 4, "-interval-us", 3500,
                               "-tail", 3000)
@@ -69,7 +60,7 @@ def test_dns_scale_up_shifts_load_within_ttl_and_scale_down_fails_nothing(lab):
     assert r["ok"] == 4000 and r["errors"] == {}, r
     for b in bes[3:]:
         assert r["last_seen_unix_ms"].get(b.id, 0) - t_del <= 2000, r["last_seen_unix_ms"]
-    wait_backends(lab, d, vip, 3)
+    lab.wait_backends(d, vip, 3)
 
 
 def test_dns_srv_records_give_ports_and_weights(lab):
@@ -81,7 +72,7 @@ def test_dns_srv_records_give_ports_and_weights(lab):
     dns.set_hosts({f"p1.{NAME}": [b1.host], f"p2.{NAME}": [b2.host]})
     vip = lab.vip()
     d = dns_daemon(lab, dns, vip, srv)
-    wait_backends(lab, d, vip, 2)
+    lab.wait_backends(d, vip, 2)
     listed = {b["address"]: b for b in lab.cli(d, "backend", "list", vip, json_out=True).json}
     assert listed[b1.addr]["weight"] == 1 and listed[b2.addr]["weight"] == 3, listed
     assert all(b["source"] == "dns" for b in listed.values())
@@ -95,18 +86,18 @@ def test_dns_failure_keeps_last_good_set_then_gives_up_after_grace(lab):
     dns.set_hosts({NAME: [b.host for b in bes]})
     vip = lab.vip()
     d = dns_daemon(lab, dns, vip, f"{NAME}:{port}", extra=["--set", "resolver_grace_ms=4000"])
-    wait_backends(lab, d, vip, 2)
+    lab.wait_backends(d, vip, 2)
     dns.set_hosts({})  # NXDOMAIN from now on
     time.sleep(2.5)
     r = lab.client(vip, "unary", "-n", 100, "-c", 2)
     assert r["ok"] == 100 and len(r["by_backend"]) == 2, r
     assert "keeping the last good backends" in d.proc.text()
     time.sleep(3.0)  # past the grace period: the name is gone for real
-    wait_backends(lab, d, vip, 0)
+    lab.wait_backends(d, vip, 0)
     r = lab.client(vip, "unary", "-n", 3, check=False)
     assert r["errors"] == {"Unavailable": 3}, r
     dns.set_hosts({NAME: [bes[0].host]})  # and back (failed lookups retry every <= 4 s)
-    wait_backends(lab, d, vip, 1, timeout=6)
+    lab.wait_backends(d, vip, 1, timeout=6)
     assert lab.client(vip, "unary", "-n", 10)["by_backend"] == {bes[0].id: 10}
 
 
@@ -116,7 +107,7 @@ def test_dns_server_down_keeps_the_set(lab):
     dns.set_hosts({NAME: [b.host for b in bes]})
     vip = lab.vip()
     d = dns_daemon(lab, dns, vip, f"{NAME}:{port}")
-    wait_backends(lab, d, vip, 2)
+    lab.wait_backends(d, vip, 2)
     dns.proc.stop()
     time.sleep(3)  # several failed re-resolutions (timeouts)
     r = lab.client(vip, "unary", "-n", 100, "-c", 2)
@@ -131,14 +122,14 @@ def test_file_resolver_follows_the_file(lab):
     vip = lab.vip()
     d = lab.daemon()
     lab.cli(d, "service", "add", vip, "resolver", "file", path)
-    wait_backends(lab, d, vip, 2)
+    lab.wait_backends(d, vip, 2)
     r = lab.client(vip, "unary", "-n", 400, "-c", 4)
     assert r["by_backend"] == {bes[0].id: 100, bes[1].id: 300}, r
     # Replaced the way tools do it (write elsewhere, rename over): a third one joins.
     with open(path + ".new", "w") as f:
         f.write(f"{bes[0].addr}\n{bes[1].addr}\n{bes[2].addr}\n")
     os.rename(path + ".new", path)
-    wait_backends(lab, d, vip, 3, timeout=2)
+    lab.wait_backends(d, vip, 3, timeout=2)
     r = lab.client(vip, "unary", "-n", 300, "-c", 4)
     assert r["by_backend"] == {b.id: 100 for b in bes}, r
     # A broken edit keeps the last good set, and says why.

@@ -523,3 +523,22 @@ Test(addr, connect4_and_connect6_build_the_cli_key)
 	cr_assert_eq(memcmp(&k4, &want, sizeof(want)), 0);
 	cr_assert_eq(memcmp(&k6, &want, sizeof(want)), 0);
 }
+
+Test(addr, loopback_is_127_slash_8_and_ipv6_one)
+{
+	static const struct {
+		const char *text;
+		bool loopback;
+	} cases[] = {
+		{ "127.0.0.1:1", true },   { "127.255.0.9:1", true },  { "[::1]:1", true },
+		{ "128.0.0.1:1", false },  { "10.22.0.1:1", false },   { "[::2]:1", false },
+		{ "[fd00::1]:1", false },  { "[::ffff:127.0.0.5]:1", true },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct h2s_addr a;
+
+		cr_assert_eq(h2s_addr_parse(cases[i].text, &a, NULL, 0), 0, "%s", cases[i].text);
+		cr_assert_eq(h2s_addr_is_loopback(&a), cases[i].loopback, "%s", cases[i].text);
+	}
+}

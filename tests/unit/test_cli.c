@@ -277,7 +277,7 @@ Test(cli, unknown_keyword)
 {
 	RUN("service", "add", "1.2.3.4:80", "speed", "fast");
 	expect_usage_error("unexpected 'speed' (expected algo, resolver, health, health-service, "
-			   "slow-start, subset or affinity-header)");
+			   "slow-start, subset, affinity-header, mode or capture-backends)");
 }
 
 Test(cli, bad_service_pick_options)
