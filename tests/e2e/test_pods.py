@@ -23,11 +23,13 @@ class PodNet:
     """A node namespace with a CNI bridge network; pods are namespaces added through the
     chain; the daemon (started by start_daemon) listens on the bridge's gateway for them."""
 
-    def __init__(self, lab, pin_dir):
+    def __init__(self, lab, pin_dir, dual_stack=False):
         self.lab = lab
-        self.node = lab.netns()
+        self.dual_stack = dual_stack
+        self.node = self._netns()
         self.net = random.randint(200, 250)
         self.gateway = f"10.{self.net}.0.1"
+        self.gateway6 = f"fd00:{self.net}::1"
         self.state_dir = os.path.join(lab.tmp, "pod-state")
         self.pin_dir = pin_dir
         self.conflist = {
@@ -35,9 +37,12 @@ class PodNet:
             "plugins": [
                 {"type": "bridge", "bridge": f"h2sbr{lab.seq()}", "isGateway": True,
                  "ipMasq": False,
-                 "ipam": {"type": "host-local", "subnet": f"10.{self.net}.0.0/24",
+                 "ipam": {"type": "host-local",
+                          "ranges": [[{"subnet": f"10.{self.net}.0.0/24"}]] +
+                          ([[{"subnet": f"fd00:{self.net}::/64"}]] if dual_stack else []),
                           "dataDir": os.path.join(lab.tmp, "ipam"),
-                          "routes": [{"dst": "0.0.0.0/0"}]}},
+                          "routes": [{"dst": "0.0.0.0/0"}] +
+                          ([{"dst": "::/0"}] if dual_stack else [])}},
                 {"type": "h2steer-cni", "pinDir": pin_dir, "stateDir": self.state_dir,
                  "port": POD_PORT},
             ]}
@@ -45,10 +50,22 @@ class PodNet:
                                   self.node)
         self.pods = {}  # name -> (netns, ip)
 
-    def add_pod(self, name):
+    def _netns(self):
         ns = self.lab.netns()
+        if self.dual_stack:
+            # Addresses usable at once: no duplicate address detection in a test's own links.
+            subprocess.run(h2slab.in_netns(ns) + ["sysctl", "-qw",
+                                                  "net.ipv6.conf.default.accept_dad=0",
+                                                  "net.ipv6.conf.all.accept_dad=0"], check=True)
+        return ns
+
+    def add_pod(self, name):
+        """A pod on the bridge; returns its namespace and its address (IPv6 when dual
+        stack)."""
+        ns = self._netns()
         result = self.chain.add(name, f"/run/netns/{ns}")
-        ip = result["ips"][0]["address"].split("/")[0]
+        ips = [i["address"].split("/")[0] for i in result["ips"]]
+        ip = next((i for i in ips if ":" in i), ips[0]) if self.dual_stack else ips[0]
         self.pods[name] = (ns, ip)
         return ns, ip
 
@@ -59,10 +76,12 @@ class PodNet:
     def start_daemon(self, services):
         # Listening on the gateway before the bridge has it would need IP_FREEBIND; the
         # daemon sets it, so the order does not matter (here the first pods exist already).
+        listen = [f"127.0.0.1:{h2slab.free_port()}", f"{self.gateway}:{POD_PORT}"]
+        if self.dual_stack:
+            listen += [f"[::1]:{h2slab.free_port('::1')}", f"[{self.gateway6}]:{POD_PORT}"]
         return self.lab.daemon(
             services=services, pin_dir=self.pin_dir, wrap=h2slab.in_netns(self.node),
-            listen=[f"127.0.0.1:{h2slab.free_port()}", f"{self.gateway}:{POD_PORT}"],
-            extra=["--pod-state-dir", self.state_dir])
+            listen=listen, extra=["--pod-state-dir", self.state_dir])
 
 
 @pytest.fixture
@@ -151,6 +170,28 @@ def test_cni_del_removes_every_trace_and_add_del_are_idempotent(lab, podnet):
     with pytest.raises(cnirun.CniError) as e:
         podnet.chain.invoke(h2s_cni, "CHECK", "client", f"/run/netns/{ns}", prev=again)
     assert e.value.result["code"] == 101, e.value.result
+
+
+def test_ipv6_pod_client_over_a_dual_stack_cni_network(lab):
+    """The same over IPv6: a dual-stack bridge network, the client pod dials an IPv6 VIP
+    (connect6), its connection goes to the daemon on the pod's IPv6 gateway, the backends are
+    the other pods' IPv6 addresses."""
+    podnet = PodNet(lab, f"/sys/fs/bpf/h2s-lab-{os.getpid()}-{lab.seq()}", dual_stack=True)
+    vip = f"[fd00:96:{podnet.net}::10]:50051"
+    backends = []
+    for i in (1, 2, 3):
+        ns, ip = podnet.add_pod(f"backend{i}")
+        backends.append(h2slab.Backend(lab, f"pod6-be{i}", host=ip, port=50051, netns=ns))
+    d = podnet.start_daemon({vip: [b.addr for b in backends]})
+    ns, ip = podnet.add_pod("client")
+    listed = {p["container_id"]: p for p in lab.cli(d, "pod", "list", json_out=True).json}
+    assert listed["client"]["addr6"] == ip and listed["client"]["addr4"], listed["client"]
+    assert listed["client"]["to6"] == f"[{podnet.gateway6}]:{POD_PORT}", listed["client"]
+    cg = pod_cgroup(lab, "client")
+    r = lab.client(vip, "unary", "-n", 600, "-c", 4, netns=ns, in_cgroup=cg)
+    assert r["dials"] == 1 and r["ok"] == 600, r
+    print(f"IPv6 pod client: {r['by_backend']}")
+    assert r["by_backend"] == {b.id: 200 for b in backends}, r["by_backend"]
 
 
 @pytest.mark.parametrize("conf,code,words", [
