@@ -127,4 +127,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_be_vip SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, H2S_MAX_ORIGINS);
+	__type(key, struct h2s_fast_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_fast SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_ORIGINS);
+	__type(key, struct h2s_fast_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_fast_live SEC(".maps");
+
 #endif /* H2S_MAPS_BPF_H */

@@ -521,6 +521,53 @@ static __always_inline void count_direct(struct bpf_sock_ops *skops, __s64 delta
 	}
 }
 
+/* ---- experimental fast path (H2S_CTL_F_FASTPATH) ---- */
+
+static __always_inline bool fastpath_on(void)
+{
+	__u32 zero = 0;
+	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+
+	return ctl && (ctl->flags & H2S_CTL_F_FASTPATH);
+}
+
+/* Put this end of a captured connection in h2s_fast under its own (local, remote). The
+ * client's end is known by its socket storage; the daemon's accepted end by the origin record
+ * of its 4-tuple (remote = the client, local = the listener).
+ */
+static __always_inline void fast_add(struct bpf_sock_ops *skops, bool accepted)
+{
+	struct h2s_fast_key k = {};
+
+	if (!fastpath_on() || sock_addrs(skops, &k.local, &k.remote) < 0)
+		return;
+	if (accepted) {
+		struct h2s_tuple t = { .client = k.remote, .listener = k.local };
+
+		if (!bpf_map_lookup_elem(&h2s_origins, &t))
+			return;
+	} else if (!(sock_flags(skops) & H2S_SOCK_F_CAPTURED)) {
+		return;
+	}
+	if (bpf_sock_hash_update(skops, &h2s_fast, &k, BPF_NOEXIST) == 0) {
+		__u8 one = 1;
+
+		count(H2S_CNT_FAST_SOCKS);
+		bpf_map_update_elem(&h2s_fast_live, &k, &one, BPF_ANY);
+		/* Its first state change (a FIN either way) takes it off the fast path. */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+	}
+}
+
+static __always_inline void fast_forget(struct bpf_sock_ops *skops)
+{
+	struct h2s_fast_key k = {};
+
+	if (sock_addrs(skops, &k.local, &k.remote) == 0)
+		bpf_map_delete_elem(&h2s_fast_live, &k);
+}
+
 SEC("sockops")
 int h2s_sockops(struct bpf_sock_ops *skops)
 {
@@ -538,6 +585,11 @@ int h2s_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: /* the SYN-ACK's RTT came by RTT_CB already */
 		if (sock_flags(skops) & H2S_SOCK_F_UPSTREAM)
 			note_upstream(skops, op);
+		else
+			fast_add(skops, false);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		fast_add(skops, true);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 	case BPF_SOCK_OPS_RETRANS_CB:
@@ -552,6 +604,8 @@ int h2s_sockops(struct bpf_sock_ops *skops)
 			note_upstream(skops, op);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[0] == BPF_TCP_ESTABLISHED)
+			fast_forget(skops);
 		if (skops->args[1] != BPF_TCP_CLOSE)
 			break;
 		if (sock_flags(skops) & H2S_SOCK_F_COUNTED)
@@ -563,4 +617,44 @@ int h2s_sockops(struct bpf_sock_ops *skops)
 		break;
 	}
 	return 1;
+}
+
+/* A message on one end of a captured connection goes straight into the other end's receive
+ * queue. Nothing is parsed: bytes keep their order whatever the split. The peer is looked up
+ * first (h2s_fast_live) because a redirect to a missing key is a drop, and on sk_msg a drop is
+ * sticky (every later send fails with EACCES): without a peer the bytes take the normal TCP
+ * path.
+ */
+SEC("sk_msg")
+int h2s_fast_msg(struct sk_msg_md *msg)
+{
+	struct h2s_fast_key peer = {};
+	__u32 l[4], r[4], lport, rport, family;
+
+	CTX_LOAD(family, msg->family);
+	CTX_LOAD(lport, msg->local_port);
+	CTX_LOAD(rport, msg->remote_port);
+	if (family == AF_INET) {
+		CTX_LOAD(l[0], msg->local_ip4);
+		CTX_LOAD(r[0], msg->remote_ip4);
+		h2s_addr_set4(&peer.remote, l[0], h2s_sockops_local_port(lport));
+		h2s_addr_set4(&peer.local, r[0], h2s_sockops_remote_port(rport));
+	} else if (family == AF_INET6) {
+		CTX_LOAD(l[0], msg->local_ip6[0]);
+		CTX_LOAD(l[1], msg->local_ip6[1]);
+		CTX_LOAD(l[2], msg->local_ip6[2]);
+		CTX_LOAD(l[3], msg->local_ip6[3]);
+		CTX_LOAD(r[0], msg->remote_ip6[0]);
+		CTX_LOAD(r[1], msg->remote_ip6[1]);
+		CTX_LOAD(r[2], msg->remote_ip6[2]);
+		CTX_LOAD(r[3], msg->remote_ip6[3]);
+		h2s_addr_set6(&peer.remote, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
+		h2s_addr_set6(&peer.local, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
+	} else {
+		return SK_PASS;
+	}
+	if (!bpf_map_lookup_elem(&h2s_fast_live, &peer))
+		return SK_PASS;
+	count(H2S_CNT_FAST_MSGS);
+	return bpf_msg_redirect_hash(msg, &h2s_fast, &peer, BPF_F_INGRESS);
 }

@@ -29,6 +29,8 @@
 #define H2S_MAP_PODS "h2s_pods"
 #define H2S_MAP_L4_CONNS "h2s_l4_conns"
 #define H2S_MAP_BE_VIP "h2s_be_vip"
+#define H2S_MAP_FAST "h2s_fast"
+#define H2S_MAP_FAST_LIVE "h2s_fast_live"
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536
@@ -74,6 +76,10 @@ _Static_assert(sizeof(struct h2s_ctl) == 192, "h2s_ctl layout");
  * (per connection, L4) rather than to the service address nobody listens on.
  */
 #define H2S_CTL_F_L4_FALLBACK 0x2
+/* Experimental (setting fastpath): a captured client's socket and the daemon's accepted end of
+ * it pass bytes to each other with sk_msg redirects (h2s_fast) instead of loopback TCP.
+ */
+#define H2S_CTL_F_FASTPATH 0x4
 
 enum h2s_algo {
 	H2S_ALGO_ROUND_ROBIN = 0,  /* smooth weighted round robin */
@@ -303,6 +309,18 @@ struct h2s_pod {
 };
 _Static_assert(sizeof(struct h2s_pod) == 160, "h2s_pod layout");
 
+/* h2s_fast (SOCKHASH, experimental fast path): both ends of a captured connection on this
+ * node, each keyed by its own view (local, remote); a message sent on one is redirected into
+ * the receive queue of the other. h2s_fast_live (HASH, same keys -> 1) says which are there
+ * and still ESTABLISHED: an sk_msg program may not look a socket up (it cannot release it),
+ * and a redirect to a missing one would fail the sender for good.
+ */
+struct h2s_fast_key {
+	struct h2s_addr local;
+	struct h2s_addr remote;
+};
+_Static_assert(sizeof(struct h2s_fast_key) == 40, "h2s_fast_key layout");
+
 /* h2s_be_vip: backend address -> the service it is captured for, for the services with
  * H2S_SVC_F_CAPTURE_BACKENDS (a backend of several: the first found). Kept by the daemon.
  */
@@ -329,6 +347,8 @@ enum h2s_counter {
 	H2S_CNT_L4_MODE,          /* connects to a mode l4 service sent to a backend */
 	H2S_CNT_BY_BACKEND,       /* ...captured although addressed to a backend (rewritten
 				   * before us by another component) */
+	H2S_CNT_FAST_SOCKS,       /* sockets put on the experimental fast path */
+	H2S_CNT_FAST_MSGS,        /* messages it redirected */
 	H2S_CNT__COUNT,
 };
 

@@ -100,6 +100,8 @@ def parse_args():
                     "sizes and streaming")
     ap.add_argument("--out", default=os.path.join(h2slab.BUILD, "bench"),
                     help="folder for results.md, results.json, bench.png (default build/bench)")
+    ap.add_argument("--fastpath", action="store_true",
+                    help="run h2steer with the experimental sk_msg fast path (fastpath=1)")
     ap.add_argument("--publish", action="store_true",
                     help=f"copy results.md and bench.png to {os.path.relpath(PUBLISH_DIR)}/")
     args = ap.parse_args()
@@ -144,7 +146,7 @@ def run(lab, args):
     """The comparison, then (--scale) the scale checks, on one set of backends and targets."""
     body = grpc_body(lab, MESSAGE)
     backends = lab.backends(3)
-    targets = bench_targets.start_targets(lab, backends)
+    targets = bench_targets.start_targets(lab, backends, args.fastpath)
     t0 = time.monotonic()
     summary, runs = compare(lab, targets, backends, body, args.reps, args.counts)
     comparison_s = time.monotonic() - t0

@@ -37,22 +37,25 @@ class Target:
         return tree_rss_kb(self.proc.pid) if self.proc else None
 
 
-def start_targets(lab, backends):
+def start_targets(lab, backends, fastpath=False):
     """Every target, in TARGETS order, each listening before this returns."""
     addrs = [b.addr for b in backends]
     starters = {"direct": lambda: Target("direct", backends[0].addr),
-                "h2steer": lambda: start_h2steer(lab, addrs),
+                "h2steer": lambda: start_h2steer(lab, addrs, fastpath),
                 "nginx": lambda: start_nginx(lab, addrs),
                 "haproxy": lambda: start_haproxy(lab, addrs),
                 "nghttpx": lambda: start_nghttpx(lab, addrs)}
     return [starters[name]() for name in TARGETS]
 
 
-def start_h2steer(lab, addrs):
+def start_h2steer(lab, addrs, fastpath=False):
     vip = lab.vip()
     # The lab's default is debug logging; info logs nothing per connection or RPC, like the
     # other balancers without their access logs. The last --log-level wins.
-    daemon = lab.daemon(services={vip: addrs}, extra=("--log-level", "info"))
+    # fastpath: the experimental sk_msg path between clients and the daemon; the daemon then
+    # runs in the lab's cgroup, where sockops sees its accepted sockets.
+    extra = ("--log-level", "info") + (("--set", "fastpath=1") if fastpath else ())
+    daemon = lab.daemon(services={vip: addrs}, extra=extra, in_lab_cgroup=fastpath)
     return Target("h2steer", vip, daemon.proc, in_cgroup=True)
 
 

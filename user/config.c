@@ -82,6 +82,7 @@ static const struct setting {
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
 	S("node_index", node_index, 0, 1000000),
 	S("ewma_decay_ms", ewma_decay_ms, 10, 600000),
+	S("fastpath", fastpath, 0, 1),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),

@@ -299,11 +299,17 @@ void h2s_daemon_publish(struct h2s_daemon *d)
 	/* The fallback stays on after we stop: with state kept, clients are served while no
 	 * daemon accepts (restart, upgrade), for l4_fallback_ttl_ms at most.
 	 */
-	if (d->set.l4_fallback_ttl_ms)
-		__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK,
-				  __ATOMIC_RELEASE);
-	else
-		__atomic_store_n(&ctl->flags, H2S_CTL_F_CAPTURE, __ATOMIC_RELEASE);
+	{
+		__u32 fast = d->set.fastpath ? H2S_CTL_F_FASTPATH : 0;
+
+		if (d->set.l4_fallback_ttl_ms)
+			__atomic_or_fetch(&ctl->flags, H2S_CTL_F_CAPTURE | H2S_CTL_F_L4_FALLBACK | fast,
+					  __ATOMIC_RELEASE);
+		else
+			__atomic_store_n(&ctl->flags, H2S_CTL_F_CAPTURE | fast, __ATOMIC_RELEASE);
+		if (!fast)
+			__atomic_and_fetch(&ctl->flags, ~(__u32)H2S_CTL_F_FASTPATH, __ATOMIC_RELEASE);
+	}
 	d->published = true;
 }
 

@@ -52,6 +52,7 @@ struct h2s_settings {
 	 * estimate of a backend no answer comes from.
 	 */
 	uint32_t ewma_decay_ms;
+	uint32_t fastpath; /* 1: H2S_CTL_F_FASTPATH (experimental, off by default) */
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };

@@ -100,7 +100,8 @@ static void drain(struct h2s_daemon *d)
 		h2s_daemon_close_listeners(d);
 	} else {
 		/* Not a restart: connects are left alone, not sent to backends, from now on. */
-		__u32 off = H2S_CTL_F_CAPTURE | (d->keep_state ? 0 : H2S_CTL_F_L4_FALLBACK);
+		__u32 off = H2S_CTL_F_CAPTURE | H2S_CTL_F_FASTPATH |
+			    (d->keep_state ? 0 : H2S_CTL_F_L4_FALLBACK);
 
 		__atomic_and_fetch(&ctl->flags, ~off, __ATOMIC_RELEASE);
 		if (ctl->daemon_pid == (__u32)getpid() && d->keep_state) {

@@ -238,6 +238,16 @@ int h2s_loader_start(struct h2s_loader *l, const char *pin_dir, const char *cgro
 	}
 	close(cg);
 	cg = -1;
+	/* The fast path's message program rides on its map (used only when the daemon turns
+	 * H2S_CTL_F_FASTPATH on); attaching again replaces an earlier daemon's.
+	 */
+	if (bpf_prog_attach(bpf_program__fd(l->skel->progs.h2s_fast_msg),
+			    bpf_map__fd(l->skel->maps.h2s_fast), BPF_SK_MSG_VERDICT, 0) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot attach the fast path's sk_msg program: %s",
+			 strerror(-rc));
+		goto fail;
+	}
 
 	int fds[H2S_M__COUNT];
 

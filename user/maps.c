@@ -113,6 +113,8 @@ static const char *const counter_names[H2S_CNT__COUNT] = {
 	[H2S_CNT_CAPTURED_POD] = "captured_pod",
 	[H2S_CNT_L4_MODE] = "l4_mode",
 	[H2S_CNT_BY_BACKEND] = "captured_by_backend",
+	[H2S_CNT_FAST_SOCKS] = "fastpath_sockets",
+	[H2S_CNT_FAST_MSGS] = "fastpath_messages",
 };
 
 const char *h2s_counter_name(enum h2s_counter c)
@@ -138,6 +140,7 @@ const char *const h2s_map_names[H2S_M__COUNT] = {
 	[H2S_M_LB] = H2S_MAP_LB,		[H2S_M_BE_KSTATS] = H2S_MAP_BE_KSTATS,
 	[H2S_M_ROUTES] = H2S_MAP_ROUTES,	[H2S_M_PODS] = H2S_MAP_PODS,
 	[H2S_M_L4_CONNS] = H2S_MAP_L4_CONNS,	[H2S_M_BE_VIP] = H2S_MAP_BE_VIP,
+	[H2S_M_FAST] = H2S_MAP_FAST,		[H2S_M_FAST_LIVE] = H2S_MAP_FAST_LIVE,
 };
 
 int h2s_maps_attach_fds(struct h2s_maps *m, const int fd[H2S_M__COUNT])

@@ -25,6 +25,8 @@ enum h2s_map_id {
 	H2S_M_PODS,
 	H2S_M_L4_CONNS,
 	H2S_M_BE_VIP,
+	H2S_M_FAST,
+	H2S_M_FAST_LIVE,
 	H2S_M__COUNT,
 };
 
@@ -36,13 +38,13 @@ struct h2s_maps {
 		int fd[H2S_M__COUNT];
 		struct {
 			int ctl, services, backends, origins, socks, counters, discovery, be_state, lb,
-				be_kstats, routes, pods, l4_conns, be_vip;
+				be_kstats, routes, pods, l4_conns, be_vip, fast, fast_live;
 		};
 	};
 	struct h2s_ctl *ctl_mem; /* h2s_ctl[0], mmap'ed */
 	bool own_fds;            /* opened from pins: close them in h2s_maps_close() */
 };
-_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 14 * sizeof(int), "one field per map");
+_Static_assert(sizeof(((struct h2s_maps *)0)->fd) == 16 * sizeof(int), "one field per map");
 
 /* Open the maps pinned under pin_dir. Returns 0 or a negative errno; err gets a one-line reason
  * that says what to do (e.g. start h2steerd).
