@@ -331,39 +331,52 @@ int h2s_peername6(struct bpf_sock_addr *ctx)
 		asm volatile("" : "+r"(dst));      \
 	} while (0)
 
-/* The socket's local and remote addresses (either may be NULL). */
+/* A socket context's local and remote addresses into *local and *remote (either may be
+ * NULL); rc = 0, or -EAFNOSUPPORT. struct bpf_sock_ops and struct sk_msg_md name and encode
+ * these fields alike (remote port in network order, local port in host order).
+ */
+#define CTX_ADDRS(ctx, local, remote, rc)                                                    \
+	do {                                                                                 \
+		__u32 l_[4], r_[4], lport_, rport_, family_;                                 \
+		CTX_LOAD(family_, (ctx)->family);                                            \
+		CTX_LOAD(lport_, (ctx)->local_port);                                         \
+		CTX_LOAD(rport_, (ctx)->remote_port);                                        \
+		(rc) = 0;                                                                    \
+		if (family_ == AF_INET) {                                                    \
+			CTX_LOAD(l_[0], (ctx)->local_ip4);                                   \
+			CTX_LOAD(r_[0], (ctx)->remote_ip4);                                  \
+			if (local)                                                           \
+				h2s_addr_set4(local, l_[0], h2s_sockops_local_port(lport_)); \
+			if (remote)                                                          \
+				h2s_addr_set4(remote, r_[0],                                 \
+					      h2s_sockops_remote_port(rport_));               \
+		} else if (family_ == AF_INET6) {                                            \
+			CTX_LOAD(l_[0], (ctx)->local_ip6[0]);                                \
+			CTX_LOAD(l_[1], (ctx)->local_ip6[1]);                                \
+			CTX_LOAD(l_[2], (ctx)->local_ip6[2]);                                \
+			CTX_LOAD(l_[3], (ctx)->local_ip6[3]);                                \
+			CTX_LOAD(r_[0], (ctx)->remote_ip6[0]);                               \
+			CTX_LOAD(r_[1], (ctx)->remote_ip6[1]);                               \
+			CTX_LOAD(r_[2], (ctx)->remote_ip6[2]);                               \
+			CTX_LOAD(r_[3], (ctx)->remote_ip6[3]);                               \
+			if (local)                                                           \
+				h2s_addr_set6(local, l_[0], l_[1], l_[2], l_[3],             \
+					      h2s_sockops_local_port(lport_));                \
+			if (remote)                                                          \
+				h2s_addr_set6(remote, r_[0], r_[1], r_[2], r_[3],            \
+					      h2s_sockops_remote_port(rport_));               \
+		} else {                                                                     \
+			(rc) = -EAFNOSUPPORT;                                                \
+		}                                                                            \
+	} while (0)
+
 static __always_inline int sock_addrs(struct bpf_sock_ops *skops, struct h2s_addr *local,
 				      struct h2s_addr *remote)
 {
-	__u32 l[4], r[4], lport, rport, family;
+	int rc;
 
-	CTX_LOAD(family, skops->family);
-	CTX_LOAD(lport, skops->local_port);
-	CTX_LOAD(rport, skops->remote_port);
-	if (family == AF_INET) {
-		CTX_LOAD(l[0], skops->local_ip4);
-		CTX_LOAD(r[0], skops->remote_ip4);
-		if (local)
-			h2s_addr_set4(local, l[0], h2s_sockops_local_port(lport));
-		if (remote)
-			h2s_addr_set4(remote, r[0], h2s_sockops_remote_port(rport));
-	} else if (family == AF_INET6) {
-		CTX_LOAD(l[0], skops->local_ip6[0]);
-		CTX_LOAD(l[1], skops->local_ip6[1]);
-		CTX_LOAD(l[2], skops->local_ip6[2]);
-		CTX_LOAD(l[3], skops->local_ip6[3]);
-		CTX_LOAD(r[0], skops->remote_ip6[0]);
-		CTX_LOAD(r[1], skops->remote_ip6[1]);
-		CTX_LOAD(r[2], skops->remote_ip6[2]);
-		CTX_LOAD(r[3], skops->remote_ip6[3]);
-		if (local)
-			h2s_addr_set6(local, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
-		if (remote)
-			h2s_addr_set6(remote, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	return 0;
+	CTX_ADDRS(skops, local, remote, rc);
+	return rc;
 }
 
 /* The client's 4-tuple as its own socket sees it (local = client, remote = listener). */
@@ -629,30 +642,12 @@ SEC("sk_msg")
 int h2s_fast_msg(struct sk_msg_md *msg)
 {
 	struct h2s_fast_key peer = {};
-	__u32 l[4], r[4], lport, rport, family;
+	int rc;
 
-	CTX_LOAD(family, msg->family);
-	CTX_LOAD(lport, msg->local_port);
-	CTX_LOAD(rport, msg->remote_port);
-	if (family == AF_INET) {
-		CTX_LOAD(l[0], msg->local_ip4);
-		CTX_LOAD(r[0], msg->remote_ip4);
-		h2s_addr_set4(&peer.remote, l[0], h2s_sockops_local_port(lport));
-		h2s_addr_set4(&peer.local, r[0], h2s_sockops_remote_port(rport));
-	} else if (family == AF_INET6) {
-		CTX_LOAD(l[0], msg->local_ip6[0]);
-		CTX_LOAD(l[1], msg->local_ip6[1]);
-		CTX_LOAD(l[2], msg->local_ip6[2]);
-		CTX_LOAD(l[3], msg->local_ip6[3]);
-		CTX_LOAD(r[0], msg->remote_ip6[0]);
-		CTX_LOAD(r[1], msg->remote_ip6[1]);
-		CTX_LOAD(r[2], msg->remote_ip6[2]);
-		CTX_LOAD(r[3], msg->remote_ip6[3]);
-		h2s_addr_set6(&peer.remote, l[0], l[1], l[2], l[3], h2s_sockops_local_port(lport));
-		h2s_addr_set6(&peer.local, r[0], r[1], r[2], r[3], h2s_sockops_remote_port(rport));
-	} else {
+	/* The peer's key: our remote is its local. */
+	CTX_ADDRS(msg, &peer.remote, &peer.local, rc);
+	if (rc < 0)
 		return SK_PASS;
-	}
 	if (!bpf_map_lookup_elem(&h2s_fast_live, &peer))
 		return SK_PASS;
 	count(H2S_CNT_FAST_MSGS);
