@@ -619,6 +619,11 @@ static size_t mark_available(struct h2s_service_rt *svc, const struct h2s_backen
 			 */
 			if (u && !m->usable && (m->ever_usable || m->since_ms))
 				m->since_ms = now_ms;
+			/* Its round-robin state froze when it left: it comes back level with the
+			 * others, as a new member would, not owed or owing turns.
+			 */
+			if (u && !m->usable)
+				svc->slot[k].current = 0;
 			m->usable = u;
 			m->ever_usable |= u;
 			ok = ok && u && svc->be[k] != avoid && (pass == 1 || m->in_subset);
