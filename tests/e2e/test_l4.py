@@ -116,3 +116,31 @@ def test_http1_and_h2c_clients_share_one_service(lab):
     assert "connect for a spliced" not in text
     assert h2slab.metric(h2slab.parse_metrics(d.http("/metrics")[1]),
                          "h2steer_spliced_connections") == 0  # all closed by now
+
+
+def test_non_h2c_clients_that_cannot_be_served_are_closed_and_harm_nothing(lab):
+    """Bytes for a service whose backends are all gone, and a client that sends the start of
+    a preface and stalls: each is closed on its own; h2c clients of the daemon carry on."""
+    dead = h2slab.Backend(lab, "dead")
+    vip_dead, vip_ok = lab.vip(), lab.vip()
+    bes = lab.backends(2)
+    d = lab.daemon(config=h2slab.services_yaml({vip_dead: [dead.addr],
+                                                vip_ok: [b.addr for b in bes]}) +
+                   "handshake_timeout_ms: 500\n")
+    dead.stop()
+    host, port = vip_dead.rsplit(":", 1)
+    # Closed with nothing answered: an EOF, or a reset since its request was never read.
+    code = ("import socket\ns=socket.create_connection(({!r},{}),timeout=5)\n"
+            "s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+            "try:\n print('closed' if not s.recv(100) else 'answered')\n"
+            "except ConnectionResetError:\n print('closed')\n").format(host, port)
+    r = lab.run([h2slab.PYTHON, "-c", code])
+    assert r.returncode == 0 and r.stdout.strip() == "closed", r
+    host, port = vip_ok.rsplit(":", 1)
+    code = ("import socket,time\ns=socket.create_connection(({!r},{}),timeout=5)\n"
+            "s.sendall(b'PRI * HT')\nt=time.monotonic()\nb=s.recv(100)\n"
+            "while b: b=s.recv(100)\nprint(round(time.monotonic()-t,2))\n").format(host, port)
+    r = lab.run([h2slab.PYTHON, "-c", code])
+    assert r.returncode == 0 and float(r.stdout) < 3, r  # h2c that never finished: timed out
+    assert lab.client(vip_ok, "unary", "-n", 200, "-c", 4)["ok"] == 200
+    assert "no backend reachable" in d.proc.text()
