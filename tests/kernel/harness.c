@@ -72,8 +72,11 @@ void ktest_setup(void)
 	snprintf(kt.pin_dir, sizeof(kt.pin_dir), "/sys/fs/bpf/h2s-ktest-%d", getpid());
 	cr_assert(mkdir(kt.cgroup, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", kt.cgroup,
 		  strerror(errno));
-	cr_assert(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)) == 0, "%s",
-		  err);
+	/* A failed setup gets no teardown: take the cgroup back before failing. */
+	if (h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)) != 0) {
+		rmdir(kt.cgroup);
+		cr_assert_fail("%s", err);
+	}
 
 	with_free_port("127.0.0.1", &kt.listen4);
 	with_free_port("::1", &kt.listen6);
