@@ -1,5 +1,6 @@
-/* test_kstats.c — sockops keeps TCP's view of the daemon's connections to backends in
- * h2s_be_kstats (RTT, connects, failed connects), and of no other socket.
+/* test_kstats.c — what sockops keeps per backend: TCP's view of the daemon's connections in
+ * h2s_be_kstats (RTT, connects, failed connects), and of no other socket; the connections the
+ * hooks sent straight to it in h2s_l4_conns.
  */
 #include "kernel.h"
 
@@ -8,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <unistd.h>
 
 TestSuite(kstats, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
 
@@ -62,4 +64,26 @@ Test(kstats, other_sockets_leave_no_stats)
 	cr_assert_eq(ktest_connect(&kt.back4, CL_IN_CGROUP, &rep), LANDED_BACKEND);
 	ktest_release();
 	cr_assert_not(kstats_of(&kt.back4, &ks));
+}
+
+/* mode l4: the hook sends the connect to a backend itself, and sockops counts it open in
+ * h2s_l4_conns from connect to close (what the hook's two random choices compare).
+ */
+Test(kstats, mode_l4_connection_counted_open_until_closed)
+{
+	struct h2s_service svc = { .algo = H2S_ALGO_ROUND_ROBIN, .mode = H2S_MODE_L4 };
+	struct conn_report rep;
+	long long n = -1;
+
+	cr_assert_eq(h2s_service_set(&kt.l.maps, &kt.svc4, &svc), 0);
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_BACKEND,
+		     "the daemon is up, yet an l4 service's connect goes to the backend");
+	cr_assert_eq(h2s_l4_conns_get(&kt.l.maps, &kt.back4), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_L4_MODE), 1);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+	ktest_release();
+	for (int i = 0; i < 100 && n != 0; i++, usleep(10000))
+		n = h2s_l4_conns_get(&kt.l.maps, &kt.back4);
+	cr_assert_eq(n, 0, "still %lld open after the close", n);
 }
