@@ -96,19 +96,26 @@ static void splice_close(struct h2s_splice *sp, const char *why)
 
 /* ---- relay ---- */
 
-/* Move what can move from `from` to `to` through dir; -1 on a fatal error. */
-static int pump(int from, int to, struct dir *dir)
+/* Read what `from` has into dir, if dir is empty; -1 on a fatal error. */
+static int fill(int from, struct dir *dir)
 {
-	if (!dir->len && !dir->eof) {
-		ssize_t n = recv(from, dir->buf, sizeof(dir->buf), 0);
+	ssize_t n;
 
-		if (n == 0)
-			dir->eof = true;
-		else if (n > 0)
-			dir->off = 0, dir->len = (size_t)n;
-		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-	}
+	if (dir->len || dir->eof)
+		return 0;
+	n = recv(from, dir->buf, sizeof(dir->buf), 0);
+	if (n == 0)
+		dir->eof = true;
+	else if (n > 0)
+		dir->off = 0, dir->len = (size_t)n;
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+/* Write what dir holds to `to`, and pass a FIN on once it is all out; -1 on a fatal error. */
+static int drain(int to, struct dir *dir)
+{
 	while (dir->len) {
 		ssize_t n = send(to, dir->buf + dir->off, dir->len, MSG_NOSIGNAL);
 
@@ -134,11 +141,18 @@ static uint32_t interest(const struct dir *in, const struct dir *out)
 	return (!in->len && !in->eof ? EPOLLIN : 0) | (out->len ? EPOLLOUT : 0);
 }
 
-static void relay(struct h2s_splice *sp)
+/* One side is readable and/or writable (events): read from it and pass that on to the other
+ * side at once; write to it what waited for room. Only the syscalls the events call for.
+ */
+static void relay(struct h2s_splice *sp, bool client_side, uint32_t events)
 {
 	struct h2s_loop *l = &sp->d->loop;
+	int self = client_side ? sp->cw.fd : sp->bw.fd, other = client_side ? sp->bw.fd : sp->cw.fd;
+	struct dir *in = client_side ? &sp->up : &sp->down, *out = client_side ? &sp->down : &sp->up;
 
-	if (pump(sp->cw.fd, sp->bw.fd, &sp->up) < 0 || pump(sp->bw.fd, sp->cw.fd, &sp->down) < 0) {
+	if (((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) &&
+	     (fill(self, in) < 0 || drain(other, in) < 0)) ||
+	    ((events & EPOLLOUT) && drain(self, out) < 0)) {
 		splice_close(sp, strerror(errno));
 		return;
 	}
@@ -179,7 +193,7 @@ static void backend_io(struct h2s_watch *w, uint32_t events)
 	if (sp->dead)
 		return;
 	if (!sp->connecting) {
-		relay(sp);
+		relay(sp, false, events);
 		return;
 	}
 	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -198,16 +212,15 @@ static void backend_io(struct h2s_watch *w, uint32_t events)
 		sp->pair->spliced++;
 	d->stats.splices_live++;
 	sp->cw.on_io = client_io;
-	relay(sp);
+	relay(sp, true, EPOLLIN); /* the client's first bytes wait in its socket */
 }
 
 static void client_io(struct h2s_watch *w, uint32_t events)
 {
 	struct h2s_splice *sp = h2s_container_of(w, struct h2s_splice, cw);
 
-	(void)events;
 	if (!sp->dead)
-		relay(sp);
+		relay(sp, true, events);
 }
 
 /* Open a connection to a backend of the service (one not failed already for this one). */
