@@ -33,57 +33,8 @@ static const char *next_part(const char *p, char *key, size_t keylen, long *inde
 	return p + n;
 }
 
-static yaml_node_t *child(yaml_document_t *doc, yaml_node_t *node, const char *key, long index)
-{
-	if (index >= 0) {
-		if (node->type != YAML_SEQUENCE_NODE ||
-		    index >= node->data.sequence.items.top - node->data.sequence.items.start)
-			return NULL;
-		return yaml_document_get_node(doc, node->data.sequence.items.start[index]);
-	}
-	if (node->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
-	     pr < node->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
-		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
-			return yaml_document_get_node(doc, pr->value);
-	}
-	return NULL;
-}
-
-/* The node at path exactly, or NULL. */
-static yaml_node_t *by_exact_path(yaml_document_t *doc, const char *path)
-{
-	yaml_node_t *node = yaml_document_get_root_node(doc);
-	const char *p = path;
-	char key[128];
-	long index;
-
-	while (node && (p = next_part(p, key, sizeof(key), &index)))
-		node = child(doc, node, key, index);
-	return node;
-}
-
-static yaml_node_t *by_path(yaml_document_t *doc, const char *path)
-{
-	yaml_node_t *node = yaml_document_get_root_node(doc), *found = NULL;
-	const char *p = path;
-	char key[128];
-	long index;
-
-	while (node && (p = next_part(p, key, sizeof(key), &index))) {
-		node = child(doc, node, key, index);
-		if (node)
-			found = node;
-	}
-	return found;
-}
-
-/* The key spelled key among node's own keys (node a mapping), or NULL. */
-static yaml_node_t *own_key(yaml_document_t *doc, yaml_node_t *node, const char *key)
+/* The pair of mapping node whose key is spelled key, or NULL. */
+static yaml_node_pair_t *pair_of(yaml_document_t *doc, yaml_node_t *node, const char *key)
 {
 	if (!node || node->type != YAML_MAPPING_NODE)
 		return NULL;
@@ -93,9 +44,49 @@ static yaml_node_t *own_key(yaml_document_t *doc, yaml_node_t *node, const char 
 
 		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
 		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
-			return k;
+			return pr;
 	}
 	return NULL;
+}
+
+static yaml_node_t *child(yaml_document_t *doc, yaml_node_t *node, const char *key, long index)
+{
+	yaml_node_pair_t *pr;
+
+	if (index >= 0) {
+		if (node->type != YAML_SEQUENCE_NODE ||
+		    index >= node->data.sequence.items.top - node->data.sequence.items.start)
+			return NULL;
+		return yaml_document_get_node(doc, node->data.sequence.items.start[index]);
+	}
+	pr = pair_of(doc, node, key);
+	return pr ? yaml_document_get_node(doc, pr->value) : NULL;
+}
+
+/* The node at path (the root for ""); exact: NULL unless every part is there; else the deepest
+ * part found (NULL if none).
+ */
+static yaml_node_t *by_path(yaml_document_t *doc, const char *path, bool exact)
+{
+	yaml_node_t *node = yaml_document_get_root_node(doc), *found = exact ? node : NULL;
+	const char *p = path;
+	char key[128];
+	long index;
+
+	while (node && (p = next_part(p, key, sizeof(key), &index))) {
+		node = child(doc, node, key, index);
+		if (node || exact)
+			found = node;
+	}
+	return found;
+}
+
+/* The key spelled key among node's own keys (node a mapping), or NULL. */
+static yaml_node_t *own_key(yaml_document_t *doc, yaml_node_t *node, const char *key)
+{
+	yaml_node_pair_t *pr = pair_of(doc, node, key);
+
+	return pr ? yaml_document_get_node(doc, pr->key) : NULL;
 }
 
 /* key NULL: the value at path `what`; else the key `key` of the mapping at path `what`. */
@@ -115,10 +106,9 @@ static int locate(const char *text, size_t len, const char *what, const char *ke
 		return -1;
 	}
 	if (key)
-		found = own_key(&doc, *what ? by_exact_path(&doc, what)
-					    : yaml_document_get_root_node(&doc), key);
+		found = own_key(&doc, by_path(&doc, what, true), key);
 	else
-		found = by_path(&doc, what);
+		found = by_path(&doc, what, false);
 	if (found) {
 		*line = (unsigned)found->start_mark.line + 1;
 		*col = (unsigned)found->start_mark.column + 1;
