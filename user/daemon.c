@@ -73,6 +73,9 @@ void h2s_settings_default(struct h2s_settings *s)
 		.l4_fallback_ttl_ms = 600000,
 		.node_index = H2S_NODE_INDEX_NONE,
 		.ewma_decay_ms = 1000,
+		.busy_poll_us = 0, /* off: it trades CPU time for latency (README) */
+		.busy_poll_max_streams = 4,
+		.busy_poll_share = 100,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);
@@ -341,6 +344,16 @@ static void refresh_tick(struct h2s_timer *t)
 	h2s_timer_arm(&d->loop, t, REFRESH_MS);
 }
 
+/* Polling pays while few streams are open: the loop waits for a backend or a client one
+ * RPC at a time, where each wake-up is latency. With many, it is seldom idle anyway.
+ */
+static bool busy_poll_pays(struct h2s_loop *l)
+{
+	struct h2s_daemon *d = h2s_container_of(l, struct h2s_daemon, loop);
+
+	return d->stats.streams_live <= d->set.busy_poll_max_streams;
+}
+
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
 		    int n, const struct h2s_handover *from, char *err, size_t errlen)
 {
@@ -367,6 +380,9 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		snprintf(err, errlen, "epoll: %s", strerror(-rc));
 		return rc;
 	}
+	d->loop.poll.us = d->set.busy_poll_us;
+	d->loop.poll.share_pct = d->set.busy_poll_share;
+	d->loop.poll.ok = busy_poll_pays;
 	h2s_registry_init(&d->reg, maps);
 	d->reg.outlier = &d->set.outlier;
 	d->reg.stats = &d->stats;

@@ -53,6 +53,11 @@ struct h2s_settings {
 	 */
 	uint32_t ewma_decay_ms;
 	uint32_t fastpath; /* 1: H2S_CTL_F_FASTPATH (experimental, off by default) */
+	/* Busy polling (loop.h): up to busy_poll_us before sleeping, while at most
+	 * busy_poll_max_streams streams are open (with more, the loop is rarely idle and the
+	 * CPU is better left to the backends), for at most busy_poll_share % of the time.
+	 */
+	uint32_t busy_poll_us, busy_poll_max_streams, busy_poll_share;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };

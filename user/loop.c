@@ -246,6 +246,46 @@ static void run_timers(struct h2s_loop *l)
 	}
 }
 
+#define BUSY_POLL_WINDOW_NS 100000000ull
+
+/* epoll_wait, busy polling first when that is on and pays (struct h2s_busy_poll). */
+static int wait_events(struct h2s_loop *l, struct epoll_event *evs, int max, int timeout_ms)
+{
+	struct h2s_busy_poll *p = &l->poll;
+	uint64_t start, end, now, budget;
+	int n;
+
+	if (!timeout_ms || !p->us || (p->ok && !p->ok(l)))
+		return epoll_wait(l->epfd, evs, max, timeout_ms);
+	start = h2s_now_ns();
+	if (start - p->window_start_ns >= BUSY_POLL_WINDOW_NS) {
+		p->window_start_ns = start;
+		p->window_spent_ns = 0;
+	}
+	budget = BUSY_POLL_WINDOW_NS * p->share_pct / 100;
+	if (p->window_spent_ns >= budget)
+		return epoll_wait(l->epfd, evs, max, timeout_ms);
+	end = start + (uint64_t)p->us * 1000;
+	if (end > start + budget - p->window_spent_ns)
+		end = start + budget - p->window_spent_ns;
+	if (timeout_ms > 0 && end > start + (uint64_t)timeout_ms * 1000000)
+		end = start + (uint64_t)timeout_ms * 1000000;
+	do {
+		n = epoll_wait(l->epfd, evs, max, 0);
+		now = h2s_now_ns();
+	} while (n == 0 && now < end);
+	p->window_spent_ns += now - start;
+	p->spent_ns += now - start;
+	if (n != 0)
+		return n;
+	if (timeout_ms > 0) {
+		uint64_t spent_ms = (now - start) / 1000000;
+
+		timeout_ms = spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+	}
+	return epoll_wait(l->epfd, evs, max, timeout_ms);
+}
+
 int h2s_loop_run(struct h2s_loop *l)
 {
 	struct epoll_event evs[64];
@@ -259,7 +299,7 @@ int h2s_loop_run(struct h2s_loop *l)
 		else if (t)
 			timeout = t->deadline_ms <= l->now_ms ? 0
 				  : (int)(t->deadline_ms - l->now_ms > 60000 ? 60000 : t->deadline_ms - l->now_ms);
-		n = epoll_wait(l->epfd, evs, 64, timeout);
+		n = wait_events(l, evs, 64, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		l->now_ms = h2s_now_ms();

@@ -244,6 +244,10 @@ static void render_connections(struct h2s_daemon *d, struct h2s_strbuf *b)
 	       "Connections to the listener with no capture record (closed).");
 	h2s_sb_printf(b, "h2steer_capture_misses_total %llu\n",
 		      (unsigned long long)d->stats.capture_misses);
+	family(b, "h2steer_busy_poll_seconds_total", "counter",
+	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
+	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",
+		      (double)d->loop.poll.spent_ns / 1e9);
 	family(b, "h2steer_upstream_connections", "gauge", "Connections open to each backend.");
 	each_backend_gauge(d, b, "conns");
 	family(b, "h2steer_upstream_connections_opened_total", "counter",

@@ -1099,6 +1099,9 @@ static const struct setting_doc {
 	S("outlier_base_ejection_ms", outlier.base_ms, 1, 86400000),
 	S("outlier_max_ejection_ms", outlier.max_ms, 1, 86400000),
 	S("outlier_max_ejection_percent", outlier.max_percent, 0, 100),
+	S("busy_poll_us", busy_poll_us, 0, 10000),
+	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),
+	S("busy_poll_share", busy_poll_share, 1, 100),
 #undef S
 };
 
