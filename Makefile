@@ -27,7 +27,7 @@ CLI    := $(BUILD)/h2steer
 CNI    := $(BUILD)/h2steer-cni
 PEER   := $(BUILD)/h2s-grpc-peer
 
-.PHONY: all deps test test-unit test-kernel test-e2e demo bench clean help
+.PHONY: all deps test test-unit test-kernel test-e2e demo bench profile clean help
 .DELETE_ON_ERROR:
 
 all: $(DAEMON) $(CLI) $(CNI) $(PEER)
@@ -37,8 +37,10 @@ help:
 	@echo "make        build BPF objects, skeleton, h2steerd, h2steer and the test peer"
 	@echo "make test   unit, kernel and end-to-end tests (root)"
 	@echo "make demo   one gRPC connection spread over three local backends (root)"
-	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 2 minutes);"
+	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 4 minutes);"
 	@echo "            BENCH_ARGS='--scale --publish': also the scale checks; results to tools/bench/"
+	@echo "make profile  where the daemon's time goes: perf stat/record, callgrind (root; ~1 min);"
+	@echo "            PROFILE_ARGS=--publish: to tools/bench/profile.md"
 
 deps:
 	@tools/deps.sh
@@ -83,6 +85,11 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	tools/bench.py $(BENCH_ARGS)
+
+# PROFILE_ARGS: options of tools/profile.py (--publish, --quick, -n N; see --help).
+profile: deps
+	$(MAKE) all
+	tools/profile.py $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h

@@ -177,9 +177,11 @@ def compare(lab, targets, backends, body, reps, counts):
             progress(f"rep {rep + 1}/{reps}: {t.name}")
             runs[t.name].append(measure(lab, t, backends, body, counts))
     rss_after = {t.name: t.rss_kb() for t in targets}
-    idle = {t.name: rss_with_idle_conns(lab, t, counts.idle_conns) for t in targets if t.proc}
-    summary = {t.name: summarize(t.name, runs[t.name], rss_idle[t.name], rss_after[t.name],
-                                 idle.get(t.name)) for t in targets}
+    idle = {t.name: rss_with_idle_conns(lab, t, counts.idle_conns) for t in targets
+            if t.name in bench_targets.BALANCERS}
+    ids = [b.id for b in backends]
+    summary = {t.name: summarize(t.name, runs[t.name], ids, rss_idle[t.name],
+                                 rss_after[t.name], idle.get(t.name)) for t in targets}
     add_ratios(summary)
     return summary, runs
 
@@ -206,17 +208,36 @@ def measure(lab, target, backends, body, counts):
     """One repetition on one target: throughput (with the CPU time of the balancer and of the
     backends), then latency at 16 and at 1 RPC in flight."""
     cpu_before, be_before = target.cpu_ms(), backends_cpu_ms(backends)
+    client_before = children_cpu_ms()
     throughput = h2load(lab, target, body, counts.h2load)
+    client_after = children_cpu_ms()
     cpu_after, be_after = target.cpu_ms(), backends_cpu_ms(backends)
-    cpu_per_1k = be_per_1k = None
+    cpu_per_1k = be_per_1k = client_per_1k = None
     if throughput["succeeded"]:
-        be_per_1k = (be_after - be_before) * 1000 / throughput["succeeded"]
+        per_1k = 1000 / throughput["succeeded"]
+        be_per_1k = (be_after - be_before) * per_1k
+        client_per_1k = (client_after - client_before) * per_1k
         if target.proc:
-            cpu_per_1k = (cpu_after - cpu_before) * 1000 / throughput["succeeded"]
+            cpu_per_1k = (cpu_after - cpu_before) * per_1k
+    unary16 = peer_unary(lab, target, counts.unary16, IN_FLIGHT)
+    cpu_before = target.cpu_ms()
+    unary1 = peer_unary(lab, target, counts.unary1, 1)
+    cpu_after = target.cpu_ms()
+    cpu_per_1k_1 = None
+    if target.proc and unary1.get("ok"):
+        cpu_per_1k_1 = (cpu_after - cpu_before) * 1000 / unary1["ok"]
     return {"h2load": throughput, "cpu_ms_per_1k_rpcs": cpu_per_1k,
             "backends_cpu_ms_per_1k_rpcs": be_per_1k,
-            "unary16": peer_unary(lab, target, counts.unary16, IN_FLIGHT),
-            "unary1": peer_unary(lab, target, counts.unary1, 1)}
+            "client_cpu_ms_per_1k_rpcs": client_per_1k,
+            "cpu_ms_per_1k_rpcs_1": cpu_per_1k_1,
+            "unary16": unary16, "unary1": unary1}
+
+
+def children_cpu_ms():
+    """CPU time of this process's children that have exited and been waited for: between two
+    readings around one h2load run (the only child that ends meanwhile), h2load's own."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * 1000
 
 
 def backends_cpu_ms(backends):
@@ -287,7 +308,8 @@ def rss_with_idle_conns(lab, target, n):
     helper = lab.spawn(f"h2conns-{target.name}",
                        [h2slab.PYTHON, H2CONNS, target.addr, "-n", str(n),
                         "--hold-s", str(HOLD_CONNS_S)],
-                       cgroup=lab.cgroup if target.in_cgroup else None)
+                       cgroup=target.in_cgroup if isinstance(target.in_cgroup, str)
+                       else lab.cgroup if target.in_cgroup else None)
     try:
         helper.wait_for("OPEN ", timeout=40)
         opened = int(re.search(r"OPEN (\d+)/", helper.text()).group(1))
@@ -296,7 +318,7 @@ def rss_with_idle_conns(lab, target, n):
         helper.stop()
 
 
-def summarize(name, runs, rss_idle, rss_after, idle):
+def summarize(name, runs, backend_ids, rss_idle, rss_after, idle):
     """Medians over the repetitions, costs, split, errors and problems of one target."""
     def med(load, field):
         return median([r[load].get(field) for r in runs])
@@ -306,7 +328,8 @@ def summarize(name, runs, rss_idle, rss_after, idle):
     if idle and idle["opened"] < idle["conns"]:
         problems.append(f"{name}: only {idle['opened']} of {idle['conns']} idle connections "
                         "opened")
-    split = backend_split([r[load] for r in runs for load in ("unary16", "unary1")])
+    split = backend_split([r[load] for r in runs for load in ("unary16", "unary1")],
+                          backend_ids)
     return {"rps": med("h2load", "rps"), "h2load_mean_us": med("h2load", "mean_us"),
             "p50_us_16": med("unary16", "p50_us"), "p90_us_16": med("unary16", "p90_us"),
             "p99_us_16": med("unary16", "p99_us"), "rps_16": med("unary16", "rps"),
@@ -314,12 +337,15 @@ def summarize(name, runs, rss_idle, rss_after, idle):
             "cpu_ms_per_1k_rpcs": median([r["cpu_ms_per_1k_rpcs"] for r in runs]),
             "backends_cpu_ms_per_1k_rpcs": median([r["backends_cpu_ms_per_1k_rpcs"]
                                                    for r in runs]),
+            "client_cpu_ms_per_1k_rpcs": median([r["client_cpu_ms_per_1k_rpcs"]
+                                                 for r in runs]),
+            "cpu_ms_per_1k_rpcs_1": median([r["cpu_ms_per_1k_rpcs_1"] for r in runs]),
             "rss_idle_kb": rss_idle, "rss_after_kb": rss_after,
             "rss_idle_conns_kb": idle["rss_kb"] if idle else None,
             "idle_conns_opened": idle["opened"] if idle else None,
             "split": split,
-            "split_even": name == "direct" or all(SHARE_BAND[0] <= share <= SHARE_BAND[1]
-                                                  for share in split.values()),
+            "split_even": name not in bench_targets.BALANCERS or all(
+                SHARE_BAND[0] <= share <= SHARE_BAND[1] for share in split.values()),
             "errors": sum(load["errors"] for load in loads), "problems": problems}
 
 
@@ -329,14 +355,15 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def backend_split(peer_runs):
-    """Share of the RPCs each backend served, over the peer runs."""
-    by_backend = {}
+def backend_split(peer_runs, backend_ids):
+    """Share of the RPCs each backend served, over the peer runs (0 for one that served
+    none)."""
+    by_backend = {be: 0 for be in backend_ids}
     for r in peer_runs:
         for be, count in r.get("by_backend", {}).items():
             by_backend[be] = by_backend.get(be, 0) + count
     total = sum(by_backend.values())
-    return {be: count / total for be, count in sorted(by_backend.items())}
+    return {be: count / total for be, count in sorted(by_backend.items())} if total else {}
 
 
 RATIOS = {"rps_ratio": "rps", "p50_16_ratio": "p50_us_16", "p99_16_ratio": "p99_us_16",
@@ -344,11 +371,28 @@ RATIOS = {"rps_ratio": "rps", "p50_16_ratio": "p50_us_16", "p99_16_ratio": "p99_
 
 
 def add_ratios(summary):
-    """Each target's numbers divided by direct's."""
+    """Each target's numbers divided by direct's; and what its throughput run asked of the
+    machine's CPUs (add_cpu_budget)."""
     base = summary["direct"]
     for s in summary.values():
         for ratio, field in RATIOS.items():
             s[ratio] = s[field] / base[field] if s[field] and base[field] else None
+        add_cpu_budget(s, base["rps"])
+
+
+def add_cpu_budget(s, direct_rps):
+    """cpus_busy: CPUs the throughput run kept busy (client, backends and balancer, µs per
+    request, times requests per second). ceiling_ratio: the throughput ratio to direct that a
+    balancer costing no CPU at all could reach at best on these CPUs, given what the client
+    and the backends spent per request behind this target — all CPUs busy with them alone."""
+    parts = (s["client_cpu_ms_per_1k_rpcs"], s["backends_cpu_ms_per_1k_rpcs"])
+    s["cpus_busy"] = s["ceiling_ratio"] = None
+    if None in parts or not s["rps"]:
+        return
+    us_per_request = sum(parts) + (s["cpu_ms_per_1k_rpcs"] or 0)  # ms per 1k = µs per 1
+    s["cpus_busy"] = us_per_request * s["rps"] / 1e6
+    if direct_rps and sum(parts):
+        s["ceiling_ratio"] = os.cpu_count() * 1e6 / sum(parts) / direct_rps
 
 
 def scale_checks(lab, direct, h2steer, body, reps, divisor):

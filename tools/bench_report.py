@@ -42,7 +42,11 @@ COLUMNS = (
     ("p50@1 µs", "p50_us_1", number),
     ("p50@1 ×", "p50_1_ratio", ratio),
     ("CPU ms/1k RPCs", "cpu_ms_per_1k_rpcs", decimal1),
+    ("CPU ms/1k @1", "cpu_ms_per_1k_rpcs_1", decimal1),
     ("backends CPU ms/1k", "backends_cpu_ms_per_1k_rpcs", decimal1),
+    ("client CPU ms/1k", "client_cpu_ms_per_1k_rpcs", decimal1),
+    ("CPUs busy", "cpus_busy", ratio),
+    ("ceiling ×direct", "ceiling_ratio", ratio),
     ("RSS idle MiB", "rss_idle_kb", mib),
     ("RSS after MiB", "rss_after_kb", mib),
     ("RSS 1000 conns MiB", "rss_idle_conns_kb", mib),
@@ -55,13 +59,26 @@ LEGEND = (
     "gRPC client with 16 RPCs in flight on one channel; p50@1: with 1. ×: ratio to direct "
     "(throughput: higher is better; latency: lower is better). CPU: utime+stime of the "
     "balancer's process tree during the h2load runs, per 1000 requests (h2steer's BPF programs "
-    "run in the client's context and are not in it); backends CPU: the three grpc-go "
+    "run in the client's context and are not in it); CPU @1: the same during the latency "
+    "runs at 1 in flight, per 1000 RPCs; backends CPU: the three grpc-go "
     "backends together, per 1000 requests (one server with all 16 RPCs of a connection "
     "batches better than three with a third each: a cost every balancer pays, the ceiling "
-    "for the throughput ratio). RSS: VmRSS of the tree, before any load, "
+    "for the throughput ratio); client CPU: h2load's, per 1000 requests. CPUs busy: what "
+    "the throughput run kept busy (client + backends + balancer CPU per request × req/s; "
+    "the machine has {cpus}). ceiling ×direct: the best throughput ratio a balancer that "
+    "cost no CPU at all could reach with the client and backend CPU measured behind this "
+    "target ({cpus} CPUs / (client + backends CPU per request), over direct's req/s). "
+    "RSS: VmRSS of the tree, before any load, "
     "after the runs, and with 1000 idle HTTP/2 client connections open (h2steer's BPF maps are "
     "kernel memory, not in it). "
-    "split: share of the latency runs' RPCs per backend (be1/be2/be3)."
+    "split: share of the latency runs' RPCs per backend (be1/be2/be3). h2steer-poll: a second "
+    "h2steer daemon, with busy polling on (`busy_poll_us={poll_us}`: before sleeping, its loop "
+    "polls for up to {poll_us} µs while at most 4 streams are open; off by default). "
+    "References, not "
+    "balancers of RPCs: h2steer-1be is the same daemon with a service of the first backend "
+    "only (its data path without the spreading); haproxy-tcp is haproxy as an L4 relay "
+    "(`mode tcp`, one worker): all the RPCs of a connection go to one backend — the cost of "
+    "an L4 proxy, which the issue's targets are about."
 )
 
 
@@ -151,13 +168,15 @@ def write_markdown(results, path):
         "",
         f"`make bench` on {meta['date_utc']}: one client connection to each target — direct to "
         "one grpc-go backend, or through h2steer, nginx (`grpc_pass`), haproxy (`mode http`, h2) "
-        "or nghttpx to three, round robin, one worker each.",
+        "or nghttpx to three, round robin, one worker each (h2steer also with busy polling, "
+        "h2steer-poll); and two references, h2steer-1be "
+        "(h2steer to the first backend only) and haproxy-tcp (an L4 relay).",
         "",
         setup_line(results) + ".",
         "",
         markdown_table(comparison_headers(), comparison_rows(results)),
         "",
-        LEGEND,
+        LEGEND.format(cpus=meta["cpus"], poll_us=bench_targets.BUSY_POLL_US),
         "",
         "Versions: " + ", ".join(f"{name} {v}" for name, v in meta["versions"].items()) +
         ". The balancers' configurations are in tools/bench_targets.py.",
@@ -178,6 +197,14 @@ def write_json(results, path):
 
 LATENCIES = (("p50_us_16", "p50, 16 in flight"), ("p90_us_16", "p90, 16 in flight"),
              ("p99_us_16", "p99, 16 in flight"), ("p50_us_1", "p50, 1 in flight"))
+
+
+def bar_colour(name):
+    if name == "direct":
+        return "grey"
+    if name.startswith("h2steer") and name in bench_targets.BALANCERS:
+        return "tab:blue"
+    return "tab:orange" if name in bench_targets.BALANCERS else "silver"
 
 
 def plot(results, path):
@@ -204,16 +231,18 @@ def plot(results, path):
     lat_ax.legend(fontsize=8)
 
     rps = [summary[n]["rps"] or 0 for n in names]
-    bars = rps_ax.bar(names, rps, color=["grey" if n == "direct" else "tab:blue" if
-                                         n == "h2steer" else "tab:orange" for n in names])
+    bars = rps_ax.bar(names, rps, color=[bar_colour(n) for n in names])
     rps_ax.bar_label(bars, labels=[f"{number(v)}\n{ratio(summary[n]['rps_ratio'])}×"
                                    for n, v in zip(names, rps)], fontsize=8, padding=2)
     rps_ax.set_ylabel("requests/s, higher is better")
     rps_ax.set_title("throughput: h2load, 1 connection, 16 streams")
+    rps_ax.tick_params(axis="x", labelrotation=30)
+    lat_ax.tick_params(axis="x", labelrotation=30)
     rps_ax.margins(y=0.18)
 
     meta = results["meta"]
-    fig.suptitle(f"h2steer vs direct (1 backend) and nginx, haproxy, nghttpx (3 backends) — "
+    fig.suptitle(f"h2steer vs direct (1 backend) and nginx, haproxy, nghttpx (3 backends); "
+                 f"references: h2steer-1be, haproxy-tcp (L4) — "
                  f"{meta['cpus']}-CPU VM, {runs_text(meta['reps'])}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

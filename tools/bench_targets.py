@@ -1,7 +1,10 @@
 """The targets `make bench` loads, all in front of the same grpc-go backends of one h2slab Lab:
 the first backend alone (direct), h2steer, and nginx, haproxy and nghttpx configured alike —
 HTTP/2 cleartext in front, the backends over HTTP/2 behind, round robin, one worker, no access
-log, errors to the lab log. Each balancer is configured here (files in lab.tmp), runs in the
+log, errors to the lab log. Two references are not balancers of RPCs but show what the
+comparison is made of: h2steer-1be (the same daemon with a service of the first backend only:
+the data path without the spreading) and haproxy-tcp (haproxy as an L4 relay, `mode tcp`: a
+connection, and so all its RPCs, goes to one backend — the cost of an L4 proxy). Each balancer is configured here (files in lab.tmp), runs in the
 foreground through lab.spawn (so the lab stops it by PID), and listens on a free 127.0.0.1
 port. Only h2steer's clients run in the lab cgroup: h2steer never captures the others'.
 
@@ -15,14 +18,17 @@ import time
 
 import h2slab
 
-BALANCERS = ("h2steer", "nginx", "haproxy", "nghttpx")
-TARGETS = ("direct",) + BALANCERS
+BALANCERS = ("h2steer", "h2steer-poll", "nginx", "haproxy", "nghttpx")
+BUSY_POLL_US = 200  # h2steer-poll's busy_poll_us
+REFERENCES = ("h2steer-1be", "haproxy-tcp")
+TARGETS = ("direct",) + BALANCERS + REFERENCES
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class Target:
     """Where a load goes. `proc` is the balancer (its process tree is what it costs); None for
-    direct. `in_cgroup`: its clients must run in the lab cgroup (h2steer captures them)."""
+    direct. `in_cgroup`: its clients must run in the lab cgroup (True) or in the cgroup at
+    that path, where h2steer captures them."""
 
     def __init__(self, name, addr, proc=None, in_cgroup=False):
         self.name = name
@@ -40,23 +46,41 @@ class Target:
 def start_targets(lab, backends, fastpath=False):
     """Every target, in TARGETS order, each listening before this returns."""
     addrs = [b.addr for b in backends]
-    starters = {"direct": lambda: Target("direct", backends[0].addr),
-                "h2steer": lambda: start_h2steer(lab, addrs, fastpath),
-                "nginx": lambda: start_nginx(lab, addrs),
-                "haproxy": lambda: start_haproxy(lab, addrs),
-                "nghttpx": lambda: start_nghttpx(lab, addrs)}
-    return [starters[name]() for name in TARGETS]
+    h2steer, h2steer_1be = start_h2steer(lab, addrs, fastpath)
+    started = {"direct": Target("direct", backends[0].addr),
+               "h2steer": h2steer,
+               "h2steer-poll": start_h2steer_poll(lab, addrs),
+               "nginx": start_nginx(lab, addrs),
+               "haproxy": start_haproxy(lab, addrs),
+               "nghttpx": start_nghttpx(lab, addrs),
+               "h2steer-1be": h2steer_1be,
+               "haproxy-tcp": start_haproxy_tcp(lab, addrs)}
+    return [started[name] for name in TARGETS]
 
 
 def start_h2steer(lab, addrs, fastpath=False):
-    vip = lab.vip()
+    """One daemon, two services: the three backends (h2steer) and the first alone
+    (h2steer-1be)."""
+    vip, vip_1be = lab.vip(), lab.vip()
     # The lab's default is debug logging; info logs nothing per connection or RPC, like the
     # other balancers without their access logs. The last --log-level wins.
     # fastpath: the experimental sk_msg path between clients and the daemon; the daemon then
     # runs in the lab's cgroup, where sockops sees its accepted sockets.
     extra = ("--log-level", "info") + (("--set", "fastpath=1") if fastpath else ())
-    daemon = lab.daemon(services={vip: addrs}, extra=extra, in_lab_cgroup=fastpath)
-    return Target("h2steer", vip, daemon.proc, in_cgroup=True)
+    daemon = lab.daemon(services={vip: addrs, vip_1be: addrs[:1]}, extra=extra,
+                        in_lab_cgroup=fastpath)
+    return (Target("h2steer", vip, daemon.proc, in_cgroup=True),
+            Target("h2steer-1be", vip_1be, daemon.proc, in_cgroup=True))
+
+
+def start_h2steer_poll(lab, addrs):
+    """h2steer with busy polling (busy_poll_us): a second daemon, capturing the clients of a
+    cgroup of its own."""
+    vip = lab.vip()
+    cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + "-poll")
+    daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup,
+                        extra=("--log-level", "info", "--set", f"busy_poll_us={BUSY_POLL_US}"))
+    return Target("h2steer-poll", vip, daemon.proc, in_cgroup=cgroup)
 
 
 NGINX_CONF = """\
@@ -134,6 +158,36 @@ def start_haproxy(lab, addrs):
     conf = write_config(lab, "haproxy.cfg", HAPROXY_CONF.format(servers=servers, listen=listen))
     proc = lab.spawn("haproxy", ["haproxy", "-db", "-f", conf])
     return listening(Target("haproxy", listen, proc))
+
+
+# An L4 relay: bytes of a connection to one backend (round robin per connection), no HTTP/2.
+HAPROXY_TCP_CONF = """\
+global
+    nbthread 1
+    maxconn 4096
+    log stderr format raw local0 info
+defaults
+    mode tcp
+    log global
+    option dontlog-normal
+    option dontlognull
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+listen l4
+    bind {listen}
+    balance roundrobin
+{servers}
+"""
+
+
+def start_haproxy_tcp(lab, addrs):
+    listen = f"127.0.0.1:{h2slab.free_port()}"
+    servers = "\n".join(f"    server be{i + 1} {a}" for i, a in enumerate(addrs))
+    conf = write_config(lab, "haproxy-tcp.cfg",
+                        HAPROXY_TCP_CONF.format(servers=servers, listen=listen))
+    proc = lab.spawn("haproxy-tcp", ["haproxy", "-db", "-f", conf])
+    return listening(Target("haproxy-tcp", listen, proc))
 
 
 # Backends sharing a pattern (none = catch-all) form one group that nghttpx balances round

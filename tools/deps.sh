@@ -22,6 +22,8 @@ rest=(
 	yamllint python3-kubernetes
 	# benchmark: the load (h2load), the balancers it compares with, the plot
 	nghttp2-client nginx haproxy nghttp2-proxy python3-matplotlib
+	# make profile: perf (stat, record) and valgrind (callgrind)
+	linux-perf valgrind
 )
 packages=("${build[@]}")
 if [ "${1:-all}" != build ]; then

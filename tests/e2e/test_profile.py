@@ -1,0 +1,45 @@
+"""`tools/profile.py --quick` end to end: every table of the profile gets numbers, and it leaves
+no process, pin or cgroup behind. It asserts no performance: the profile reports, it does not
+judge."""
+import glob
+import os
+import re
+import subprocess
+
+import h2slab
+from test_bench import live_descendants, set_subreaper
+
+PROFILE = os.path.join(h2slab.TOP, "tools", "profile.py")
+
+
+def test_profile_quick_fills_every_table_and_cleans_up(tmp_path):
+    env = dict(os.environ)
+    env.pop("H2S_DAEMON", None)  # the release build is what is profiled
+    set_subreaper(True)
+    try:
+        p = subprocess.Popen([h2slab.PYTHON, PROFILE, "--quick", "--out", str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            stdout, stderr = p.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            stdout, stderr = p.communicate()
+        leftovers = live_descendants()
+    finally:
+        set_subreaper(False)
+    assert p.returncode == 0, stdout + stderr
+    md = (tmp_path / "profile.md").read_text()
+    # Cost per request: a row per load, each with a positive CPU time and syscall count.
+    rows = re.findall(r"^\| (h2load|Go gRPC)[^|]*\| [\d ]+ \| ([\d.]+) \| ([\d.]+) \|", md, re.M)
+    assert len(rows) == 3, md
+    assert all(float(cpu) > 0 and float(calls) > 0 for _, cpu, calls in rows), rows
+    # Where the time goes: the kernel and h2steerd's own code both have a share.
+    assert re.search(r"^\| kernel \| [\d.]+ % \|", md, re.M), md
+    assert re.search(r"^\| h2steerd \| [\d.]+ % \|", md, re.M), md
+    # Instructions per RPC, split by object, the daemon's own among them.
+    total = re.search(r"^([\d ]+) instructions per RPC", md, re.M)
+    assert total and int(total.group(1).replace(" ", "")) > 1000, md
+    assert re.search(r"^\| libnghttp2 \| [\d ]+ \|", md, re.M), md
+    assert leftovers == [], leftovers
+    assert glob.glob(f"/sys/fs/bpf/h2s-lab-{p.pid}-*") == []
+    assert glob.glob(os.path.join(h2slab.cgroup2_root(), f"h2s-lab-{p.pid}-*")) == []
