@@ -246,44 +246,80 @@ static void run_timers(struct h2s_loop *l)
 	}
 }
 
-#define BUSY_POLL_WINDOW_NS 100000000ull
+/* The share cap (busy_poll share_pct) is counted over periods of this length. */
+#define BUSY_POLL_PERIOD_NS 100000000ull
+/* A poll shorter than this is not worth its system calls: stop until a wake-up says so. */
+#define BUSY_POLL_MIN_NS 5000ull
 
-/* epoll_wait, busy polling first when that is on and pays (struct h2s_busy_poll). */
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* How long to poll now: the adapted length, within what is left of this period's share and
+ * of the time to the next timer. 0: sleep at once.
+ */
+static uint64_t poll_length(struct h2s_busy_poll *p, uint64_t now, int timeout_ms)
+{
+	uint64_t budget = BUSY_POLL_PERIOD_NS * p->share_pct / 100, len = p->len_ns;
+
+	if (now - p->period_start_ns >= BUSY_POLL_PERIOD_NS) {
+		p->period_start_ns = now;
+		p->period_spent_ns = 0;
+	}
+	if (p->period_spent_ns >= budget)
+		return 0;
+	len = min_u64(len, budget - p->period_spent_ns);
+	if (timeout_ms > 0)
+		len = min_u64(len, (uint64_t)timeout_ms * 1000000);
+	return len;
+}
+
+/* As the cpuidle haltpoll governor does: an event within `us` of going idle means a poll that
+ * long pays (or paid), so the next one is `us` long; anything else halves it, down to none.
+ * Sparse traffic, whose events come later than any poll would wait, soon costs nothing.
+ */
+static void adapt(struct h2s_busy_poll *p, bool event, uint64_t idle_ns)
+{
+	uint64_t full = (uint64_t)p->us * 1000;
+
+	if (event && idle_ns <= full)
+		p->len_ns = full;
+	else if ((p->len_ns /= 2) < BUSY_POLL_MIN_NS)
+		p->len_ns = 0;
+}
+
+/* epoll_wait, polling first where busy polling is on and pays (struct h2s_busy_poll). */
 static int wait_events(struct h2s_loop *l, struct epoll_event *evs, int max, int timeout_ms)
 {
 	struct h2s_busy_poll *p = &l->poll;
-	uint64_t start, end, now, budget;
-	int n;
+	uint64_t start, now, len;
+	int n = 0;
 
 	if (!timeout_ms || !p->us || (p->ok && !p->ok(l)))
 		return epoll_wait(l->epfd, evs, max, timeout_ms);
-	start = h2s_now_ns();
-	if (start - p->window_start_ns >= BUSY_POLL_WINDOW_NS) {
-		p->window_start_ns = start;
-		p->window_spent_ns = 0;
+	start = now = h2s_now_ns();
+	len = poll_length(p, start, timeout_ms);
+	if (len) {
+		do {
+			n = epoll_wait(l->epfd, evs, max, 0);
+			now = h2s_now_ns();
+		} while (n == 0 && now - start < len);
+		p->period_spent_ns += now - start;
+		p->spent_ns += now - start;
 	}
-	budget = BUSY_POLL_WINDOW_NS * p->share_pct / 100;
-	if (p->window_spent_ns >= budget)
-		return epoll_wait(l->epfd, evs, max, timeout_ms);
-	end = start + (uint64_t)p->us * 1000;
-	if (end > start + budget - p->window_spent_ns)
-		end = start + budget - p->window_spent_ns;
-	if (timeout_ms > 0 && end > start + (uint64_t)timeout_ms * 1000000)
-		end = start + (uint64_t)timeout_ms * 1000000;
-	do {
-		n = epoll_wait(l->epfd, evs, max, 0);
-		now = h2s_now_ns();
-	} while (n == 0 && now < end);
-	p->window_spent_ns += now - start;
-	p->spent_ns += now - start;
-	if (n != 0)
-		return n;
-	if (timeout_ms > 0) {
-		uint64_t spent_ms = (now - start) / 1000000;
+	if (n == 0) {
+		if (timeout_ms > 0) {
+			uint64_t spent_ms = (now - start) / 1000000;
 
-		timeout_ms = spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+			timeout_ms = spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+		}
+		n = epoll_wait(l->epfd, evs, max, timeout_ms);
+		now = h2s_now_ns();
 	}
-	return epoll_wait(l->epfd, evs, max, timeout_ms);
+	if (n >= 0)
+		adapt(p, n > 0, now - start);
+	return n;
 }
 
 int h2s_loop_run(struct h2s_loop *l)

@@ -1,5 +1,6 @@
 /* test_busy_poll.c — the event loop's busy polling (struct h2s_busy_poll in user/loop.h): how
- * long it polls before sleeping, the share cap, the ok() gate, and events found while polling.
+ * long it polls before sleeping, the share cap, the ok() gate, events found while polling, and
+ * how the poll length adapts to when events come.
  * Bounds are loose upper limits (sanitizer build, shared CPUs); each would be broken many times
  * over by a loop that ignored the setting it checks.
  */
@@ -8,6 +9,7 @@
 #include "loop.h"
 
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define MS 1000000ull
@@ -73,10 +75,11 @@ Test(busy_poll, off_never_polls)
 	cr_assert_eq(run_for(20), 0);
 }
 
-Test(busy_poll, polls_up_to_us_then_sleeps)
+Test(busy_poll, polls_its_length_then_sleeps)
 {
 	loop.poll.us = 3000;
 	loop.poll.share_pct = 100;
+	loop.poll.len_ns = 3 * MS;
 	uint64_t spent = run_for(40);
 
 	/* 3 ms before the first sleep; at most a few ms more in the turns around the timer's
@@ -90,6 +93,7 @@ Test(busy_poll, share_caps_the_time_per_window)
 {
 	loop.poll.us = 10000;
 	loop.poll.share_pct = 1; /* 1 ms per 100 ms window */
+	loop.poll.len_ns = 10 * MS;
 	uint64_t spent = run_for(40);
 
 	/* One window: 1 ms at most, not the 10 ms a single uncapped poll would take. */
@@ -101,6 +105,7 @@ Test(busy_poll, not_while_ok_says_no)
 {
 	loop.poll.us = 10000;
 	loop.poll.share_pct = 100;
+	loop.poll.len_ns = 10 * MS;
 	loop.poll.ok = never;
 	cr_assert_eq(run_for(20), 0);
 }
@@ -109,9 +114,92 @@ Test(busy_poll, an_event_found_while_polling_is_handled)
 {
 	loop.poll.us = 10000;
 	loop.poll.share_pct = 100;
+	loop.poll.len_ns = 10 * MS;
 	cr_assert_eq(write(fds[1], "x", 1), 1);
 	uint64_t spent = run_for(5000); /* the pipe stops the loop, not this timer */
 
 	cr_assert_eq(pipe_events, 1);
 	cr_assert_lt(spent, 10 * MS, "polled %llu ns", (unsigned long long)spent);
+}
+
+/* A timer that fires every 5 ms, `ticks` times, then stops the loop: idle periods in which no
+ * event comes.
+ */
+static int ticks;
+static struct h2s_timer tick_timer;
+
+static void tick(struct h2s_timer *t)
+{
+	if (--ticks > 0)
+		h2s_timer_arm(&loop, t, 5);
+	else
+		h2s_loop_stop(&loop);
+}
+
+Test(busy_poll, polls_that_catch_nothing_shrink_to_none)
+{
+	loop.poll.us = 2000;
+	loop.poll.share_pct = 100;
+	loop.poll.len_ns = 2 * MS;
+	ticks = 12;
+	tick_timer.fire = tick;
+	h2s_timer_arm(&loop, &tick_timer, 5);
+	cr_assert_eq(h2s_loop_run(&loop), 0);
+
+	/* 2 + 1 + 0.5 + ... ms, then none: under 4 ms and more, where a poll of 2 ms before each
+	 * of the 12 sleeps would be 24 ms.
+	 */
+	cr_assert_lt(loop.poll.spent_ns, 6 * MS, "polled %llu ns",
+		     (unsigned long long)loop.poll.spent_ns);
+	cr_assert_eq(loop.poll.len_ns, 0);
+}
+
+/* A timerfd that becomes readable after_ms from now, watched; it stops the loop. */
+static struct h2s_watch tfd_watch;
+
+static void on_tfd(struct h2s_watch *w, uint32_t events)
+{
+	uint64_t expirations;
+
+	(void)events;
+	cr_assert_eq(read(w->fd, &expirations, sizeof(expirations)), sizeof(expirations));
+	h2s_loop_stop(&loop);
+}
+
+static void wake_after(long after_ms)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = after_ms / 1000,
+						.tv_nsec = (after_ms % 1000) * 1000000 } };
+
+	tfd_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	cr_assert_geq(tfd_watch.fd, 0);
+	tfd_watch.on_io = on_tfd;
+	cr_assert_eq(h2s_watch_add(&loop, &tfd_watch, EPOLLIN), 0);
+	cr_assert_eq(timerfd_settime(tfd_watch.fd, 0, &its, NULL), 0);
+}
+
+Test(busy_poll, an_event_within_us_of_sleeping_turns_polling_on)
+{
+	loop.poll.us = 50000; /* 50 ms: the 1 ms event comes well within it */
+	loop.poll.share_pct = 100;
+	wake_after(1);
+	h2s_timer_arm(&loop, &stop_timer, 5000); /* a bound, should the event never come */
+	cr_assert_eq(h2s_loop_run(&loop), 0);
+	close(tfd_watch.fd);
+
+	cr_assert_eq(loop.poll.spent_ns, 0, "polled with nothing learnt yet");
+	cr_assert_eq(loop.poll.len_ns, 50 * MS);
+}
+
+Test(busy_poll, an_event_later_than_us_leaves_it_off)
+{
+	loop.poll.us = 1000;
+	loop.poll.share_pct = 100;
+	wake_after(30);
+	h2s_timer_arm(&loop, &stop_timer, 5000);
+	cr_assert_eq(h2s_loop_run(&loop), 0);
+	close(tfd_watch.fd);
+
+	cr_assert_eq(loop.poll.spent_ns, 0);
+	cr_assert_eq(loop.poll.len_ns, 0);
 }
