@@ -292,7 +292,8 @@ def markdown(args, costs, shares, symbols, instructions):
         "# h2steer profile", "",
         f"`make profile` on {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}: the release "
         "daemon in front of 3 grpc-go backends, 100-byte unary RPCs, "
-        f"{os.cpu_count()} CPUs ({bench.cpu_model()}), kernel {os.uname().release}"
+        f"{os.cpu_count()} CPUs ({bench.cpu_model()}), kernel {os.uname().release}, "
+        f"h2steer {bench_targets.versions()['h2steer']}"
         + (" (--quick: tiny counts, not a measurement)" if args.quick else "") + ".", "",
         "## Cost per request (perf stat on the daemon)", "",
         bench_report.markdown_table(
