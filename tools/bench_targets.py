@@ -54,7 +54,7 @@ def start_targets(lab, backends, fastpath=False):
                "haproxy": start_haproxy(lab, addrs),
                "nghttpx": start_nghttpx(lab, addrs),
                "h2steer-1be": h2steer_1be,
-               "haproxy-tcp": start_haproxy_tcp(lab, addrs)}
+               "haproxy-tcp": start_haproxy(lab, addrs, mode="tcp")}
     return [started[name] for name in TARGETS]
 
 
@@ -129,13 +129,15 @@ def start_nginx(lab, addrs):
     return listening(Target("nginx", listen, proc))
 
 
+# mode http: HTTP/2 on both sides, round robin per request; mode tcp: an L4 relay, the bytes of
+# a connection to one backend (round robin per connection).
 HAPROXY_CONF = """\
 global
     nbthread 1
     maxconn 4096
     log stderr format raw local0 info
 defaults
-    mode http
+    mode {mode}
     # Errors only: successful requests are not logged (no access log).
     log global
     option dontlog-normal
@@ -143,8 +145,8 @@ defaults
     timeout connect 5s
     timeout client 300s
     timeout server 300s
-frontend grpc
-    bind {listen} proto h2
+frontend front
+    bind {listen}{proto}
     default_backend backends
 backend backends
     balance roundrobin
@@ -152,42 +154,16 @@ backend backends
 """
 
 
-def start_haproxy(lab, addrs):
+def start_haproxy(lab, addrs, mode="http"):
+    """haproxy in mode http (the target "haproxy") or tcp ("haproxy-tcp")."""
+    name = "haproxy" if mode == "http" else f"haproxy-{mode}"
+    proto = " proto h2" if mode == "http" else ""
     listen = f"127.0.0.1:{h2slab.free_port()}"
-    servers = "\n".join(f"    server be{i + 1} {a} proto h2" for i, a in enumerate(addrs))
-    conf = write_config(lab, "haproxy.cfg", HAPROXY_CONF.format(servers=servers, listen=listen))
-    proc = lab.spawn("haproxy", ["haproxy", "-db", "-f", conf])
-    return listening(Target("haproxy", listen, proc))
-
-
-# An L4 relay: bytes of a connection to one backend (round robin per connection), no HTTP/2.
-HAPROXY_TCP_CONF = """\
-global
-    nbthread 1
-    maxconn 4096
-    log stderr format raw local0 info
-defaults
-    mode tcp
-    log global
-    option dontlog-normal
-    option dontlognull
-    timeout connect 5s
-    timeout client 300s
-    timeout server 300s
-listen l4
-    bind {listen}
-    balance roundrobin
-{servers}
-"""
-
-
-def start_haproxy_tcp(lab, addrs):
-    listen = f"127.0.0.1:{h2slab.free_port()}"
-    servers = "\n".join(f"    server be{i + 1} {a}" for i, a in enumerate(addrs))
-    conf = write_config(lab, "haproxy-tcp.cfg",
-                        HAPROXY_TCP_CONF.format(servers=servers, listen=listen))
-    proc = lab.spawn("haproxy-tcp", ["haproxy", "-db", "-f", conf])
-    return listening(Target("haproxy-tcp", listen, proc))
+    servers = "\n".join(f"    server be{i + 1} {a}{proto}" for i, a in enumerate(addrs))
+    conf = write_config(lab, f"{name}.cfg", HAPROXY_CONF.format(
+        mode=mode, servers=servers, listen=listen, proto=proto))
+    proc = lab.spawn(name, ["haproxy", "-db", "-f", conf])
+    return listening(Target(name, listen, proc))
 
 
 # Backends sharing a pattern (none = catch-all) form one group that nghttpx balances round

@@ -44,15 +44,17 @@ def live_descendants(timeout=5.0):
         time.sleep(0.1)
 
 
-def run_bench(out_dir):
+def run_tool(argv, timeout):
+    """Run one of the tools (bench.py, profile.py) on the release daemon, not ASan's: the
+    process, its output, and any of its descendants still running after it exited."""
     env = dict(os.environ)
-    env.pop("H2S_DAEMON", None)  # the benchmark's daemon is the release build, not ASan's
+    env.pop("H2S_DAEMON", None)
     set_subreaper(True)
     try:
-        p = subprocess.Popen([h2slab.PYTHON, BENCH, "--quick", "--scale", "--out", out_dir],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        p = subprocess.Popen([h2slab.PYTHON] + argv, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
         try:
-            stdout, stderr = p.communicate(timeout=120)
+            stdout, stderr = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
             stdout, stderr = p.communicate()
@@ -62,7 +64,8 @@ def run_bench(out_dir):
 
 
 def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
-    p, stdout, stderr, leftovers = run_bench(str(tmp_path))
+    p, stdout, stderr, leftovers = run_tool(
+        [BENCH, "--quick", "--scale", "--out", str(tmp_path)], timeout=120)
     assert p.returncode == 0, stdout + stderr
 
     first_words = {line.split()[0] for line in stdout.splitlines() if line.strip()}

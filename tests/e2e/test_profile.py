@@ -4,29 +4,16 @@ judge."""
 import glob
 import os
 import re
-import subprocess
 
 import h2slab
-from test_bench import live_descendants, set_subreaper
+from test_bench import run_tool
 
 PROFILE = os.path.join(h2slab.TOP, "tools", "profile.py")
 
 
 def test_profile_quick_fills_every_table_and_cleans_up(tmp_path):
-    env = dict(os.environ)
-    env.pop("H2S_DAEMON", None)  # the release build is what is profiled
-    set_subreaper(True)
-    try:
-        p = subprocess.Popen([h2slab.PYTHON, PROFILE, "--quick", "--out", str(tmp_path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            stdout, stderr = p.communicate(timeout=180)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            stdout, stderr = p.communicate()
-        leftovers = live_descendants()
-    finally:
-        set_subreaper(False)
+    p, stdout, stderr, leftovers = run_tool([PROFILE, "--quick", "--out", str(tmp_path)],
+                                            timeout=180)
     assert p.returncode == 0, stdout + stderr
     md = (tmp_path / "profile.md").read_text()
     # Cost per request: a row per load, each with a positive CPU time and syscall count.

@@ -62,6 +62,14 @@ static bool never(struct h2s_loop *l)
 	return false;
 }
 
+/* Busy polling on, share_pct % at most, its next poll as long as it gets. */
+static void poll_on(uint32_t us, uint32_t share_pct)
+{
+	loop.poll.us = us;
+	loop.poll.share_pct = share_pct;
+	loop.poll.len_ns = (uint64_t)us * 1000;
+}
+
 /* Run the loop until the stop timer, delay_ms from now; returns the time polled. */
 static uint64_t run_for(uint64_t delay_ms)
 {
@@ -77,9 +85,7 @@ Test(busy_poll, off_never_polls)
 
 Test(busy_poll, polls_its_length_then_sleeps)
 {
-	loop.poll.us = 3000;
-	loop.poll.share_pct = 100;
-	loop.poll.len_ns = 3 * MS;
+	poll_on(3000, 100);
 	uint64_t spent = run_for(40);
 
 	/* 3 ms before the first sleep; at most a few ms more in the turns around the timer's
@@ -91,9 +97,7 @@ Test(busy_poll, polls_its_length_then_sleeps)
 
 Test(busy_poll, share_caps_the_time_per_window)
 {
-	loop.poll.us = 10000;
-	loop.poll.share_pct = 1; /* 1 ms per 100 ms window */
-	loop.poll.len_ns = 10 * MS;
+	poll_on(10000, 1); /* 1 ms per 100 ms window */
 	uint64_t spent = run_for(40);
 
 	/* One window: 1 ms at most, not the 10 ms a single uncapped poll would take. */
@@ -103,18 +107,14 @@ Test(busy_poll, share_caps_the_time_per_window)
 
 Test(busy_poll, not_while_ok_says_no)
 {
-	loop.poll.us = 10000;
-	loop.poll.share_pct = 100;
-	loop.poll.len_ns = 10 * MS;
+	poll_on(10000, 100);
 	loop.poll.ok = never;
 	cr_assert_eq(run_for(20), 0);
 }
 
 Test(busy_poll, an_event_found_while_polling_is_handled)
 {
-	loop.poll.us = 10000;
-	loop.poll.share_pct = 100;
-	loop.poll.len_ns = 10 * MS;
+	poll_on(10000, 100);
 	cr_assert_eq(write(fds[1], "x", 1), 1);
 	uint64_t spent = run_for(5000); /* the pipe stops the loop, not this timer */
 
@@ -138,9 +138,7 @@ static void tick(struct h2s_timer *t)
 
 Test(busy_poll, polls_that_catch_nothing_shrink_to_none)
 {
-	loop.poll.us = 2000;
-	loop.poll.share_pct = 100;
-	loop.poll.len_ns = 2 * MS;
+	poll_on(2000, 100);
 	ticks = 12;
 	tick_timer.fire = tick;
 	h2s_timer_arm(&loop, &tick_timer, 5);
@@ -178,28 +176,26 @@ static void wake_after(long after_ms)
 	cr_assert_eq(timerfd_settime(tfd_watch.fd, 0, &its, NULL), 0);
 }
 
-Test(busy_poll, an_event_within_us_of_sleeping_turns_polling_on)
+/* Busy polling of `us`, not polling yet (nothing learnt); an event after_ms from now. */
+static void idle_until_event(uint32_t us, long after_ms)
 {
-	loop.poll.us = 50000; /* 50 ms: the 1 ms event comes well within it */
+	loop.poll.us = us;
 	loop.poll.share_pct = 100;
-	wake_after(1);
+	wake_after(after_ms);
 	h2s_timer_arm(&loop, &stop_timer, 5000); /* a bound, should the event never come */
 	cr_assert_eq(h2s_loop_run(&loop), 0);
 	close(tfd_watch.fd);
-
 	cr_assert_eq(loop.poll.spent_ns, 0, "polled with nothing learnt yet");
+}
+
+Test(busy_poll, an_event_within_us_of_sleeping_turns_polling_on)
+{
+	idle_until_event(50000, 1); /* 50 ms: the 1 ms event comes well within it */
 	cr_assert_eq(loop.poll.len_ns, 50 * MS);
 }
 
 Test(busy_poll, an_event_later_than_us_leaves_it_off)
 {
-	loop.poll.us = 1000;
-	loop.poll.share_pct = 100;
-	wake_after(30);
-	h2s_timer_arm(&loop, &stop_timer, 5000);
-	cr_assert_eq(h2s_loop_run(&loop), 0);
-	close(tfd_watch.fd);
-
-	cr_assert_eq(loop.poll.spent_ns, 0);
+	idle_until_event(1000, 30);
 	cr_assert_eq(loop.poll.len_ns, 0);
 }
