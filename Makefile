@@ -37,7 +37,7 @@ help:
 	@echo "make        build BPF objects, skeleton, h2steerd, h2steer and the test peer"
 	@echo "make test   unit, kernel and end-to-end tests (root)"
 	@echo "make demo   one gRPC connection spread over three local backends (root)"
-	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 4 minutes);"
+	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 3 minutes);"
 	@echo "            BENCH_ARGS='--scale --publish': also the scale checks; results to tools/bench/"
 	@echo "make profile  where the daemon's time goes: perf stat/record, callgrind (root; ~1 min);"
 	@echo "            PROFILE_ARGS=--publish: to tools/bench/profile.md"
