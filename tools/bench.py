@@ -344,7 +344,7 @@ def summarize(name, runs, backend_ids, rss_idle, rss_after, idle):
             "rss_idle_conns_kb": idle["rss_kb"] if idle else None,
             "idle_conns_opened": idle["opened"] if idle else None,
             "split": split,
-            "split_even": name not in bench_targets.BALANCERS or all(
+            "split_even": name not in bench_targets.BALANCERS or bool(split) and all(
                 SHARE_BAND[0] <= share <= SHARE_BAND[1] for share in split.values()),
             "errors": sum(load["errors"] for load in loads), "problems": problems}
 

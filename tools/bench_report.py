@@ -62,18 +62,21 @@ LEGEND = (
     "run in the client's context and are not in it); CPU @1: the same during the latency "
     "runs at 1 in flight, per 1000 RPCs; backends CPU: the three grpc-go "
     "backends together, per 1000 requests (one server with all 16 RPCs of a connection "
-    "batches better than three with a third each: a cost every balancer pays, the ceiling "
-    "for the throughput ratio); client CPU: h2load's, per 1000 requests. CPUs busy: what "
+    "batches better than three with a third each; how much more also depends on how a "
+    "balancer writes to them); client CPU: h2load's, per 1000 requests. CPUs busy: what "
     "the throughput run kept busy (client + backends + balancer CPU per request × req/s; "
-    "the machine has {cpus}). ceiling ×direct: the best throughput ratio a balancer that "
-    "cost no CPU at all could reach with the client and backend CPU measured behind this "
-    "target ({cpus} CPUs / (client + backends CPU per request), over direct's req/s). "
+    "the machine has {cpus}). ceiling ×direct: an upper bound, {cpus} CPUs / (client + "
+    "backends CPU per request behind this target), over direct's req/s — what a balancer "
+    "that cost no CPU could reach at best were the run bound by CPU alone; with 16 in "
+    "flight a run is also bound by latency (req/s = 16 / latency), so none reaches its "
+    "ceiling, direct included. "
     "RSS: VmRSS of the tree, before any load, "
     "after the runs, and with 1000 idle HTTP/2 client connections open (h2steer's BPF maps are "
     "kernel memory, not in it). "
     "split: share of the latency runs' RPCs per backend (be1/be2/be3). h2steer-poll: a second "
     "h2steer daemon, with busy polling on (`busy_poll_us={poll_us}`: before sleeping, its loop "
-    "polls for up to {poll_us} µs while at most 4 streams are open; off by default). "
+    "polls for up to {poll_us} µs while at most {poll_streams} streams are open; off by "
+    "default). "
     "References, not "
     "balancers of RPCs: h2steer-1be is the same daemon with a service of the first backend "
     "only (its data path without the spreading); haproxy-tcp is haproxy as an L4 relay "
@@ -176,7 +179,8 @@ def write_markdown(results, path):
         "",
         markdown_table(comparison_headers(), comparison_rows(results)),
         "",
-        LEGEND.format(cpus=meta["cpus"], poll_us=bench_targets.BUSY_POLL_US),
+        LEGEND.format(cpus=meta["cpus"], poll_us=bench_targets.BUSY_POLL_US,
+                      poll_streams=bench_targets.BUSY_POLL_MAX_STREAMS),
         "",
         "Versions: " + ", ".join(f"{name} {v}" for name, v in meta["versions"].items()) +
         ". The balancers' configurations are in tools/bench_targets.py.",

@@ -1,12 +1,14 @@
-"""The targets `make bench` loads, all in front of the same grpc-go backends of one h2slab Lab:
-the first backend alone (direct), h2steer, and nginx, haproxy and nghttpx configured alike —
-HTTP/2 cleartext in front, the backends over HTTP/2 behind, round robin, one worker, no access
-log, errors to the lab log. Two references are not balancers of RPCs but show what the
-comparison is made of: h2steer-1be (the same daemon with a service of the first backend only:
-the data path without the spreading) and haproxy-tcp (haproxy as an L4 relay, `mode tcp`: a
-connection, and so all its RPCs, goes to one backend — the cost of an L4 proxy). Each balancer is configured here (files in lab.tmp), runs in the
-foreground through lab.spawn (so the lab stops it by PID), and listens on a free 127.0.0.1
-port. Only h2steer's clients run in the lab cgroup: h2steer never captures the others'.
+"""The targets `make bench` loads, all in front of the same grpc-go backends of one h2slab Lab: the
+first backend alone (direct), h2steer, and nginx, haproxy and nghttpx configured alike — HTTP/2
+cleartext in front, the backends over HTTP/2 behind, round robin, one worker, no access log,
+errors to the lab log. Two references are not balancers of RPCs but show what the comparison is
+made of: h2steer-1be (the same daemon with a service of the first backend only: the data path
+without the spreading) and haproxy-tcp (haproxy as an L4 relay, `mode tcp`: a connection, and so
+all its RPCs, goes to one backend — the cost of an L4 proxy). Each balancer is configured here
+(files in lab.tmp), runs in the foreground through lab.spawn (so the lab stops it by PID), and
+listens on a free 127.0.0.1 port. Only h2steer's clients run in the lab cgroup: h2steer never
+captures the others'. h2steer-poll is a second daemon, with busy polling, capturing a cgroup of
+its own.
 
 Also what a balancer costs: CPU time and RSS of its whole process tree, read from /proc.
 """
@@ -19,7 +21,9 @@ import time
 import h2slab
 
 BALANCERS = ("h2steer", "h2steer-poll", "nginx", "haproxy", "nghttpx")
-BUSY_POLL_US = 200  # h2steer-poll's busy_poll_us
+# h2steer-poll's busy polling settings (README: Busy polling).
+BUSY_POLL_US = 200
+BUSY_POLL_MAX_STREAMS = 4
 REFERENCES = ("h2steer-1be", "haproxy-tcp")
 TARGETS = ("direct",) + BALANCERS + REFERENCES
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -79,7 +83,8 @@ def start_h2steer_poll(lab, addrs):
     vip = lab.vip()
     cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + "-poll")
     daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup,
-                        extra=("--log-level", "info", "--set", f"busy_poll_us={BUSY_POLL_US}"))
+                        extra=("--log-level", "info", "--set", f"busy_poll_us={BUSY_POLL_US}",
+                               "--set", f"busy_poll_max_streams={BUSY_POLL_MAX_STREAMS}"))
     return Target("h2steer-poll", vip, daemon.proc, in_cgroup=cgroup)
 
 

@@ -380,9 +380,9 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		snprintf(err, errlen, "epoll: %s", strerror(-rc));
 		return rc;
 	}
-	d->loop.poll.us = d->set.busy_poll_us;
+	d->loop.poll.max_us = d->set.busy_poll_us;
 	d->loop.poll.share_pct = d->set.busy_poll_share;
-	d->loop.poll.ok = busy_poll_pays;
+	d->loop.poll.pays = busy_poll_pays;
 	h2s_registry_init(&d->reg, maps);
 	d->reg.outlier = &d->set.outlier;
 	d->reg.stats = &d->stats;

@@ -246,7 +246,7 @@ static void run_timers(struct h2s_loop *l)
 	}
 }
 
-/* The share cap (busy_poll share_pct) is counted over periods of this length. */
+/* The share cap (busy_poll share_pct) is counted over fixed periods of this length. */
 #define BUSY_POLL_PERIOD_NS 100000000ull
 /* A poll shorter than this is not worth its system calls: stop until a wake-up says so. */
 #define BUSY_POLL_MIN_NS 5000ull
@@ -275,50 +275,60 @@ static uint64_t poll_length(struct h2s_busy_poll *p, uint64_t now, int timeout_m
 	return len;
 }
 
-/* As the cpuidle haltpoll governor does: an event within `us` of going idle means a poll that
- * long pays (or paid), so the next one is `us` long; anything else halves it, down to none.
- * Sparse traffic, whose events come later than any poll would wait, soon costs nothing.
+/* paid: an event came while polling, or within max_us of going idle, so a poll of max_us
+ * pays: the next one is that long. Otherwise (a later event, a timer) the next is half as
+ * long, down to none. Like the cpuidle haltpoll governor, except that it goes back to full
+ * length at once rather than doubling from a small start: an RPC-at-a-time client shows its
+ * rhythm on the first wake-up. Sparse traffic soon costs no polling at all.
  */
-static void adapt(struct h2s_busy_poll *p, bool event, uint64_t idle_ns)
+static void adapt(struct h2s_busy_poll *p, bool paid)
 {
-	uint64_t full = (uint64_t)p->us * 1000;
-
-	if (event && idle_ns <= full)
-		p->len_ns = full;
+	if (paid)
+		p->len_ns = (uint64_t)p->max_us * 1000;
 	else if ((p->len_ns /= 2) < BUSY_POLL_MIN_NS)
 		p->len_ns = 0;
 }
 
-/* epoll_wait, polling first where busy polling is on and pays (struct h2s_busy_poll). */
+/* epoll_wait, polling first where busy polling is on and pays (struct h2s_busy_poll). On
+ * failure, -1 with errno from epoll_wait.
+ */
 static int wait_events(struct h2s_loop *l, struct epoll_event *evs, int max, int timeout_ms)
 {
 	struct h2s_busy_poll *p = &l->poll;
 	uint64_t start, now, len;
-	int n = 0;
+	int n = 0, err;
 
-	if (!timeout_ms || !p->us || (p->ok && !p->ok(l)))
+	if (!timeout_ms || !p->max_us || (p->pays && !p->pays(l)))
 		return epoll_wait(l->epfd, evs, max, timeout_ms);
 	start = now = h2s_now_ns();
 	len = poll_length(p, start, timeout_ms);
 	if (len) {
 		do {
 			n = epoll_wait(l->epfd, evs, max, 0);
+			err = errno;
 			now = h2s_now_ns();
 		} while (n == 0 && now - start < len);
 		p->period_spent_ns += now - start;
 		p->spent_ns += now - start;
-	}
-	if (n == 0) {
-		if (timeout_ms > 0) {
-			uint64_t spent_ms = (now - start) / 1000000;
-
-			timeout_ms = spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+		if (n != 0) {
+			if (n > 0)
+				adapt(p, true);
+			errno = err;
+			return n;
 		}
-		n = epoll_wait(l->epfd, evs, max, timeout_ms);
-		now = h2s_now_ns();
 	}
+	if (timeout_ms > 0) {
+		/* Rounded up: the sleep ends at the timer's deadline or before, never after. */
+		uint64_t spent_ms = (now - start + 999999) / 1000000;
+
+		timeout_ms = spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+	}
+	n = epoll_wait(l->epfd, evs, max, timeout_ms);
+	err = errno;
+	now = h2s_now_ns();
 	if (n >= 0)
-		adapt(p, n > 0, now - start);
+		adapt(p, n > 0 && now - start <= (uint64_t)p->max_us * 1000);
+	errno = err;
 	return n;
 }
 

@@ -42,17 +42,18 @@ struct h2s_timer_heap {
 	size_t n, cap;
 };
 
-/* Busy polling: when the loop would sleep, it first polls epoll without sleeping, if `ok`
- * says it pays now, for at most share_pct % of each 100 ms. A peer writing to a socket of a
- * polling loop has no sleeping CPU to wake (a cross-CPU wake-up, dearer still in a VM), and
- * the loop none to wake up from: less latency per hop, paid in CPU time. The poll length
- * adapts (loop.c adapt()): `us` after an event came within `us` of going idle, halved after
- * one that did not, down to 0 (no polling) — where it also starts. Off when us is 0.
+/* Busy polling: when the loop would sleep, it first polls epoll without sleeping, while
+ * `pays` says it pays now, for at most share_pct % of each 100 ms period. A peer that writes
+ * to a socket of a polling loop has no sleeping task to wake (a wake-up across CPUs, dearer
+ * still in a VM) and the loop no sleep to come back from: less latency per hop through the
+ * daemon, paid in CPU time. The poll length adapts (loop.c adapt()): max_us after an event
+ * within max_us of going idle, halved after any other wake-up, down to 0 (no polling), where
+ * it also starts. Off when max_us is 0.
  */
 struct h2s_busy_poll {
-	uint32_t us;
+	uint32_t max_us;
 	uint32_t share_pct;
-	bool (*ok)(struct h2s_loop *l);
+	bool (*pays)(struct h2s_loop *l);
 	uint64_t len_ns; /* how long the next poll may last */
 	uint64_t period_start_ns, period_spent_ns;
 	uint64_t spent_ns; /* all the time spent polling, for the metrics */

@@ -17,7 +17,9 @@ PR_SET_CHILD_SUBREAPER = 36
 TARGET_FIELDS = ("rps", "rps_ratio", "p50_us_16", "p90_us_16", "p99_us_16", "p50_16_ratio",
                  "p99_16_ratio", "p50_us_1", "p50_1_ratio", "backends_cpu_ms_per_1k_rpcs",
                  "client_cpu_ms_per_1k_rpcs", "cpus_busy", "ceiling_ratio")
-BALANCER_FIELDS = ("cpu_ms_per_1k_rpcs", "rss_idle_kb", "rss_after_kb", "rss_idle_conns_kb")
+# Every target but direct has a process whose CPU time is measured; balancers also RSS.
+PROCESS_FIELDS = ("cpu_ms_per_1k_rpcs", "cpu_ms_per_1k_rpcs_1")
+BALANCER_FIELDS = ("rss_idle_kb", "rss_after_kb", "rss_idle_conns_kb")
 
 
 def set_subreaper(on):
@@ -76,7 +78,8 @@ def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
     assert results["errors"] == 0 and results["problems"] == [], results["problems"]
     for name in bench_targets.TARGETS:
         summary = results["targets"][name]
-        fields = TARGET_FIELDS + (BALANCER_FIELDS if name in bench_targets.BALANCERS else ())
+        fields = (TARGET_FIELDS + (PROCESS_FIELDS if name != "direct" else ()) +
+                  (BALANCER_FIELDS if name in bench_targets.BALANCERS else ()))
         for field in fields:
             assert isinstance(summary[field], (int, float)), (name, field, summary[field])
         assert summary["split"], name

@@ -1,8 +1,8 @@
 /* test_busy_poll.c — the event loop's busy polling (struct h2s_busy_poll in user/loop.h): how
- * long it polls before sleeping, the share cap, the ok() gate, events found while polling, and
- * how the poll length adapts to when events come.
- * Bounds are loose upper limits (sanitizer build, shared CPUs); each would be broken many times
- * over by a loop that ignored the setting it checks.
+ * long it polls before sleeping, the timer deadline and the share cap bounding it, the pays()
+ * gate, an event ending a poll, and how the poll length adapts to when events come. Events
+ * come from a timerfd at set times. Time bounds are loose (sanitizer build, shared CPUs); each
+ * is broken many times over by a loop that ignores the rule its test names.
  */
 #include "unit.h"
 
@@ -16,9 +16,8 @@
 
 static struct h2s_loop loop;
 static struct h2s_timer stop_timer;
-static struct h2s_watch pipe_watch;
-static int fds[2] = { -1, -1 };
-static int pipe_events;
+static struct h2s_watch tick_watch; /* a timerfd */
+static int ticks_seen, stop_after_ticks;
 
 static void stop_loop(struct h2s_timer *t)
 {
@@ -26,51 +25,59 @@ static void stop_loop(struct h2s_timer *t)
 	h2s_loop_stop(&loop);
 }
 
-static void on_pipe(struct h2s_watch *w, uint32_t events)
+static void on_tick(struct h2s_watch *w, uint32_t events)
 {
-	char c;
+	uint64_t expirations;
 
 	(void)events;
-	cr_assert_eq(read(w->fd, &c, 1), 1);
-	pipe_events++;
-	h2s_loop_stop(&loop);
+	cr_assert_eq(read(w->fd, &expirations, sizeof(expirations)), sizeof(expirations));
+	if (++ticks_seen == stop_after_ticks)
+		h2s_loop_stop(&loop);
 }
 
 static void setup(void)
 {
 	cr_assert_eq(h2s_loop_init(&loop), 0);
-	cr_assert_eq(pipe(fds), 0);
-	pipe_watch.fd = fds[0];
-	pipe_watch.on_io = on_pipe;
-	cr_assert_eq(h2s_watch_add(&loop, &pipe_watch, EPOLLIN), 0);
 	stop_timer.fire = stop_loop;
-	pipe_events = 0;
+	tick_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	cr_assert_geq(tick_watch.fd, 0);
+	tick_watch.on_io = on_tick;
+	cr_assert_eq(h2s_watch_add(&loop, &tick_watch, EPOLLIN), 0);
+	ticks_seen = 0;
+	stop_after_ticks = 0; /* never */
 }
 
 static void teardown(void)
 {
 	h2s_loop_fini(&loop);
-	close(fds[0]);
-	close(fds[1]);
+	close(tick_watch.fd);
 }
 
 TestSuite(busy_poll, .init = setup, .fini = teardown);
 
-static bool never(struct h2s_loop *l)
+/* An event first_us from now, then every every_us (0: once). */
+static void ticks(long first_us, long every_us)
 {
-	(void)l;
-	return false;
+	struct itimerspec its = {
+		.it_value = { .tv_sec = first_us / 1000000, .tv_nsec = first_us % 1000000 * 1000 },
+		.it_interval = { .tv_sec = every_us / 1000000,
+				 .tv_nsec = every_us % 1000000 * 1000 },
+	};
+
+	cr_assert_eq(timerfd_settime(tick_watch.fd, 0, &its, NULL), 0);
 }
 
-/* Busy polling on, share_pct % at most, its next poll as long as it gets. */
-static void poll_on(uint32_t us, uint32_t share_pct)
+/* Busy polling on, at most share_pct % of each period, its next poll as long as it gets. */
+static void poll_on(uint32_t max_us, uint32_t share_pct)
 {
-	loop.poll.us = us;
+	loop.poll.max_us = max_us;
 	loop.poll.share_pct = share_pct;
-	loop.poll.len_ns = (uint64_t)us * 1000;
+	loop.poll.len_ns = (uint64_t)max_us * 1000;
 }
 
-/* Run the loop until the stop timer, delay_ms from now; returns the time polled. */
+/* Run the loop until the stop timer, delay_ms from now (or a tick stops it first); returns
+ * the time polled.
+ */
 static uint64_t run_for(uint64_t delay_ms)
 {
 	h2s_timer_arm(&loop, &stop_timer, delay_ms);
@@ -78,8 +85,13 @@ static uint64_t run_for(uint64_t delay_ms)
 	return loop.poll.spent_ns;
 }
 
+#define assert_spent(cmp, spent, bound)                                                      \
+	cr_assert_##cmp(spent, bound, "polled %llu us", (unsigned long long)(spent) / 1000)
+
 Test(busy_poll, off_never_polls)
 {
+	loop.poll.share_pct = 100; /* all but max_us say: poll 3 ms */
+	loop.poll.len_ns = 3 * MS;
 	cr_assert_eq(run_for(20), 0);
 }
 
@@ -88,49 +100,79 @@ Test(busy_poll, polls_its_length_then_sleeps)
 	poll_on(3000, 100);
 	uint64_t spent = run_for(40);
 
-	/* 3 ms before the first sleep; at most a few ms more in the turns around the timer's
-	 * deadline (polling never outlasts the time left to it). Polling throughout: ~40 ms.
+	/* 3 ms before the first sleep; a little more in the turn at the timer's deadline. Polling
+	 * throughout: ~40 ms.
 	 */
-	cr_assert_geq(spent, 3 * MS, "polled %llu ns", (unsigned long long)spent);
-	cr_assert_lt(spent, 15 * MS, "polled %llu ns", (unsigned long long)spent);
+	assert_spent(geq, spent, 3 * MS);
+	assert_spent(lt, spent, 15 * MS);
 }
 
-Test(busy_poll, share_caps_the_time_per_window)
-{
-	poll_on(10000, 1); /* 1 ms per 100 ms window */
-	uint64_t spent = run_for(40);
-
-	/* One window: 1 ms at most, not the 10 ms a single uncapped poll would take. */
-	cr_assert_geq(spent, 1 * MS, "polled %llu ns", (unsigned long long)spent);
-	cr_assert_lt(spent, 5 * MS, "polled %llu ns", (unsigned long long)spent);
-}
-
-Test(busy_poll, not_while_ok_says_no)
+Test(busy_poll, a_poll_ends_at_the_timer_deadline)
 {
 	poll_on(10000, 100);
-	loop.poll.ok = never;
+	uint64_t spent = run_for(2);
+
+	assert_spent(geq, spent, 1 * MS);
+	assert_spent(lt, spent, 5 * MS); /* not the 10 ms the poll length allows */
+}
+
+Test(busy_poll, share_caps_the_time_per_period)
+{
+	poll_on(10000, 1); /* 1 ms per 100 ms period */
+	uint64_t spent = run_for(40);
+
+	assert_spent(geq, spent, 1 * MS);
+	assert_spent(lt, spent, 5 * MS); /* not the 10 ms of one uncapped poll */
+}
+
+Test(busy_poll, the_share_renews_every_period)
+{
+	/* An event every ms keeps polling worth it; 10 % of each 100 ms period may be spent:
+	 * ~35 ms over 350 ms. Never renewed: 10 ms; no cap: most of the 350 ms.
+	 */
+	poll_on(5000, 10);
+	ticks(1000, 1000);
+	uint64_t spent = run_for(350);
+
+	assert_spent(geq, spent, 20 * MS);
+	assert_spent(leq, spent, 60 * MS);
+}
+
+static bool never(struct h2s_loop *l)
+{
+	(void)l;
+	return false;
+}
+
+Test(busy_poll, not_while_pays_says_no)
+{
+	poll_on(10000, 100);
+	loop.poll.pays = never;
 	cr_assert_eq(run_for(20), 0);
 }
 
-Test(busy_poll, an_event_found_while_polling_is_handled)
+Test(busy_poll, an_event_ends_the_poll_and_keeps_it_full)
 {
-	poll_on(10000, 100);
-	cr_assert_eq(write(fds[1], "x", 1), 1);
-	uint64_t spent = run_for(5000); /* the pipe stops the loop, not this timer */
+	poll_on(20000, 100);
+	ticks(2000, 0);
+	stop_after_ticks = 1;
+	uint64_t spent = run_for(5000);
 
-	cr_assert_eq(pipe_events, 1);
-	cr_assert_lt(spent, 10 * MS, "polled %llu ns", (unsigned long long)spent);
+	cr_assert_eq(ticks_seen, 1);
+	assert_spent(geq, spent, 1 * MS); /* it polled until the event... */
+	assert_spent(lt, spent, 15 * MS); /* ...and stopped there, not at 20 ms */
+	cr_assert_eq(loop.poll.len_ns, 20 * MS);
 }
 
-/* A timer that fires every 5 ms, `ticks` times, then stops the loop: idle periods in which no
- * event comes.
+/* A loop timer that fires every 5 ms, `idle_periods` times, then stops the loop: idle
+ * periods in which no event comes.
  */
-static int ticks;
-static struct h2s_timer tick_timer;
+static int idle_periods;
+static struct h2s_timer idle_timer;
 
-static void tick(struct h2s_timer *t)
+static void idle_tick(struct h2s_timer *t)
 {
-	if (--ticks > 0)
+	if (--idle_periods > 0)
 		h2s_timer_arm(&loop, t, 5);
 	else
 		h2s_loop_stop(&loop);
@@ -139,63 +181,42 @@ static void tick(struct h2s_timer *t)
 Test(busy_poll, polls_that_catch_nothing_shrink_to_none)
 {
 	poll_on(2000, 100);
-	ticks = 12;
-	tick_timer.fire = tick;
-	h2s_timer_arm(&loop, &tick_timer, 5);
+	idle_periods = 12;
+	idle_timer.fire = idle_tick;
+	h2s_timer_arm(&loop, &idle_timer, 5);
 	cr_assert_eq(h2s_loop_run(&loop), 0);
 
-	/* 2 + 1 + 0.5 + ... ms, then none: under 4 ms and more, where a poll of 2 ms before each
-	 * of the 12 sleeps would be 24 ms.
+	/* 2 + 1 + 0.5 + ... ms, then none: just under 4 ms in all, where a poll of 2 ms before
+	 * each of the 12 sleeps would be 24 ms.
 	 */
-	cr_assert_lt(loop.poll.spent_ns, 6 * MS, "polled %llu ns",
-		     (unsigned long long)loop.poll.spent_ns);
+	assert_spent(lt, loop.poll.spent_ns, 6 * MS);
 	cr_assert_eq(loop.poll.len_ns, 0);
 }
 
-/* A timerfd that becomes readable after_ms from now, watched; it stops the loop. */
-static struct h2s_watch tfd_watch;
-
-static void on_tfd(struct h2s_watch *w, uint32_t events)
+/* Busy polling of max_us with poll length len_ns; the loop runs until an event after_ms from
+ * now.
+ */
+static void idle_until_event(uint32_t max_us, uint64_t len_ns, long after_ms)
 {
-	uint64_t expirations;
-
-	(void)events;
-	cr_assert_eq(read(w->fd, &expirations, sizeof(expirations)), sizeof(expirations));
-	h2s_loop_stop(&loop);
-}
-
-static void wake_after(long after_ms)
-{
-	struct itimerspec its = { .it_value = { .tv_sec = after_ms / 1000,
-						.tv_nsec = (after_ms % 1000) * 1000000 } };
-
-	tfd_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cr_assert_geq(tfd_watch.fd, 0);
-	tfd_watch.on_io = on_tfd;
-	cr_assert_eq(h2s_watch_add(&loop, &tfd_watch, EPOLLIN), 0);
-	cr_assert_eq(timerfd_settime(tfd_watch.fd, 0, &its, NULL), 0);
-}
-
-/* Busy polling of `us`, not polling yet (nothing learnt); an event after_ms from now. */
-static void idle_until_event(uint32_t us, long after_ms)
-{
-	loop.poll.us = us;
+	loop.poll.max_us = max_us;
 	loop.poll.share_pct = 100;
-	wake_after(after_ms);
-	h2s_timer_arm(&loop, &stop_timer, 5000); /* a bound, should the event never come */
-	cr_assert_eq(h2s_loop_run(&loop), 0);
-	close(tfd_watch.fd);
-	cr_assert_eq(loop.poll.spent_ns, 0, "polled with nothing learnt yet");
+	loop.poll.len_ns = len_ns;
+	ticks(after_ms * 1000, 0);
+	stop_after_ticks = 1;
+	run_for(5000); /* a bound, should the event never come */
+	cr_assert_eq(ticks_seen, 1);
 }
 
-Test(busy_poll, an_event_within_us_of_sleeping_turns_polling_on)
+Test(busy_poll, an_event_within_max_us_of_sleeping_turns_polling_on)
 {
-	idle_until_event(50000, 1); /* 50 ms: the 1 ms event comes well within it */
+	idle_until_event(50000, 0, 1); /* not polling; the 1 ms event comes well within 50 ms */
+	cr_assert_eq(loop.poll.spent_ns, 0);
 	cr_assert_eq(loop.poll.len_ns, 50 * MS);
 }
 
-Test(busy_poll, an_event_later_than_us_leaves_it_off)
+Test(busy_poll, an_event_later_than_max_us_halves_it)
 {
-	idle_until_event(1000, 30);
-	cr_assert_eq(loop.poll.len_ns, 0);
+	idle_until_event(1000, 1 * MS, 30); /* a 1 ms poll catches nothing; the event at 30 ms */
+	assert_spent(geq, loop.poll.spent_ns, 1 * MS);
+	cr_assert_eq(loop.poll.len_ns, 500 * 1000);
 }
