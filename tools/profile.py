@@ -3,24 +3,30 @@
 
 The release daemon in front of three grpc-go backends (the bench's set-up), profiled three ways:
 
-1. cost per request under three loads (perf stat on the daemon): its CPU time, system calls and
-   context switches per request, how much of a CPU it kept busy, and how many of the machine's
-   CPUs were busy meanwhile (/proc/stat) — the bench's load (h2load, one connection, 16
-   streams), many connections (h2load, 100 connections x 1 stream) and one RPC at a time
-   (the Go gRPC client);
-2. where its CPU time goes under the bench's load (perf record): kernel, nghttp2, libc and
-   h2steerd's own code, and the hottest symbols;
+1. cost per request (perf stat on the daemon, its events enabled once the load starts): its
+   CPU time, system calls and context switches per request, how much of a CPU it kept busy,
+   and how many of the machine's CPUs worked meanwhile (/proc/stat, steal left out) — under
+   the bench's load (h2load, one connection, 16 streams), many connections (h2load, 100
+   connections x 1 stream), one RPC at a time (the Go gRPC client), and one at a time with
+   busy polling on (a second daemon). perf stat's own tracepoint counting adds to the
+   daemon's time here: `make bench` (no perf attached) has the cleaner CPU figure;
+2. where its CPU time goes under the bench's load (perf record -g): kernel, nghttp2, libc and
+   h2steerd's own code, the hottest symbols, and the inclusive share of a few kernel paths
+   (sending, waking the reader, receiving, waiting, switching);
 3. user-space instructions per RPC (valgrind --tool=callgrind): two daemons under callgrind, one
-   serving N RPCs and one 3N; the difference over 2N RPCs is the per-RPC count, start-up and
-   BPF loading cancel out. Split by library and by function.
+   serving N RPCs and one 3N; the difference over 2N RPCs is the per-RPC count: start-up and
+   BPF loading cancel out; work that runs by the clock (health checks, timers) does not, but
+   it is a few calls per second against thousands of RPCs. Split by library and by function.
 
 Output: the tables on stdout and OUT/profile.md (OUT: build/profile); --publish copies it to
 tools/bench/profile.md. Needs root (it loads the daemon's BPF programs), perf and valgrind.
 """
 import argparse
 import collections
+import errno
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -67,7 +73,7 @@ def main():
         body = bench.grpc_body(lab, bench.MESSAGE)
         backends = lab.backends(3)
         addrs = [b.addr for b in backends]
-        costs, shares, symbols = perf_profile(lab, addrs, body, args.n)
+        perf = perf_profile(lab, addrs, body, args.n)
         instructions = callgrind_profile(lab, addrs, args.rpcs)
     except Exception:
         print(lab.logs(), file=sys.stderr)
@@ -76,7 +82,7 @@ def main():
         problems = lab.close()
         if problems:
             print(f"cleanup problems: {problems}", file=sys.stderr)
-    text = markdown(args, costs, shares, symbols, instructions)
+    text = markdown(args, *perf, instructions)
     print(text)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "profile.md")
@@ -93,36 +99,143 @@ def progress(text):
     print(f"profile: {text}", file=sys.stderr, flush=True)
 
 
-def start_daemon(lab, addrs, wrap=()):
+def start_daemon(lab, addrs, wrap=(), settings=()):
+    """A daemon (under `wrap`, with --set `settings`) for a fresh service of addrs."""
     vip = lab.vip()
-    daemon = lab.daemon(services={vip: addrs}, extra=("--log-level", "info"), wrap=wrap,
-                        wait=False)
+    extra = ("--log-level", "info") + tuple(a for kv in settings for a in ("--set", kv))
+    daemon = lab.daemon(services={vip: addrs}, extra=extra, wrap=wrap, wait=False)
     daemon.proc.wait_for(" ready: ", timeout=120)
     return daemon, bench_targets.Target("h2steer", vip, daemon.proc, in_cgroup=True)
 
 
 # ---- 1 and 2: perf ----
 
+BUSY_POLL = (f"busy_poll_us={bench_targets.BUSY_POLL_US}",
+             f"busy_poll_max_streams={bench_targets.BUSY_POLL_MAX_STREAMS}")
 LOADS = (
-    # label, how: ("h2load", connections, streams) or ("unary", in flight)
-    ("h2load, 1 connection x 16 streams (the bench's load)", ("h2load", 1, 16)),
-    ("h2load, 100 connections x 1 stream", ("h2load", 100, 1)),
-    ("Go gRPC client, 1 RPC in flight", ("unary", 1)),
+    # label, daemon settings, how: ("h2load", connections, streams) or ("unary", in flight)
+    ("h2load, 1 connection x 16 streams (the bench's load)", (), ("h2load", 1, 16)),
+    ("h2load, 100 connections x 1 stream", (), ("h2load", 100, 1)),
+    ("Go gRPC client, 1 RPC in flight", (), ("unary", 1)),
+    (f"Go gRPC client, 1 RPC in flight, busy polling ({BUSY_POLL[0]})", BUSY_POLL,
+     ("unary", 1)),
+)
+# Kernel functions whose inclusive share of the daemon's samples says where its kernel time
+# goes (perf report --children).
+KERNEL_PATHS = (
+    ("tcp_sendmsg", "sending (loopback TCP: the receiver's side runs here too)"),
+    ("sock_def_readable", "waking the process that reads what was sent"),
+    ("tcp_recvmsg", "receiving"),
+    ("do_epoll_wait", "waiting for events"),
+    ("schedule", "switching away (sleeping) and back"),
 )
 
 
 def perf_profile(lab, addrs, body, n):
-    daemon, target = start_daemon(lab, addrs)
-    bench.warm_up(lab, target, body, 2000)
-    costs = []
-    for label, how in LOADS:
-        progress(f"perf stat: {label}")
-        requests = n if how[0] == "h2load" else max(n // 10, 100)
-        costs.append(perf_stat(lab, target, daemon.proc.pid, label, how, requests, body))
-    progress("perf record: h2load, 1 connection x 16 streams")
-    shares, symbols = perf_record(lab, target, daemon.proc.pid, body, n)
-    daemon.stop()
-    return costs, shares, symbols
+    """perf stat under each load (a daemon per set of settings), then perf record under the
+    bench's load: (costs, shares by object, top symbols, kernel paths)."""
+    costs, recorded = [], None
+    for settings in dict.fromkeys(load[1] for load in LOADS):
+        daemon, target = start_daemon(lab, addrs, settings=settings)
+        bench.warm_up(lab, target, body, 2000)
+        for label, _, how in (load for load in LOADS if load[1] == settings):
+            progress(f"perf stat: {label}")
+            requests = n if how[0] == "h2load" else max(n // 10, 100)
+            costs.append(perf_stat(lab, target, daemon.proc.pid, label, how, requests, body))
+        if not settings:
+            progress("perf record: h2load, 1 connection x 16 streams")
+            recorded = perf_record(lab, target, daemon.proc.pid, body, n)
+        daemon.stop()
+    costs.sort(key=lambda c: [load[0] for load in LOADS].index(c["load"]))
+    return (costs,) + recorded
+
+
+class Perf:
+    """perf (stat or record) attached to a process, its events enabled only once enable()
+    returns (perf acknowledged over its control FIFO), so a load started after it is counted
+    whole."""
+
+    def __init__(self, lab, argv, pid):
+        self.ctl = os.path.join(lab.tmp, f"perf-ctl-{lab.seq()}")
+        self.ack = self.ctl + ".ack"
+        os.mkfifo(self.ctl)
+        os.mkfifo(self.ack)
+        self.proc = subprocess.Popen(["perf"] + argv + ["-D", "-1", "--control",
+                                                        f"fifo:{self.ctl},{self.ack}",
+                                                        "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def enable(self):
+        deadline = time.monotonic() + PERF_TIMEOUT_S
+        ack = os.open(self.ack, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            ctl = self._open_ctl(deadline)
+            try:
+                os.write(ctl, b"enable\n")
+            finally:
+                os.close(ctl)
+            got = b""
+            while b"ack" not in got:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise h2slab.LabError(f"perf did not enable its events: "
+                                          f"{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+                if select.select([ack], [], [], 0.1)[0]:
+                    chunk = os.read(ack, 64)
+                    got += chunk
+                    if not chunk:
+                        time.sleep(0.01)  # no writer yet: EOF
+        finally:
+            os.close(ack)
+
+    def _open_ctl(self, deadline):
+        """The control FIFO's write end, once perf has opened its read end."""
+        while True:
+            try:
+                return os.open(self.ctl, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO or time.monotonic() > deadline or \
+                        self.proc.poll() is not None:
+                    raise
+                time.sleep(0.01)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=PERF_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+
+def perf_stat(lab, target, pid, label, how, requests, body):
+    out = os.path.join(lab.tmp, f"perf-stat-{lab.seq()}.csv")
+    stat = Perf(lab, ["stat", "-x", ",", "-o", out, "-e",
+                      "task-clock,context-switches,raw_syscalls:sys_enter"], pid)
+    stat.enable()
+    ticks0, switches0, t0 = cpu_ticks(), ctxt_switches(pid), time.monotonic()
+    done, rps = run_load(lab, target, how, requests, body)
+    ticks1, switches1, wall = cpu_ticks(), ctxt_switches(pid), time.monotonic() - t0
+    tick_s = os.sysconf("SC_CLK_TCK") * wall
+    stat.stop()
+    counters = {}
+    with open(out) as f:
+        for line in f:
+            fields = line.strip().split(",")
+            if len(fields) > 2 and re.fullmatch(r"[\d.]+", fields[0]):
+                counters[fields[2]] = float(fields[0])
+    task_ms = counters["task-clock"]
+    return {"load": label, "requests": done, "rps": rps,
+            "cpu_us": task_ms * 1000 / done,
+            "syscalls": counters["raw_syscalls:sys_enter"] / done,
+            "ctx_switches": counters["context-switches"] / done,
+            "voluntary": (switches1[0] - switches0[0]) / done,
+            "involuntary": (switches1[1] - switches0[1]) / done,
+            # counted from enable() to stop(): the load is nearly all of that time
+            "daemon_cpus": task_ms / 1000 / wall,
+            "machine_cpus": (ticks1[0] - ticks0[0]) / tick_s,
+            "stolen_cpus": (ticks1[1] - ticks0[1]) / tick_s}
 
 
 def run_load(lab, target, how, requests, body):
@@ -138,74 +251,52 @@ def run_load(lab, target, how, requests, body):
     return done, r["rps"]
 
 
-def perf_stat(lab, target, pid, label, how, requests, body):
-    out = os.path.join(lab.tmp, "perf-stat.csv")
-    stat = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e",
-                             "task-clock,context-switches,raw_syscalls:sys_enter",
-                             "-p", str(pid)])
-    time.sleep(0.3)  # attached before the load starts
-    busy0, t0 = cpus_busy_ticks(), time.monotonic()
-    done, rps = run_load(lab, target, how, requests, body)
-    busy1, wall = cpus_busy_ticks(), time.monotonic() - t0
-    stop(stat)
-    counters = {}
-    with open(out) as f:
-        for line in f:
-            fields = line.strip().split(",")
-            if len(fields) > 2 and fields[0] and not line.startswith("#"):
-                counters[fields[2]] = float(fields[0])
-    task_ms = counters["task-clock"]
-    return {"load": label, "requests": done, "rps": rps,
-            "cpu_us": task_ms * 1000 / done,
-            "syscalls": counters["raw_syscalls:sys_enter"] / done,
-            "ctx_switches": counters["context-switches"] / done,
-            # task-clock counts from attach to detach; the load is most of that time
-            "daemon_cpus": task_ms / 1000 / wall,
-            "machine_cpus": (busy1 - busy0) / os.sysconf("SC_CLK_TCK") / wall}
+def ctxt_switches(pid):
+    """(voluntary, involuntary) context switches of the process so far: it went to sleep, or
+    it was preempted."""
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.split(":", 1) for line in f if ":" in line)
+    return (int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]))
 
 
-def cpus_busy_ticks():
-    """Clock ticks the machine's CPUs spent not idle (all CPUs together), from /proc/stat."""
+def cpu_ticks():
+    """Clock ticks of the machine's CPUs, all together, from /proc/stat: (working — user, nice,
+    system, irq, softirq; stolen — the hypervisor ran something else while a CPU wanted to
+    run)."""
     with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=PERF_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (
+            int(v) for v in f.readline().split()[1:9])
+    return user + nice + system + irq + softirq, steal
 
 
 def perf_record(lab, target, pid, body, n):
-    """Share of the daemon's samples per object (kernel, libraries, h2steerd) and its hottest
-    symbols, under the bench's load."""
+    """Under the bench's load: share of the daemon's samples per object (kernel, libraries,
+    h2steerd), its hottest symbols, and the inclusive share of KERNEL_PATHS."""
     data = os.path.join(lab.tmp, "perf.data")
-    rec = subprocess.Popen(["perf", "record", "-q", "-o", data, "-p", str(pid)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+    rec = Perf(lab, ["record", "-q", "-g", "-o", data], pid)
+    rec.enable()
     run_load(lab, target, ("h2load", 1, 16), n, body)
-    stop(rec)
+    rec.stop()
     by_dso = perf_report(data, "dso")
     by_sym = perf_report(data, "dso,sym")
     shares = collections.Counter()
     for (dso,), pct in by_dso:
         shares[object_group(dso)] += pct
-    return shares.most_common(), by_sym[:TOP_SYMBOLS]
+    inclusive = {sym[-1]: pct for sym, pct in perf_report(data, "sym", children=True)}
+    paths = [(fn, what, inclusive.get(f"[k] {fn}", 0.0)) for fn, what in KERNEL_PATHS]
+    return shares.most_common(), by_sym[:TOP_SYMBOLS], paths
 
 
-def perf_report(data, sort):
-    r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-q",
+def perf_report(data, sort, children=False):
+    """[(columns of the sort key, percent)]: self time, or with children=True time including
+    callees (the first of perf's two percentages)."""
+    r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none",
+                        "--children" if children else "--no-children",
                         "--sort", sort, "--percent-limit", "0.01"],
-                       capture_output=True, text=True, timeout=120, check=True)
+                       capture_output=True, text=True, timeout=300, check=True)
     rows = []
     for line in r.stdout.splitlines():
-        m = re.match(r"\s*([\d.]+)%\s+(.*)$", line)
+        m = re.match(r"\s*([\d.]+)%\s+(?:[\d.]+%\s+)?(.*)$", line)
         if m:
             rest = re.split(r"\s{2,}", m.group(2).strip())
             rows.append((tuple(rest), float(m.group(1))))
@@ -218,7 +309,7 @@ def object_group(name):
     for prefix, group in (("kernel", "kernel"), ("libnghttp2", "libnghttp2"),
                           ("libc.", "libc"), ("libc-", "libc"), ("h2steerd", "h2steerd"),
                           ("libm.", "libm"), ("vdso", "vdso"), ("ld-linux", "ld.so")):
-        if base.startswith(prefix) or prefix in name:
+        if base.startswith(prefix):
             return group
     return base or "?"
 
@@ -247,13 +338,15 @@ def callgrind_profile(lab, addrs, rpcs):
 
 def parse_callgrind(path):
     """Self Ir per (object, function) of a callgrind output file (its compressed names
-    resolved; the cost line after a calls= line is the callee's inclusive cost: skipped)."""
+    resolved; the cost line after a calls= line is the callee's inclusive cost: skipped; the
+    Ir column found from the positions: and events: headers)."""
     names = {"ob": {}, "fl": {}, "fn": {}}
     kind_of = {"ob": "ob", "cob": "ob", "fl": "fl", "fi": "fl", "fe": "fl", "cfi": "fl",
                "cfl": "fl", "fn": "fn", "cfn": "fn"}
     cost = collections.Counter()
     obj = fn = "?"
     skip_next = False
+    positions, ir_column = 1, None
     with open(path) as f:
         for line in f:
             if line[0].isdigit() or line[0] in "+-*":
@@ -261,8 +354,16 @@ def parse_callgrind(path):
                     skip_next = False
                     continue
                 parts = line.split()
-                if len(parts) > 1:
-                    cost[(obj, fn)] += int(parts[1])
+                if ir_column is None:
+                    raise ValueError(f"{path}: cost line before an events: header")
+                if len(parts) > ir_column:
+                    cost[(obj, fn)] += int(parts[ir_column])
+                continue
+            if line.startswith("positions:"):
+                positions = len(line.split()[1:])
+                continue
+            if line.startswith("events:"):
+                ir_column = positions + line.split()[1:].index("Ir")
                 continue
             key, sep, value = line.rstrip("\n").partition("=")
             if not sep or key not in kind_of and key != "calls":
@@ -285,7 +386,7 @@ def parse_callgrind(path):
 
 # ---- report ----
 
-def markdown(args, costs, shares, symbols, instructions):
+def markdown(args, costs, shares, symbols, paths, instructions):
     total, by_object, top = instructions
     n = bench_report.number
     lines = [
@@ -298,13 +399,20 @@ def markdown(args, costs, shares, symbols, instructions):
         "## Cost per request (perf stat on the daemon)", "",
         bench_report.markdown_table(
             ["load", "req/s", "daemon CPU µs/req", "syscalls/req", "context switches/req",
-             "daemon CPUs busy", "machine CPUs busy"],
+             "of which sleeping", "of which preempted", "daemon CPUs busy",
+             "machine CPUs working", "stolen"],
             [[c["load"], n(c["rps"]), f"{c['cpu_us']:.1f}", f"{c['syscalls']:.2f}",
-              f"{c['ctx_switches']:.2f}", f"{c['daemon_cpus']:.2f}",
-              f"{c['machine_cpus']:.2f} of {os.cpu_count()}"] for c in costs]), "",
+              f"{c['ctx_switches']:.2f}", f"{c['voluntary']:.2f}", f"{c['involuntary']:.2f}",
+              f"{c['daemon_cpus']:.2f}",
+              f"{c['machine_cpus']:.2f} of {os.cpu_count()}", f"{c['stolen_cpus']:.2f}"]
+             for c in costs]), "",
         "daemon CPUs busy: the daemon's CPU time over the load's wall time (one event loop: at "
-        "most 1.00); machine CPUs busy: every process's, from /proc/stat — load generator, "
-        "backends and daemon together.", "",
+        "most 1.00); machine CPUs working: the time the machine's CPUs worked, from "
+        "/proc/stat (user, system, interrupts) — load generator, backends and daemon together; "
+        "stolen: time they wanted to run while the hypervisor ran something else (what is "
+        "left of the CPUs is idle). Context switches: perf's count; sleeping (voluntary) and preempted "
+        "(involuntary) from /proc/PID/status. perf stat's counting adds to the daemon's own "
+        "figures.", "",
         f"## Where the daemon's CPU time goes (perf record, {n(args.n)} requests of the "
         "bench's load)", "",
         bench_report.markdown_table(["object", "share of samples"],
@@ -313,6 +421,10 @@ def markdown(args, costs, shares, symbols, instructions):
                                     [[re.sub(r"^\[[.k]\]\s+", "", sym[-1]),
                                       object_group(sym[0]), f"{pct:.1f} %"]
                                      for sym, pct in symbols]), "",
+        "Kernel paths, time including what they call (perf report --children):", "",
+        bench_report.markdown_table(["kernel function", "what", "share of samples"],
+                                    [[fn, what, f"{pct:.1f} %"] for fn, what, pct in paths]),
+        "",
         f"## User-space instructions per RPC (callgrind, {n(args.rpcs)} vs "
         f"{n(3 * args.rpcs)} RPCs, Go client, 16 in flight)", "",
         f"{n(total)} instructions per RPC in the daemon's process (the kernel's work is not "

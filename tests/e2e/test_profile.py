@@ -16,10 +16,15 @@ def test_profile_quick_fills_every_table_and_cleans_up(tmp_path):
                                             timeout=180)
     assert p.returncode == 0, stdout + stderr
     md = (tmp_path / "profile.md").read_text()
-    # Cost per request: a row per load, each with a positive CPU time and syscall count.
-    rows = re.findall(r"^\| (h2load|Go gRPC)[^|]*\| [\d ]+ \| ([\d.]+) \| ([\d.]+) \|", md, re.M)
-    assert len(rows) == 3, md
-    assert all(float(cpu) > 0 and float(calls) > 0 for _, cpu, calls in rows), rows
+    # Cost per request: a row per load (the last with busy polling), each with a positive CPU
+    # time and syscall count.
+    rows = re.findall(r"^\| (h2load|Go gRPC)([^|]*)\| [\d ]+ \| ([\d.]+) \| ([\d.]+) \|", md,
+                      re.M)
+    assert len(rows) == 4, md
+    assert all(float(cpu) > 0 and float(calls) > 0 for _, _, cpu, calls in rows), rows
+    assert "busy polling" in rows[3][1], rows
+    # Kernel paths with their inclusive shares; sending is always among them.
+    assert re.search(r"^\| tcp_sendmsg \| [^|]+ \| [\d.]+ % \|", md, re.M), md
     # Where the time goes: the kernel and h2steerd's own code both have a share.
     assert re.search(r"^\| kernel \| [\d.]+ % \|", md, re.M), md
     assert re.search(r"^\| h2steerd \| [\d.]+ % \|", md, re.M), md
