@@ -23,7 +23,7 @@ import h2slab
 BALANCERS = ("h2steer", "h2steer-poll", "nginx", "haproxy", "nghttpx")
 # h2steer-poll's busy polling settings (README: Busy polling).
 BUSY_POLL_US = 200
-BUSY_POLL_MAX_STREAMS = 4
+BUSY_POLL_MAX_STREAMS = 1
 REFERENCES = ("h2steer-1be", "haproxy-tcp")
 TARGETS = ("direct",) + BALANCERS + REFERENCES
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -74,7 +74,7 @@ void h2s_settings_default(struct h2s_settings *s)
 		.node_index = H2S_NODE_INDEX_NONE,
 		.ewma_decay_ms = 1000,
 		.busy_poll_us = 0, /* off: it trades CPU time for latency (README) */
-		.busy_poll_max_streams = 4,
+		.busy_poll_max_streams = 1,
 		.busy_poll_share = 100,
 	};
 	h2s_health_cfg_default(&s->health);
