@@ -1,8 +1,9 @@
 /* test_busy_poll.c — the event loop's busy polling (struct h2s_busy_poll in user/loop.h): how
  * long it polls before sleeping, the timer deadline and the share cap bounding it, the pays()
  * gate, an event ending a poll, and how the poll length adapts to when events come. Events
- * come from a timerfd at set times. Time bounds are loose (sanitizer build, shared CPUs); each
- * is broken many times over by a loop that ignores the rule its test names.
+ * come from a timerfd at set times. Time bounds are loose (sanitizer build, shared CPUs: a poll
+ * preempted for a few ms still passes); each is broken by a loop that ignores the rule its test
+ * names.
  */
 #include "unit.h"
 
@@ -113,7 +114,7 @@ Test(busy_poll, a_poll_ends_at_the_timer_deadline)
 	uint64_t spent = run_for(2);
 
 	assert_spent(geq, spent, 1 * MS);
-	assert_spent(lt, spent, 5 * MS); /* not the 10 ms the poll length allows */
+	assert_spent(lt, spent, 8 * MS); /* not the 10 ms the poll length allows */
 }
 
 Test(busy_poll, share_caps_the_time_per_period)
@@ -122,7 +123,7 @@ Test(busy_poll, share_caps_the_time_per_period)
 	uint64_t spent = run_for(40);
 
 	assert_spent(geq, spent, 1 * MS);
-	assert_spent(lt, spent, 5 * MS); /* not the 10 ms of one uncapped poll */
+	assert_spent(lt, spent, 8 * MS); /* not the 10 ms of one uncapped poll */
 }
 
 Test(busy_poll, the_share_renews_every_period)
@@ -189,7 +190,7 @@ Test(busy_poll, polls_that_catch_nothing_shrink_to_none)
 	/* 2 + 1 + 0.5 + ... ms, then none: just under 4 ms in all, where a poll of 2 ms before
 	 * each of the 12 sleeps would be 24 ms.
 	 */
-	assert_spent(lt, loop.poll.spent_ns, 6 * MS);
+	assert_spent(lt, loop.poll.spent_ns, 12 * MS);
 	cr_assert_eq(loop.poll.len_ns, 0);
 }
 
