@@ -31,6 +31,7 @@ struct dir {
 	size_t off, len;
 	bool eof;  /* the reading side sent FIN */
 	bool shut; /* ...and it was passed on (shutdown SHUT_WR) */
+	bool hup;  /* the reading side hung up: no longer watched (relay()) */
 };
 
 struct h2s_splice {
@@ -156,12 +157,36 @@ static void relay(struct h2s_splice *sp, bool client_side, uint32_t events)
 		splice_close(sp, strerror(errno));
 		return;
 	}
+	/* epoll reports ERR and HUP whatever the interest, so a side that has them and that
+	 * fill() has nothing more to read from (its FIN seen) would come back every turn. An
+	 * error ends the splice. A hang-up does when bytes still wait to go to that side;
+	 * otherwise the side is no longer watched, and what it sent still goes out as the other
+	 * side takes it.
+	 */
+	if (events & EPOLLERR) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(self, SOL_SOCKET, SO_ERROR, &err, &len);
+		splice_close(sp, err ? strerror(err) : "socket error");
+		return;
+	}
+	if ((events & EPOLLHUP) && in->eof && !in->hup) {
+		if (out->len) {
+			splice_close(sp, "hung up with bytes still to deliver to it");
+			return;
+		}
+		in->hup = true;
+		h2s_watch_del(l, client_side ? &sp->cw : &sp->bw);
+	}
 	if (sp->up.shut && sp->down.shut) {
 		splice_close(sp, "both sides done");
 		return;
 	}
-	h2s_watch_set(l, &sp->cw, interest(&sp->up, &sp->down));
-	h2s_watch_set(l, &sp->bw, interest(&sp->down, &sp->up));
+	if (!sp->up.hup)
+		h2s_watch_set(l, &sp->cw, interest(&sp->up, &sp->down));
+	if (!sp->down.hup)
+		h2s_watch_set(l, &sp->bw, interest(&sp->down, &sp->up));
 }
 
 static void client_io(struct h2s_watch *w, uint32_t events);
@@ -277,6 +302,17 @@ static void timer_fired(struct h2s_timer *t)
 		connect_backend(sp);
 }
 
+/* Decided (not h2c), no backend connected yet (connect_backend() and its retries): the
+ * client is not read. epoll still reports ERR and HUP with no interest: the client is gone.
+ */
+static void client_waiting(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_splice *sp = h2s_container_of(w, struct h2s_splice, cw);
+
+	if (!sp->dead && (events & (EPOLLERR | EPOLLHUP)))
+		splice_close(sp, "the client went away before a backend was connected");
+}
+
 static void first_bytes(struct h2s_watch *w, uint32_t events)
 {
 	struct h2s_splice *sp = h2s_container_of(w, struct h2s_splice, cw);
@@ -307,6 +343,7 @@ static void first_bytes(struct h2s_watch *w, uint32_t events)
 	 * in its socket (they were only peeked).
 	 */
 	h2s_watch_set(&d->loop, &sp->cw, 0);
+	sp->cw.on_io = client_waiting;
 	h2s_timer_cancel(&d->loop, &sp->timer);
 	connect_backend(sp);
 }
