@@ -541,8 +541,10 @@ static void kernel_view(struct h2s_registry *r, struct h2s_backend_rt *be, uint6
 	now_ns = h2s_now_ns();
 	srtt_ns = (double)ks.srtt_us * 1000;
 	cur = ewma_now(be, now_ns, r->ewma_decay_ms);
-	if (ks.updated_ns != be->kstats_updated_ns && srtt_ns > cur)
+	if (ks.updated_ns != be->kstats_updated_ns && srtt_ns > cur) {
 		h2s_backend_latency(be, (uint64_t)srtt_ns, now_ns, r->ewma_decay_ms);
+		cur = srtt_ns; /* a peak sets the estimate: a penalty below goes on top of it */
+	}
 	if (be->kstats_updated_ns && ks.retrans > be->kstats_retrans) {
 		double rto = srtt_ns * 2 > RTO_MIN_NS ? srtt_ns * 2 : RTO_MIN_NS,
 		       penalty = rto * (double)(ks.retrans - be->kstats_retrans);

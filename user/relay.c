@@ -584,7 +584,7 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 
 		from = st->req_end_ns > from ? st->req_end_ns : from;
 		from = st->up->ready_ns > from ? st->up->ready_ns : from;
-		h2s_backend_latency(st->up->be, now - from, now, st->d->set.ewma_decay_ms);
+		h2s_backend_latency(st->up->be, now - from, now, st->d->reg.ewma_decay_ms);
 	}
 	release_budget(st);
 	/* Committed to this backend: no replay from here on. */
