@@ -25,6 +25,15 @@ static const char *const service_keys[] = { "algo",	  "resolver", "health", "hea
  * [health-service NAME] [slow-start MS] [subset { N | all | auto }]
  * [affinity-header { NAME | none }] [mode { l7 | l4 }] [capture-backends { on | off }]
  */
+/* "on" or "off" -> *on; 0, or the usage error reported. */
+static int parse_on_off(struct h2s_cli *cli, const char *what, const char *text, bool *on)
+{
+	if (strcmp(text, "on") && strcmp(text, "off"))
+		return h2s_cli_error(cli, H2S_EXIT_USAGE, "%s: '%s' is not on or off", what, text);
+	*on = strcmp(text, "on") == 0;
+	return 0;
+}
+
 static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct service_args *a)
 {
 	static const char *const kinds[] = { "static", "dns", "file" };
@@ -32,8 +41,8 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 
 	for (int i = 0; i < argc; i++) {
 		int k = h2s_cli_match(argv[i], service_keys, NKEYS), kind;
-		char *end;
-		unsigned long ms;
+		bool on;
+		int rc;
 
 		if (k < 0)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE,
@@ -71,11 +80,10 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 						     kinds[kind], why);
 			break;
 		case 2:
-			if (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off"))
-				return h2s_cli_error(cli, H2S_EXIT_USAGE,
-						     "health: '%s' is not on or off", argv[i + 1]);
+			if ((rc = parse_on_off(cli, "health", argv[++i], &on)))
+				return rc;
 			a->health = true;
-			a->disc.health = strcmp(argv[++i], "on") == 0;
+			a->disc.health = on;
 			break;
 		case 3:
 			if (strlen(argv[i + 1]) >= sizeof(a->disc.health_service))
@@ -87,16 +95,10 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 				 argv[++i]);
 			break;
 		case 4:
-			errno = 0;
-			ms = strtoul(argv[++i], &end, 10);
-			if (errno || end == argv[i] || *end || argv[i][0] == '-' ||
-			    ms > H2S_SLOW_START_MAX_MS)
-				return h2s_cli_error(cli, H2S_EXIT_USAGE,
-						     "slow-start: '%s' is not a number of ms from 0 "
-						     "(off) to %u",
-						     argv[i], H2S_SLOW_START_MAX_MS);
+			if ((rc = h2s_cli_u32(cli, "slow-start (ms, 0: off)", argv[++i], 0,
+					      H2S_SLOW_START_MAX_MS, &a->s.slow_start_ms)))
+				return rc;
 			a->slow_start = true;
-			a->s.slow_start_ms = (__u32)ms;
 			break;
 		case 5:
 			if (h2s_subset_arg_parse(argv[++i], &a->s.subset, why, sizeof(why)) < 0)
@@ -118,12 +120,10 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 			a->s.mode = (__u8)h2s_mode_parse(argv[i]);
 			break;
 		case 8:
-			if (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off"))
-				return h2s_cli_error(cli, H2S_EXIT_USAGE,
-						     "capture-backends: '%s' is not on or off",
-						     argv[i + 1]);
+			if ((rc = parse_on_off(cli, "capture-backends", argv[++i], &on)))
+				return rc;
 			a->capture_be = true;
-			a->s.flags = strcmp(argv[++i], "on") == 0 ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
+			a->s.flags = on ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
 			break;
 		}
 	}

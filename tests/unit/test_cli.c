@@ -287,7 +287,7 @@ Test(cli, bad_service_pick_options)
 	RUN("service", "add", "1.2.3.4:80", "affinity-header", "X-Y");
 	expect_usage_error("affinity-header: 'X-Y' is not a lower-case header name");
 	RUN("service", "set", "1.2.3.4:80", "slow-start", "1h");
-	expect_usage_error("slow-start: '1h' is not a number of ms");
+	expect_usage_error("slow-start (ms, 0: off): '1h' is not a number from 0 to");
 }
 
 Test(cli, bad_route_arguments)
