@@ -84,6 +84,18 @@ static json_t *method_json(const struct h2s_svc_stats *s, const struct h2s_metho
 			 h2s_lat_quantile(&m->lat, 0.99));
 }
 
+struct method_list {
+	json_t *arr;
+	const struct h2s_svc_stats *svc;
+};
+
+static void append_method(const struct h2s_method_stats *m, void *arg)
+{
+	const struct method_list *ml = arg;
+
+	json_array_append_new(ml->arr, method_json(ml->svc, m));
+}
+
 /* RPCs and latency per service and gRPC method (quantiles: the bucket bound they fall in). */
 static json_t *methods_json(struct h2s_daemon *d)
 {
@@ -91,13 +103,7 @@ static json_t *methods_json(struct h2s_daemon *d)
 	struct h2s_svc_stats *s;
 
 	h2s_stats_each(s, d->stats.svc)
-	{
-		for (unsigned k = 0; k < H2S_METHOD_BUCKETS; k++)
-			for (const struct h2s_method_stats *m = s->method[k]; m; m = m->next)
-				json_array_append_new(arr, method_json(s, m));
-		if (s->other)
-			json_array_append_new(arr, method_json(s, s->other));
-	}
+	h2s_stats_each_method(s, append_method, &(struct method_list){ arr, s });
 	return arr;
 }
 

@@ -112,34 +112,36 @@ static void histogram(struct h2s_strbuf *b, const char *name, const char *labels
 	h2s_sb_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)l->count);
 }
 
+struct method_line {
+	struct h2s_strbuf *b;
+	const struct h2s_svc_stats *svc;
+	int what; /* 0: RPCs, 1: errors, 2: the latency histogram */
+};
+
+static void method_line(const struct h2s_method_stats *m, void *arg)
+{
+	const struct method_line *ml = arg;
+	char path[2 * sizeof(m->path)], labels[sizeof(path) + 96];
+
+	label_value(path, sizeof(path), m->path);
+	snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"", ml->svc->name, path);
+	if (ml->what == 0)
+		h2s_sb_printf(ml->b, "h2steer_method_rpcs_total{%s} %llu\n", labels,
+			      (unsigned long long)m->rpcs);
+	else if (ml->what == 1)
+		h2s_sb_printf(ml->b, "h2steer_method_errors_total{%s} %llu\n", labels,
+			      (unsigned long long)m->errors);
+	else
+		histogram(ml->b, "h2steer_method_rpc_duration_seconds", labels, &m->lat);
+}
+
 /* Per gRPC method (at most H2S_METHODS_MAX per service, the rest as "(other)"). */
 static void each_method(struct h2s_daemon *d, struct h2s_strbuf *b, int what)
 {
 	struct h2s_svc_stats *s;
 
 	h2s_stats_each(s, d->stats.svc)
-	{
-		for (unsigned k = 0; k <= H2S_METHOD_BUCKETS; k++) {
-			struct h2s_method_stats *m = k < H2S_METHOD_BUCKETS ? s->method[k] : s->other;
-
-			for (; m; m = k < H2S_METHOD_BUCKETS ? m->next : NULL) {
-				char path[2 * sizeof(m->path)], labels[sizeof(path) + 96];
-
-				label_value(path, sizeof(path), m->path);
-				snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"",
-					 s->name, path);
-				if (what == 0)
-					h2s_sb_printf(b, "h2steer_method_rpcs_total{%s} %llu\n",
-						      labels, (unsigned long long)m->rpcs);
-				else if (what == 1)
-					h2s_sb_printf(b, "h2steer_method_errors_total{%s} %llu\n",
-						      labels, (unsigned long long)m->errors);
-				else
-					histogram(b, "h2steer_method_rpc_duration_seconds", labels,
-						  &m->lat);
-			}
-		}
-	}
+	h2s_stats_each_method(s, method_line, &(struct method_line){ b, s, what });
 }
 
 static void render_methods(struct h2s_daemon *d, struct h2s_strbuf *b)

@@ -203,3 +203,13 @@ void h2s_stats_free(struct h2s_stats *s)
 	FREE_LIST(struct h2s_pair_stats, s->pair);
 	FREE_LIST(struct h2s_be_stats, s->be);
 }
+
+void h2s_stats_each_method(const struct h2s_svc_stats *svc,
+			   void (*fn)(const struct h2s_method_stats *m, void *arg), void *arg)
+{
+	for (unsigned k = 0; k < H2S_METHOD_BUCKETS; k++)
+		for (const struct h2s_method_stats *m = svc->method[k]; m; m = m->next)
+			fn(m, arg);
+	if (svc->other)
+		fn(svc->other, arg);
+}

@@ -107,6 +107,10 @@ void h2s_stats_free(struct h2s_stats *s);
 /* The stats of one method of svc (path truncated to fit); NULL only when out of memory. */
 struct h2s_method_stats *h2s_stats_method(struct h2s_svc_stats *svc, const char *path);
 
+/* fn(m, arg) for every method of svc, "(other)" last. */
+void h2s_stats_each_method(const struct h2s_svc_stats *svc,
+			   void (*fn)(const struct h2s_method_stats *m, void *arg), void *arg);
+
 /* One finished RPC: its status label index and its duration; m (may be NULL) its method. */
 void h2s_stats_rpc(struct h2s_pair_stats *p, struct h2s_method_stats *m, int status,
 		   double seconds);
