@@ -186,14 +186,22 @@ Test(picker, lr_large_counts_do_not_overflow)
 	static const uint32_t w[] = { 10000, 1 };
 	struct h2s_pick_slot s[2];
 
+	int count[2] = { 0, 0 };
+
 	slots_init(s, 2, w);
-	s[0].inflight = 4000000000u; /* weight / (inflight+1) rounds to 0: counted as 1 */
-	s[1].inflight = 4000000000u;
+	/* inflight + 1 must not wrap to 0 (a division by zero); weight / (inflight + 1) rounds
+	 * to 0 for both, counted as 1: equal, so they alternate.
+	 */
+	s[0].inflight = UINT32_MAX;
+	s[1].inflight = UINT32_MAX;
 	for (int i = 0; i < 10; i++) {
 		int k = lr_pick(s, 2, 0, 0);
 
 		cr_assert(k == 0 || k == 1);
+		count[k]++;
 	}
+	cr_assert_eq(count[0], 5);
+	cr_assert_eq(count[1], 5);
 }
 
 /* ---- peak EWMA ---- */
