@@ -178,8 +178,9 @@ class Perf:
             got = b""
             while b"ack" not in got:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise h2slab.LabError(f"perf did not enable its events: "
-                                          f"{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+                    why = (self.proc.stderr.read() if self.proc.poll() is not None
+                           else "no acknowledgement in time")
+                    raise h2slab.LabError(f"perf did not enable its events: {why}")
                 if select.select([ack], [], [], 0.1)[0]:
                     chunk = os.read(ack, 64)
                     got += chunk
@@ -410,9 +411,9 @@ def markdown(args, costs, shares, symbols, paths, instructions):
         "most 1.00); machine CPUs working: the time the machine's CPUs worked, from "
         "/proc/stat (user, system, interrupts) — load generator, backends and daemon together; "
         "stolen: time they wanted to run while the hypervisor ran something else (what is "
-        "left of the CPUs is idle). Context switches: perf's count; sleeping (voluntary) and preempted "
-        "(involuntary) from /proc/PID/status. perf stat's counting adds to the daemon's own "
-        "figures.", "",
+        "left of the CPUs is idle). Context switches: perf's count; sleeping (voluntary) and "
+        "preempted (involuntary) from /proc/PID/status. perf stat's counting adds to the "
+        "daemon's own figures.", "",
         f"## Where the daemon's CPU time goes (perf record, {n(args.n)} requests of the "
         "bench's load)", "",
         bench_report.markdown_table(["object", "share of samples"],
