@@ -265,7 +265,9 @@ static int route_cmp(const void *a, const void *b)
 	return strcmp(x->prefix, y->prefix);
 }
 
-/* s's routes from the run of `all` that is s's, longest prefix first. */
+/* s's routes: the entries of `all` for its VIP (all are scanned: routes are few, and this
+ * runs at refresh, not per RPC), longest prefix first.
+ */
 static int apply_routes(struct h2s_service_rt *s, const struct h2s_route_entry *all, size_t n)
 {
 	struct h2s_route_rt *rt = NULL;
