@@ -16,7 +16,11 @@ The release daemon in front of three grpc-go backends (the bench's set-up), prof
 3. user-space instructions per RPC (valgrind --tool=callgrind): two daemons under callgrind, one
    serving N RPCs and one 3N; the difference over 2N RPCs is the per-RPC count: start-up and
    BPF loading cancel out; work that runs by the clock (health checks, timers) does not, but
-   it is a few calls per second against thousands of RPCs. Split by library and by function.
+   it is a few calls per second against thousands of RPCs. Split by library and by function;
+4. what a pick costs as a service grows (callgrind): instructions per call of
+   h2s_registry_pick, everything it calls included, for a service of 3 members and of
+   --pick-members members (one grpc-go server behind that many loopback addresses), per
+   algorithm, with every member in use and with the default subset.
 
 Output: the tables on stdout and OUT/profile.md (OUT: build/profile); --publish copies it to
 tools/bench/profile.md. Needs root (it loads the daemon's BPF programs), perf and valgrind.
@@ -49,13 +53,15 @@ def parse_args():
     ap.add_argument("-n", type=int, default=50000, help="h2load requests per load (50000)")
     ap.add_argument("--rpcs", type=int, default=3000,
                     help="RPCs of the smaller callgrind run (the larger: 3x)")
+    ap.add_argument("--pick-members", type=int, default=1000,
+                    help="members of the large service in the pick-cost runs (1000)")
     ap.add_argument("--quick", action="store_true", help="tiny counts: checks that it runs")
     ap.add_argument("--out", default=os.path.join(h2slab.BUILD, "profile"))
     ap.add_argument("--publish", action="store_true",
                     help=f"copy profile.md to {os.path.relpath(PUBLISH_DIR)}/")
     args = ap.parse_args()
     if args.quick:
-        args.n, args.rpcs = 2000, 200
+        args.n, args.rpcs, args.pick_members = 2000, 200, 50
     return args
 
 
@@ -75,6 +81,7 @@ def main():
         addrs = [b.addr for b in backends]
         perf = perf_profile(lab, addrs, body, args.n)
         instructions = callgrind_profile(lab, addrs, args.rpcs)
+        picks = pick_profile(lab, addrs, args.pick_members, args.rpcs)
     except Exception:
         print(lab.logs(), file=sys.stderr)
         raise
@@ -82,7 +89,7 @@ def main():
         problems = lab.close()
         if problems:
             print(f"cleanup problems: {problems}", file=sys.stderr)
-    text = markdown(args, *perf, instructions)
+    text = markdown(args, *perf, instructions, picks)
     print(text)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "profile.md")
@@ -99,11 +106,13 @@ def progress(text):
     print(f"profile: {text}", file=sys.stderr, flush=True)
 
 
-def start_daemon(lab, addrs, wrap=(), settings=()):
-    """A daemon (under `wrap`, with --set `settings`) for a fresh service of addrs."""
+def start_daemon(lab, addrs, wrap=(), settings=(), service=None):
+    """A daemon (under `wrap`, with --set `settings`) for a fresh service of addrs (with the
+    service keys of `service`, h2slab.services_yaml's)."""
     vip = lab.vip()
     extra = ("--log-level", "info") + tuple(a for kv in settings for a in ("--set", kv))
-    daemon = lab.daemon(services={vip: addrs}, extra=extra, wrap=wrap, wait=False)
+    spec = dict(service or {}, backends=addrs)
+    daemon = lab.daemon(services={vip: spec}, extra=extra, wrap=wrap, wait=False)
     daemon.proc.wait_for(" ready: ", timeout=120)
     return daemon, bench_targets.Target("h2steer", vip, daemon.proc, in_cgroup=True)
 
@@ -327,7 +336,7 @@ def callgrind_profile(lab, addrs, rpcs):
             lab, addrs, wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
         done, _ = run_load(lab, target, ("unary", bench.IN_FLIGHT), n, None)
         daemon.stop(timeout=120)
-        counts[n] = (done, parse_callgrind(out))
+        counts[n] = (done, parse_callgrind(out)[0])
     (n1, small), (n2, large) = counts[rpcs], counts[3 * rpcs]
     per_fn = {k: (large.get(k, 0) - small.get(k, 0)) / (n2 - n1) for k in set(small) | set(large)}
     by_object = collections.Counter()
@@ -338,27 +347,31 @@ def callgrind_profile(lab, addrs, rpcs):
 
 
 def parse_callgrind(path):
-    """Self Ir per (object, function) of a callgrind output file (its compressed names
-    resolved; the cost line after a calls= line is the callee's inclusive cost: skipped; the
-    Ir column found from the positions: and events: headers)."""
+    """(self Ir per (object, function), {function: [calls, inclusive Ir]}) of a callgrind
+    output file: its compressed names resolved; the cost line after a calls= line is the
+    callee's inclusive cost from that call site (summed per callee, not counted as self); the
+    Ir column found from the positions: and events: headers."""
     names = {"ob": {}, "fl": {}, "fn": {}}
     kind_of = {"ob": "ob", "cob": "ob", "fl": "fl", "fi": "fl", "fe": "fl", "cfi": "fl",
                "cfl": "fl", "fn": "fn", "cfn": "fn"}
     cost = collections.Counter()
-    obj = fn = "?"
-    skip_next = False
+    inclusive = collections.defaultdict(lambda: [0, 0])
+    obj = fn = callee = "?"
+    calls = None
     positions, ir_column = 1, None
     with open(path) as f:
         for line in f:
             if line[0].isdigit() or line[0] in "+-*":
-                if skip_next:
-                    skip_next = False
-                    continue
                 parts = line.split()
                 if ir_column is None:
                     raise ValueError(f"{path}: cost line before an events: header")
-                if len(parts) > ir_column:
-                    cost[(obj, fn)] += int(parts[ir_column])
+                ir = int(parts[ir_column]) if len(parts) > ir_column else 0
+                if calls is not None:
+                    inclusive[callee][0] += calls
+                    inclusive[callee][1] += ir
+                    calls = None
+                else:
+                    cost[(obj, fn)] += ir
                 continue
             if line.startswith("positions:"):
                 positions = len(line.split()[1:])
@@ -370,7 +383,7 @@ def parse_callgrind(path):
             if not sep or key not in kind_of and key != "calls":
                 continue
             if key == "calls":
-                skip_next = True
+                calls = int(value.split()[0])
                 continue
             m = re.match(r"\((\d+)\)(?: (.*))?$", value)
             table = names[kind_of[key]]
@@ -382,12 +395,52 @@ def parse_callgrind(path):
                 obj = value
             elif key == "fn":
                 fn = value
-    return cost
+            elif key == "cfn":
+                callee = value
+    return cost, inclusive
+
+
+# ---- 4: a pick's cost by service size ----
+
+PICK_FN = "h2s_registry_pick"
+# (algorithm, subset setting): every member, and the default (up to 20), which makes no
+# difference to a service of 3.
+PICK_CASES = (("round_robin", "all"), ("least_request", "all"), ("peak_ewma", "all"),
+              ("peak_ewma", "auto"))
+
+
+def pick_profile(lab, addrs, members, rpcs):
+    """Instructions per h2s_registry_pick call (callees included), for the 3 backends and for
+    a service of `members` addresses, per PICK_CASES: [(members, algo, subset, Ir/call)]."""
+    port = h2slab.free_port("127.1.0.1")
+    many = [f"127.1.{i // 250}.{i % 250 + 1}:{port}" for i in range(members)]
+    server = lab.spawn("backend-many", [h2slab.PEER, "server", "-listen", ",".join(many),
+                                        "-id", "many"])
+    server.wait_for("READY")
+    out = []
+    for service_addrs in (addrs, many):
+        for algo, subset in PICK_CASES:
+            if subset != "all" and len(service_addrs) <= 3:
+                continue
+            progress(f"callgrind: picks, {len(service_addrs)} members, {algo}, subset {subset}")
+            path = os.path.join(lab.tmp, f"callgrind-pick-{lab.seq()}.out")
+            service = {"algo": algo, "subset": subset}
+            daemon, target = start_daemon(
+                lab, service_addrs, service=service,
+                wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={path}"))
+            run_load(lab, target, ("unary", bench.IN_FLIGHT), rpcs, None)
+            daemon.stop(timeout=120)
+            calls, ir = parse_callgrind(path)[1].get(PICK_FN, (0, 0))
+            if not calls:
+                raise RuntimeError(f"{path}: no call of {PICK_FN}")
+            out.append((len(service_addrs), algo, subset, ir / calls))
+    server.stop()
+    return out
 
 
 # ---- report ----
 
-def markdown(args, costs, shares, symbols, paths, instructions):
+def markdown(args, costs, shares, symbols, paths, instructions, picks):
     total, by_object, top = instructions
     n = bench_report.number
     lines = [
@@ -435,6 +488,14 @@ def markdown(args, costs, shares, symbols, paths, instructions):
                                      for obj, ir in by_object if ir >= 1]), "",
         bench_report.markdown_table(["function", "object", "instructions/RPC"],
                                     [[fn, object_group(obj), n(ir)] for (obj, fn), ir in top]),
+        "",
+        f"## What a pick costs as the service grows (callgrind, {n(args.rpcs)} RPCs each)", "",
+        f"Instructions per call of {PICK_FN}, everything it calls included: the work that "
+        "chooses a backend for one RPC. The large service is one grpc-go server behind "
+        f"{n(args.pick_members)} loopback addresses.", "",
+        bench_report.markdown_table(
+            ["members", "algorithm", "subset", "instructions/pick"],
+            [[n(members), algo, subset, n(ir)] for members, algo, subset, ir in picks]),
         "",
     ]
     return "\n".join(lines)

@@ -32,6 +32,15 @@ def test_profile_quick_fills_every_table_and_cleans_up(tmp_path):
     total = re.search(r"^([\d ]+) instructions per RPC", md, re.M)
     assert total and int(total.group(1).replace(" ", "")) > 1000, md
     assert re.search(r"^\| libnghttp2 \| [\d ]+ \|", md, re.M), md
+    # What a pick costs: a row per algorithm for 3 members and for the large service (one more
+    # with a subset), each with instructions counted.
+    picks = re.findall(r"^\| ([\d ]+) \| (round_robin|least_request|peak_ewma) \| (\w+) \| "
+                       r"([\d ]+) \|$", md, re.M)
+    assert [(m.strip(), algo, subset) for m, algo, subset, _ in picks] == [
+        ("3", "round_robin", "all"), ("3", "least_request", "all"), ("3", "peak_ewma", "all"),
+        ("50", "round_robin", "all"), ("50", "least_request", "all"),
+        ("50", "peak_ewma", "all"), ("50", "peak_ewma", "auto")], md
+    assert all(int(ir.replace(" ", "")) > 0 for *_, ir in picks), picks
     assert leftovers == [], leftovers
     assert glob.glob(f"/sys/fs/bpf/h2s-lab-{p.pid}-*") == []
     assert glob.glob(os.path.join(h2slab.cgroup2_root(), f"h2s-lab-{p.pid}-*")) == []

@@ -24,7 +24,7 @@ const (
 )
 
 const usageText = `usage:
-  h2s-grpc-peer server -listen ADDR:PORT -id NAME [-max-streams N] [-health]
+  h2s-grpc-peer server -listen ADDR:PORT[,...] -id NAME [-max-streams N] [-health]
                        [-max-conn-age DUR] [-max-conn-age-grace DUR]
   h2s-grpc-peer client -target ADDR:PORT MODE [flags]
       MODE: unary sstream cstream bidi large concurrent cancel deadline status stats

@@ -71,7 +71,7 @@ func echoDesc(s *echoServer) *grpc.ServiceDesc {
 
 func runServer(args []string) int {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	listen := fs.String("listen", "", "address to listen on, ADDR:PORT (required)")
+	listen := fs.String("listen", "", "address(es) to listen on, ADDR:PORT[,ADDR:PORT...] (required): one server behind them all")
 	id := fs.String("id", "", "backend name returned in x-backend-id (required)")
 	maxStreams := fs.Uint("max-streams", 0, "HTTP/2 MaxConcurrentStreams (0 = grpc default)")
 	withHealth := fs.Bool("health", false, "serve grpc.health.v1 and read 'health STATUS [service]' lines on stdin")
@@ -117,16 +117,25 @@ func runServer(args []string) int {
 		healthpb.RegisterHealthServer(gs, hs)
 	}
 
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "server: listen: %v\n", err)
-		return exitFail
+	var listeners []net.Listener
+	for _, addr := range strings.Split(*listen, ",") {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "server: listen on %s: %v\n", addr, err)
+			for _, l := range listeners {
+				l.Close()
+			}
+			return exitFail
+		}
+		listeners = append(listeners, lis)
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- gs.Serve(lis) }()
+	serveErr := make(chan error, len(listeners))
+	for _, lis := range listeners {
+		go func(l net.Listener) { serveErr <- gs.Serve(l) }(lis)
+	}
 
 	// os.Stdout is unbuffered: the line is out when Fprintf returns.
-	fmt.Fprintf(os.Stdout, "READY %s\n", lis.Addr())
+	fmt.Fprintf(os.Stdout, "READY %s\n", listeners[0].Addr())
 	if hs != nil {
 		go healthCommands(hs, os.Stdin, os.Stdout)
 	}
