@@ -84,6 +84,12 @@ static bool weights_equal(const struct h2s_pick_slot *s, size_t n)
 	return true;
 }
 
+bool h2s_least_request_keeps(const struct h2s_pick_slot *a, const struct h2s_pick_slot *b)
+{
+	/* (inflight_a+1)/w_a <= (inflight_b+1)/w_b, cross-multiplied to stay in integers. */
+	return (uint64_t)(a->inflight + 1) * b->weight <= (uint64_t)(b->inflight + 1) * a->weight;
+}
+
 int h2s_pick_least_request(struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(void *),
 			   void *rnd_ctx)
 {
@@ -97,16 +103,17 @@ int h2s_pick_least_request(struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(vo
 		return smooth_wrr(s, n, true);
 	if (two_choices(s, n, rnd, rnd_ctx, &ia, &ib) < 2)
 		return ia;
-	/* (inflight_a+1)/w_a <= (inflight_b+1)/w_b, cross-multiplied to stay in integers. */
-	if ((uint64_t)(s[ia].inflight + 1) * s[ib].weight <=
-	    (uint64_t)(s[ib].inflight + 1) * s[ia].weight)
-		return ia;
-	return ib;
+	return h2s_least_request_keeps(&s[ia], &s[ib]) ? ia : ib;
 }
 
 static double ewma_cost(const struct h2s_pick_slot *s)
 {
 	return s->latency * (s->inflight + 1) / s->weight;
+}
+
+bool h2s_peak_ewma_keeps(const struct h2s_pick_slot *a, const struct h2s_pick_slot *b)
+{
+	return ewma_cost(a) <= ewma_cost(b);
 }
 
 int h2s_pick_peak_ewma(const struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(void *),
@@ -116,7 +123,7 @@ int h2s_pick_peak_ewma(const struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(
 
 	if (two_choices(s, n, rnd, rnd_ctx, &ia, &ib) < 2)
 		return ia;
-	return ewma_cost(&s[ia]) <= ewma_cost(&s[ib]) ? ia : ib;
+	return h2s_peak_ewma_keeps(&s[ia], &s[ib]) ? ia : ib;
 }
 
 /* -weight / ln(u) for u uniform in (0,1): the minimum of the exponential variables -ln(u)/weight

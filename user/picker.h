@@ -38,6 +38,12 @@ int h2s_pick_least_request(struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(vo
 int h2s_pick_peak_ewma(const struct h2s_pick_slot *s, size_t n, uint32_t (*rnd)(void *),
 		       void *rnd_ctx);
 
+/* The comparisons of the two choices, for a caller that drew its two candidates itself (a
+ * large service: registry.c): true when a is kept over b.
+ */
+bool h2s_least_request_keeps(const struct h2s_pick_slot *a, const struct h2s_pick_slot *b);
+bool h2s_peak_ewma_keeps(const struct h2s_pick_slot *a, const struct h2s_pick_slot *b);
+
 /* Affinity: weighted rendezvous hashing of key_hash (a hash of, say, a header's value). The
  * available slot with the highest score -weight / ln(u) wins, u in (0,1) drawn from
  * h2s_hash_addr(addr, key_hash): each slot wins weight/total of the keys, the same key picks the

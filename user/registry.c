@@ -139,6 +139,33 @@ static size_t subset_size(const struct h2s_service *cfg, size_t n)
 	return cfg->subset < n ? cfg->subset : n;
 }
 
+/* Move the members of the subset to the front (each member's be, slot and mem together; the
+ * subset keeps its order, the order of the rest does not matter to any pick) and count them.
+ */
+static void subset_first(struct h2s_service_rt *s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->mem[i].in_subset)
+			continue;
+		if (i != k) {
+			struct h2s_backend_rt *be = s->be[k];
+			struct h2s_pick_slot slot = s->slot[k];
+			struct h2s_member mem = s->mem[k];
+
+			s->be[k] = s->be[i];
+			s->slot[k] = s->slot[i];
+			s->mem[k] = s->mem[i];
+			s->be[i] = be;
+			s->slot[i] = slot;
+			s->mem[i] = mem;
+		}
+		k++;
+	}
+	s->nsubset = k;
+}
+
 /* Choose this node's subset among the members that are not drained (a drained one is on its
  * way out: another takes its place now).
  */
@@ -170,10 +197,32 @@ static void choose_subset(struct h2s_registry *r, struct h2s_service_rt *s)
 	if (got != s->nsubset && m > got)
 		log_info("service %s: this node uses %zu of its %zu backends (subset)", s->name,
 			 got, m);
-	s->nsubset = got;
 	free(addr);
 	free(chosen);
 	free(idx);
+	subset_first(s);
+}
+
+/* A member (re)joined at since_ms: the quick pick leaves the service to the full one while
+ * its weight ramps (slow start; effective_weight).
+ */
+static void note_ramp(struct h2s_service_rt *s, uint64_t since_ms)
+{
+	uint64_t until = since_ms + s->cfg.slow_start_ms;
+
+	if (s->cfg.slow_start_ms && until > s->ramp_until_ms)
+		s->ramp_until_ms = until;
+}
+
+/* What quick_pick needs to know of the members as a whole (see struct h2s_service_rt). */
+static void service_shape(struct h2s_service_rt *s)
+{
+	s->equal_weights = true;
+	s->ramp_until_ms = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		s->equal_weights &= s->mem[k].weight == s->mem[0].weight;
+		note_ramp(s, s->mem[k].since_ms);
+	}
 }
 
 /* Replace s's members with what the map wants. Picker state of members that stay is kept, and
@@ -190,8 +239,13 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 
 	if (!be || !slot || !mem)
 		goto nomem;
+	/* Old members are found by their backend's apply_idx, not by a search: a service may
+	 * have thousands of members.
+	 */
+	for (size_t j = 0; j < s->n; j++)
+		s->be[j]->apply_idx = j + 1;
 	for (size_t i = 0; i < n; i++) {
-		bool stays = false;
+		size_t j;
 
 		be[i] = backend_get(r, &want[i].k.backend);
 		if (!be[i]) {
@@ -206,10 +260,8 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			.flags = want[i].b.flags,
 			.since_ms = s->members_loaded ? now : 0,
 		};
-		for (size_t j = 0; j < s->n; j++) {
-			if (s->be[j] != be[i])
-				continue;
-			stays = true;
+		j = be[i]->apply_idx;
+		if (j--) {
 			slot[i].current = s->slot[j].current;
 			mem[i].usable = s->mem[j].usable;
 			mem[i].ever_usable = s->mem[j].ever_usable;
@@ -221,21 +273,20 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 				r->stats->drains += !!(mem[i].flags & H2S_BE_F_DRAIN);
 				mem[i].since_ms = now; /* back from a drain: ramps again */
 			}
-		}
-		if (!stays)
+		} else {
 			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
 				 h2s_source_name(want[i].b.source), mem[i].weight);
-	}
-	for (size_t j = 0; j < s->n; j++) {
-		bool stays = false;
-
-		for (size_t i = 0; i < n; i++)
-			stays |= be[i] == s->be[j];
-		if (!stays) {
-			log_info("service %s: backend %s removed: in-flight RPCs finish there",
-				 s->name, s->be[j]->name);
-			r->stats->drains++;
 		}
+	}
+	for (size_t i = 0; i < n; i++)
+		be[i]->apply_idx = 0; /* stays: what is still marked below is removed */
+	for (size_t j = 0; j < s->n; j++) {
+		if (!s->be[j]->apply_idx)
+			continue;
+		s->be[j]->apply_idx = 0;
+		log_info("service %s: backend %s removed: in-flight RPCs finish there", s->name,
+			 s->be[j]->name);
+		r->stats->drains++;
 	}
 	count_members(r, be, mem, n, +1);
 	count_members(r, s->be, s->mem, s->n, -1);
@@ -248,8 +299,11 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 	s->n = n;
 	s->members_loaded = true;
 	choose_subset(r, s);
+	service_shape(s);
 	return 0;
 nomem:
+	for (size_t j = 0; j < s->n; j++)
+		s->be[j]->apply_idx = 0;
 	free(be);
 	free(slot);
 	free(mem);
@@ -463,15 +517,6 @@ void h2s_registry_fini(struct h2s_registry *r)
 	r->loaded = false;
 }
 
-static uint32_t xorshift(void *ctx)
-{
-	uint32_t *x = ctx;
-
-	*x ^= *x << 13;
-	*x ^= *x >> 17;
-	*x ^= *x << 5;
-	return *x;
-}
 
 static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
 {
@@ -578,83 +623,199 @@ static uint32_t effective_weight(const struct h2s_service_rt *svc, const struct 
 	return w ? (uint32_t)w : 1;
 }
 
-/* Peak-EWMA latency of each available slot; one with no sample yet is given the mean of
- * those with one (not 0, which would send it everything until its first answer).
+/* What peak_ewma assumes of a member with no latency sample yet: the mean estimate of the
+ * usable members among the first m that have one (not 0, which would send it everything until
+ * its first answer; 1 ms when none has). It reads m members: taken again only when older than
+ * KSTATS_READ_MS, or for another m.
  */
-static void fill_latency(struct h2s_registry *r, struct h2s_service_rt *svc, uint64_t now_ms)
+static double unknown_latency(struct h2s_registry *r, struct h2s_service_rt *svc, size_t m,
+			      uint64_t now_ms)
 {
-	uint64_t now_ns = h2s_now_ns();
+	uint64_t now_ns;
 	double sum = 0;
 	size_t known = 0;
 
-	for (size_t k = 0; k < svc->n; k++) {
-		if (!svc->slot[k].available)
+	if (svc->unknown_latency.of == m && svc->unknown_latency.at_ms &&
+	    now_ms - svc->unknown_latency.at_ms < KSTATS_READ_MS)
+		return svc->unknown_latency.ns;
+	now_ns = h2s_now_ns();
+	for (size_t k = 0; k < m; k++) {
+		double l;
+
+		if ((svc->mem[k].flags & H2S_BE_F_DRAIN) || !usable(svc->be[k], now_ms))
 			continue;
-		kernel_view(r, svc->be[k], now_ms);
-		svc->slot[k].latency = ewma_now(svc->be[k], now_ns, r->ewma_decay_ms);
-		if (svc->slot[k].latency > 0) {
-			sum += svc->slot[k].latency;
+		l = ewma_now(svc->be[k], now_ns, r->ewma_decay_ms);
+		if (l > 0) {
+			sum += l;
 			known++;
 		}
 	}
-	for (size_t k = 0; k < svc->n; k++)
-		if (svc->slot[k].available && svc->slot[k].latency <= 0)
-			svc->slot[k].latency = known ? sum / (double)known : 1e6;
+	svc->unknown_latency.ns = known ? sum / (double)known : 1e6;
+	svc->unknown_latency.at_ms = now_ms;
+	svc->unknown_latency.of = m;
+	return svc->unknown_latency.ns;
 }
 
-/* Mark the slots a pick may use: pass 0 only members of the subset that are usable, pass 1
- * every usable member, pass 2 every member not drained. Returns how many.
+/* Member k's slot as its picker reads it (m: the members this pick chooses among). */
+static void fill_slot(struct h2s_registry *r, struct h2s_service_rt *svc, size_t k, size_t m,
+		      uint64_t now_ms)
+{
+	struct h2s_pick_slot *slot = &svc->slot[k];
+
+	slot->inflight = svc->be[k]->inflight;
+	slot->weight = effective_weight(svc, &svc->mem[k], now_ms);
+	if (svc->cfg.algo != H2S_ALGO_PEAK_EWMA)
+		return;
+	kernel_view(r, svc->be[k], now_ms);
+	slot->latency = ewma_now(svc->be[k], h2s_now_ns(), r->ewma_decay_ms);
+	if (slot->latency <= 0)
+		slot->latency = unknown_latency(r, svc, m, now_ms);
+}
+
+/* Is member k usable now? It becoming so is noted here: its slow start ramps from now, and its
+ * round-robin state, frozen while it was out, restarts level with the others (not owed or
+ * owing turns). A first member of the service (since_ms 0) is not ramped.
  */
+static bool observe(struct h2s_service_rt *svc, size_t k, uint64_t now_ms)
+{
+	struct h2s_member *m = &svc->mem[k];
+	bool u = usable(svc->be[k], now_ms);
+
+	if (u && !m->usable) {
+		if (m->ever_usable || m->since_ms) {
+			m->since_ms = now_ms;
+			note_ramp(svc, now_ms);
+		}
+		svc->slot[k].current = 0;
+	}
+	m->usable = u;
+	m->ever_usable |= u;
+	return u;
+}
+
+/* May a pick use member k? Pass 0: usable and in the subset; pass 1: usable; pass 2: not
+ * drained. `avoid` is left out of passes 0 and 1.
+ */
+static bool available(struct h2s_service_rt *svc, size_t k, const struct h2s_backend_rt *avoid,
+		      int pass, uint64_t now_ms)
+{
+	bool ok = !(svc->mem[k].flags & H2S_BE_F_DRAIN);
+
+	if (pass == 2)
+		return ok;
+	return observe(svc, k, now_ms) && ok && svc->be[k] != avoid &&
+	       (pass == 1 || svc->mem[k].in_subset);
+}
+
+/* Mark the slots of the first m members a pick of this pass may use; returns how many. */
 static size_t mark_available(struct h2s_service_rt *svc, const struct h2s_backend_rt *avoid,
-			     int pass, uint64_t now_ms)
+			     int pass, size_t m, uint64_t now_ms)
 {
 	size_t up = 0;
 
-	for (size_t k = 0; k < svc->n; k++) {
-		struct h2s_member *m = &svc->mem[k];
-		bool ok = !(m->flags & H2S_BE_F_DRAIN);
-
-		if (pass < 2) {
-			bool u = usable(svc->be[k], now_ms);
-
-			/* Back from an ejection or bad health, or usable for the first time since
-			 * it joined (its first good health check): the ramp starts now. A first
-			 * member of the service (since_ms 0) is not ramped.
-			 */
-			if (u && !m->usable && (m->ever_usable || m->since_ms))
-				m->since_ms = now_ms;
-			/* Its round-robin state froze when it left: it comes back level with the
-			 * others, as a new member would, not owed or owing turns.
-			 */
-			if (u && !m->usable)
-				svc->slot[k].current = 0;
-			m->usable = u;
-			m->ever_usable |= u;
-			ok = ok && u && svc->be[k] != avoid && (pass == 1 || m->in_subset);
-		}
-		svc->slot[k].available = ok;
-		up += ok;
+	for (size_t k = 0; k < m; k++) {
+		svc->slot[k].available = available(svc, k, avoid, pass, now_ms);
+		up += svc->slot[k].available;
 	}
 	return up;
+}
+
+static uint32_t xorshift(void *ctx)
+{
+	uint32_t *x = ctx;
+
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* A random available member of the subset other than `not`, by drawing at most QUICK_TRIES
+ * members: uniform over them all when it finds one (each draw is). -1: none found.
+ */
+#define QUICK_TRIES 8
+static int random_available(struct h2s_registry *r, struct h2s_service_rt *svc,
+			    const struct h2s_backend_rt *avoid, int not, uint64_t now_ms)
+{
+	for (int t = 0; t < QUICK_TRIES; t++) {
+		size_t k = xorshift(&r->rng) % svc->nsubset;
+
+		if ((int)k != not && available(svc, k, avoid, 0, now_ms))
+			return (int)k;
+	}
+	return -1;
+}
+
+/* Most picks, in O(1) rather than a read of every member: a pick within the subset that needs
+ * no weights in its choice (round robin and least_request with equal weights, nothing
+ * ramping) or only those of its two candidates (peak_ewma). Round robin takes the next
+ * available member in turn, as the smooth weighted one does with equal weights; the two
+ * choices are drawn uniformly among the available members, as the pickers draw them. -1: no
+ * quick answer (the full pick decides).
+ */
+static int quick_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
+		      const struct h2s_backend_rt *avoid, uint64_t now_ms)
+{
+	bool plain = svc->equal_weights && now_ms >= svc->ramp_until_ms;
+	size_t m = svc->nsubset;
+	int a, b;
+
+	if (m == 0)
+		return -1;
+	switch (svc->cfg.algo) {
+	case H2S_ALGO_LEAST_REQUEST:
+		if (!plain)
+			return -1;
+		/* fallthrough */
+	case H2S_ALGO_PEAK_EWMA:
+		if (m < 2)
+			return -1; /* one candidate: nothing to choose between */
+		a = random_available(r, svc, avoid, -1, now_ms);
+		b = a < 0 ? -1 : random_available(r, svc, avoid, a, now_ms);
+		if (b < 0)
+			return -1;
+		fill_slot(r, svc, (size_t)a, m, now_ms);
+		fill_slot(r, svc, (size_t)b, m, now_ms);
+		if (svc->cfg.algo == H2S_ALGO_PEAK_EWMA)
+			return h2s_peak_ewma_keeps(&svc->slot[a], &svc->slot[b]) ? a : b;
+		return h2s_least_request_keeps(&svc->slot[a], &svc->slot[b]) ? a : b;
+	default:
+		if (!plain)
+			return -1;
+		for (size_t t = 0; t < m; t++) {
+			size_t k = svc->rr_next++ % m;
+
+			if (available(svc, k, avoid, 0, now_ms))
+				return (int)k;
+		}
+		return -1;
+	}
 }
 
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
 					 const struct h2s_backend_rt *avoid,
 					 const uint64_t *affinity_key, uint64_t now_ms)
 {
+	size_t m = svc->nsubset;
 	int i;
 
-	/* Nothing usable in the subset: any usable backend; none at all: try every backend that
-	 * is not drained rather than fail untried. Affinity looks past the subset, so that a key
-	 * lands on the same backend from every node.
-	 */
-	if ((affinity_key || !mark_available(svc, avoid, 0, now_ms)) &&
-	    !mark_available(svc, avoid, 1, now_ms))
-		mark_available(svc, avoid, 2, now_ms);
-	for (size_t k = 0; k < svc->n; k++) {
-		svc->slot[k].inflight = svc->be[k]->inflight;
-		svc->slot[k].weight = effective_weight(svc, &svc->mem[k], now_ms);
+	if (!affinity_key) {
+		i = quick_pick(r, svc, avoid, now_ms);
+		if (i >= 0)
+			return svc->be[i];
 	}
+	/* The full pick. Nothing usable in the subset: any usable backend; none at all: try
+	 * every backend that is not drained rather than fail untried. Affinity looks past the
+	 * subset, so that a key lands on the same backend from every node.
+	 */
+	if (affinity_key || !mark_available(svc, avoid, 0, m, now_ms)) {
+		m = svc->n;
+		if (!mark_available(svc, avoid, 1, m, now_ms))
+			mark_available(svc, avoid, 2, m, now_ms);
+	}
+	for (size_t k = 0; k < m; k++)
+		if (svc->slot[k].available)
+			fill_slot(r, svc, k, m, now_ms);
 	if (affinity_key) {
 		struct h2s_addr addr[64], *pa = svc->n <= 64 ? addr : calloc(svc->n, sizeof(*pa));
 
@@ -674,14 +835,13 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 	}
 	switch (svc->cfg.algo) {
 	case H2S_ALGO_LEAST_REQUEST:
-		i = h2s_pick_least_request(svc->slot, svc->n, xorshift, &r->rng);
+		i = h2s_pick_least_request(svc->slot, m, xorshift, &r->rng);
 		break;
 	case H2S_ALGO_PEAK_EWMA:
-		fill_latency(r, svc, now_ms);
-		i = h2s_pick_peak_ewma(svc->slot, svc->n, xorshift, &r->rng);
+		i = h2s_pick_peak_ewma(svc->slot, m, xorshift, &r->rng);
 		break;
 	default:
-		i = h2s_pick_round_robin(svc->slot, svc->n);
+		i = h2s_pick_round_robin(svc->slot, m);
 	}
 	return i < 0 ? NULL : svc->be[i];
 }

@@ -49,6 +49,7 @@ struct h2s_backend_rt {
 	bool be_vip_set;
 	/* The kernel's view (h2s_be_kstats) when last read, to fold in only what is new. */
 	uint64_t kstats_read_ms, kstats_updated_ns, kstats_retrans;
+	size_t apply_idx; /* apply_members' scratch: 1 + its index among the old members */
 };
 
 /* What nghttp2 assumes of a peer before its SETTINGS arrive. */
@@ -82,13 +83,29 @@ struct h2s_service_rt {
 	struct h2s_discovery disc;     /* how backends are found and checked (zero: static) */
 	struct h2s_resolver *resolver; /* owned by discovery.c */
 	/* Members: be[i] with its picker state slot[i] and its membership mem[i]; parallel
-	 * arrays, so the pickers get one contiguous array.
+	 * arrays, so the pickers get one contiguous array. This node's subset comes first:
+	 * mem[i].in_subset exactly when i < nsubset, so a pick within it reads only those.
 	 */
 	struct h2s_backend_rt **be;
 	struct h2s_pick_slot *slot;
 	struct h2s_member *mem;
 	size_t n;
 	size_t nsubset; /* members in the subset */
+	/* What lets most picks read one member (round robin) or two (the random two choices of
+	 * least_request and peak_ewma) instead of all (registry.c quick_pick): every member has
+	 * the same configured weight, and none ramps (slow start) before ramp_until_ms.
+	 */
+	bool equal_weights;
+	uint64_t ramp_until_ms;
+	size_t rr_next; /* round robin's next member on the quick path */
+	/* peak_ewma's estimate for a member with no latency sample yet: the mean of the first
+	 * `of` members' estimates, taken at `at_ms` (it reads them all: at most every 100 ms).
+	 */
+	struct {
+		double ns;
+		uint64_t at_ms;
+		size_t of;
+	} unknown_latency;
 	bool members_loaded; /* its first set of members was applied */
 	struct h2s_route_rt *routes; /* longest prefix first */
 	size_t nroutes;

@@ -1,0 +1,232 @@
+/* test_pick.c — h2s_registry_pick over a large service loaded from the real maps: the quick
+ * picks (one member read for round robin, two for the random two choices) must share RPCs as
+ * the full pick does, honour health, the subset and `avoid`, and give way to the full pick when
+ * they cannot tell.
+ */
+#include "kernel.h"
+
+#include "addr.h"
+#include "health.h"
+#include "loop.h"
+#include "maps.h"
+#include "registry.h"
+#include "stats.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MEMBERS 1000
+
+static struct h2s_registry reg;
+static struct h2s_stats stats;
+static struct h2s_outlier_cfg outlier;
+static struct h2s_service_rt *svc;
+static unsigned picks[MEMBERS]; /* by member address: 127.1.(i / 250).(i % 250 + 1) */
+
+static void member_addr(size_t i, struct h2s_addr *a)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "127.1.%zu.%zu:9", i / 250, i % 250 + 1);
+	cr_assert(h2s_addr_parse(text, a, NULL, 0) == 0);
+}
+
+static size_t member_of(const struct h2s_backend_rt *be)
+{
+	const uint8_t *ip = (const uint8_t *)&be->addr.ip6[3]; /* v4-mapped: the last word */
+
+	return (size_t)ip[2] * 250 + ip[3] - 1;
+}
+
+/* A service of n members (equal weights) under `algo`, subset `subset`, loaded (in place of
+ * the last one).
+ */
+static void load(size_t n, uint8_t algo, uint16_t subset)
+{
+	struct h2s_service cfg = { .algo = algo, .subset = subset };
+	struct h2s_backend b = { .weight = 1 };
+	struct h2s_addr vip, be;
+
+	cr_assert(h2s_addr_parse("127.0.100.79:1", &vip, NULL, 0) == 0);
+	h2s_service_del(&kt.l.maps, &vip);
+	cr_assert(h2s_service_add(&kt.l.maps, &vip, &cfg) == 0);
+	for (size_t i = 0; i < n; i++) {
+		member_addr(i, &be);
+		cr_assert(h2s_backend_add(&kt.l.maps, &vip, &be, &b) == 0);
+	}
+	h2s_registry_init(&reg, &kt.l.maps);
+	reg.readonly = true; /* picks only: leave the maps' published state alone */
+	reg.stats = &stats;
+	reg.outlier = &outlier;
+	reg.ewma_decay_ms = 10000;
+	cr_assert(h2s_registry_refresh(&reg) == 0);
+	svc = h2s_registry_service(&reg, &vip);
+	cr_assert(svc && svc->n == n, "service with %zu members", svc ? svc->n : 0);
+	memset(picks, 0, sizeof(picks));
+}
+
+static void setup(void)
+{
+	ktest_setup();
+	memset(&stats, 0, sizeof(stats));
+}
+
+static void teardown(void)
+{
+	h2s_registry_fini(&reg);
+	h2s_stats_free(&stats);
+	ktest_teardown();
+}
+
+TestSuite(pick, .init = setup, .fini = teardown, .timeout = 60);
+
+static struct h2s_backend_rt *member(size_t i)
+{
+	for (size_t k = 0; k < svc->n; k++)
+		if (member_of(svc->be[k]) == i)
+			return svc->be[k];
+	cr_assert_fail("no member %zu", i);
+	return NULL;
+}
+
+static void pick_n(unsigned n, const struct h2s_backend_rt *avoid)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct h2s_backend_rt *be = h2s_registry_pick(&reg, svc, avoid, NULL, h2s_now_ms());
+
+		cr_assert(be, "pick %u found nothing", i);
+		picks[member_of(be)]++;
+	}
+}
+
+Test(pick, round_robin_gives_each_of_1000_its_turn)
+{
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, H2S_SUBSET_ALL);
+	pick_n(3 * MEMBERS, NULL);
+	for (size_t i = 0; i < MEMBERS; i++)
+		cr_assert_eq(picks[i], 3, "member %zu picked %u times", i, picks[i]);
+}
+
+Test(pick, round_robin_skips_members_not_serving)
+{
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, H2S_SUBSET_ALL);
+	for (size_t i = 0; i < MEMBERS; i += 2)
+		h2s_backend_set_health(&reg, member(i), H2S_HEALTH_NOT_SERVING);
+	pick_n(MEMBERS, NULL);
+	for (size_t i = 0; i < MEMBERS; i++)
+		cr_assert_eq(picks[i], i % 2 ? 2 : 0, "member %zu picked %u times", i, picks[i]);
+}
+
+Test(pick, subset_of_20_takes_every_pick_until_it_is_all_down)
+{
+	size_t in_subset = 0, used = 0;
+
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, 20);
+	cr_assert_eq(svc->nsubset, 20);
+	for (size_t k = 0; k < svc->n; k++)
+		cr_assert_eq(svc->mem[k].in_subset, k < svc->nsubset, "member %zu out of place", k);
+	pick_n(2000, NULL);
+	for (size_t k = 0; k < svc->nsubset; k++) {
+		cr_assert_eq(picks[member_of(svc->be[k])], 100);
+		in_subset += picks[member_of(svc->be[k])];
+	}
+	cr_assert_eq(in_subset, 2000, "picks outside the subset");
+
+	/* The whole subset down: any usable member, none of the subset, evenly. */
+	for (size_t k = 0; k < svc->nsubset; k++)
+		h2s_backend_set_health(&reg, svc->be[k], H2S_HEALTH_NOT_SERVING);
+	memset(picks, 0, sizeof(picks));
+	pick_n(2 * MEMBERS, NULL);
+	for (size_t k = 0; k < svc->n; k++) {
+		unsigned p = picks[member_of(svc->be[k])];
+
+		if (k < svc->nsubset)
+			cr_assert_eq(p, 0, "subset member %zu is down but got %u", k, p);
+		else
+			cr_assert(p == 2 || p == 3, "member %zu got %u of 2000", k, p);
+		used += p > 0;
+	}
+	cr_assert_eq(used, MEMBERS - 20);
+}
+
+/* Share of n picks that went to the members for which `which` holds. */
+static double share(bool (*which)(size_t i), unsigned n)
+{
+	unsigned got = 0;
+
+	for (size_t i = 0; i < MEMBERS; i++)
+		got += which(i) ? picks[i] : 0;
+	return (double)got / n;
+}
+
+static bool first_half(size_t i)
+{
+	return i < MEMBERS / 2;
+}
+
+static bool every_tenth(size_t i)
+{
+	return i % 10 == 9;
+}
+
+/* Two choices among 1000: a busy (or slow) half gets an RPC only when both candidates are in
+ * it, i.e. a quarter of them (half with one random member, nothing with the full set's best).
+ */
+Test(pick, least_request_two_choices_give_a_busy_half_a_quarter)
+{
+	load(MEMBERS, H2S_ALGO_LEAST_REQUEST, H2S_SUBSET_ALL);
+	for (size_t i = 0; i < MEMBERS; i++) {
+		member(i)->inflight = first_half(i) ? 10 : 0;
+		if (every_tenth(i))
+			h2s_backend_set_health(&reg, member(i), H2S_HEALTH_NOT_SERVING);
+	}
+	pick_n(20000, NULL);
+	cr_assert(share(first_half, 20000) > 0.20 && share(first_half, 20000) < 0.30,
+		  "busy half got %.3f", share(first_half, 20000));
+	cr_assert_eq(share(every_tenth, 20000), 0, "members not serving were picked");
+	for (size_t i = 0; i < MEMBERS; i++)
+		member(i)->inflight = 0; /* the registry frees only idle backends */
+}
+
+Test(pick, peak_ewma_two_choices_give_a_slow_half_a_quarter)
+{
+	uint64_t now = h2s_now_ns();
+
+	load(MEMBERS, H2S_ALGO_PEAK_EWMA, H2S_SUBSET_ALL);
+	for (size_t i = 0; i < MEMBERS; i++) {
+		member(i)->ewma_ns = first_half(i) ? 10e6 : 1e6;
+		member(i)->ewma_at_ns = now;
+	}
+	pick_n(20000, NULL);
+	cr_assert(share(first_half, 20000) > 0.20 && share(first_half, 20000) < 0.30,
+		  "slow half got %.3f", share(first_half, 20000));
+}
+
+/* With one usable member of 1000 the random draws find nothing: the full pick must. */
+Test(pick, one_usable_member_of_1000_gets_every_pick_by_each_algorithm)
+{
+	const uint8_t algos[] = { H2S_ALGO_ROUND_ROBIN, H2S_ALGO_LEAST_REQUEST,
+				  H2S_ALGO_PEAK_EWMA };
+
+	for (size_t a = 0; a < sizeof(algos); a++) {
+		if (a)
+			h2s_registry_fini(&reg);
+		load(MEMBERS, algos[a], H2S_SUBSET_ALL);
+		for (size_t i = 0; i < MEMBERS; i++)
+			if (i != 777)
+				h2s_backend_set_health(&reg, member(i), H2S_HEALTH_NOT_SERVING);
+		pick_n(200, NULL);
+		cr_assert_eq(picks[777], 200, "algorithm %u: %u of 200", algos[a], picks[777]);
+	}
+}
+
+Test(pick, avoid_is_never_picked_while_another_is_usable)
+{
+	load(2, H2S_ALGO_LEAST_REQUEST, H2S_SUBSET_ALL);
+	member(0)->inflight = 0;
+	member(1)->inflight = 50; /* busier: only `avoid` can send picks there */
+	pick_n(100, member(0));
+	cr_assert_eq(picks[1], 100);
+	member(1)->inflight = 0;
+}
