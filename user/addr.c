@@ -74,18 +74,42 @@ int h2s_addr_parse(const char *text, struct h2s_addr *out, char *err, size_t err
 	return fail(err, errlen, text, "not a numeric IPv4 or IPv6 address (names are not resolved here)");
 }
 
+char *h2s_ip_format(const struct h2s_addr *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (h2s_addr_is_v4(a))
+		inet_ntop(AF_INET, &a->ip6[3], host, sizeof(host));
+	else
+		inet_ntop(AF_INET6, a->ip6, host, sizeof(host));
+	snprintf(buf, len, "%s", host);
+	return buf;
+}
+
 char *h2s_addr_format(const struct h2s_addr *a, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
-	if (h2s_addr_is_v4(a)) {
-		inet_ntop(AF_INET, &a->ip6[3], host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(a->port));
-	} else {
-		inet_ntop(AF_INET6, a->ip6, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(a->port));
-	}
+	h2s_ip_format(a, host, sizeof(host));
+	snprintf(buf, len, h2s_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", host, ntohs(a->port));
 	return buf;
+}
+
+int h2s_ip_parse(const char *text, struct h2s_addr *out)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (text && inet_pton(AF_INET, text, &a4) == 1) {
+		h2s_addr_set4(out, a4.s_addr, 0);
+		return 0;
+	}
+	if (text && inet_pton(AF_INET6, text, &a6) == 1) {
+		h2s_addr_set6(out, a6.s6_addr32[0], a6.s6_addr32[1], a6.s6_addr32[2],
+			      a6.s6_addr32[3], 0);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int h2s_addr_family(const struct h2s_addr *a)

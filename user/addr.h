@@ -19,6 +19,12 @@ int h2s_addr_parse(const char *text, struct h2s_addr *out, char *err, size_t err
 /* "A.B.C.D:PORT" for v4-mapped addresses, "[IPV6]:PORT" otherwise. Returns buf. */
 char *h2s_addr_format(const struct h2s_addr *a, char *buf, size_t len);
 
+/* A bare IP, no port ("10.22.0.5", "fd00::5"): into out with port 0 (IPv4 v4-mapped), or
+ * -EINVAL. And back: the IP alone, without brackets. Returns buf.
+ */
+int h2s_ip_parse(const char *text, struct h2s_addr *out);
+char *h2s_ip_format(const struct h2s_addr *a, char *buf, size_t len);
+
 /* Address family a socket must use to reach a: AF_INET for v4-mapped addresses. */
 int h2s_addr_family(const struct h2s_addr *a);
 

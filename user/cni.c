@@ -1,10 +1,11 @@
 /* cni.c — see cni.h. */
 #include "cni.h"
 
+#include "addr.h"
 #include "pods.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -128,13 +129,10 @@ static int parse_ip(const char *text, struct h2s_addr *a, bool *v4)
 	if (slash)
 		*slash = '\0';
 	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, buf, &a->ip6[3]) == 1) {
-		a->ip6[2] = htonl(0xffff);
-		*v4 = true;
-		return 0;
-	}
-	*v4 = false;
-	return inet_pton(AF_INET6, buf, a->ip6) == 1 ? 0 : -EINVAL;
+	if (h2s_ip_parse(buf, a) < 0)
+		return -EINVAL;
+	*v4 = h2s_addr_is_v4(a);
+	return 0;
 }
 
 int h2s_cni_pod_of(const struct h2s_cni_conf *c, const char *container_id, const char *ifname,

@@ -5,7 +5,6 @@
 #include "log.h"
 #include "maps.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -21,16 +20,12 @@ static json_t *endpoint_json(const struct h2s_addr *a)
 /* A pod's own address: the IP alone (it has no port). */
 static json_t *ip_json(const struct h2s_addr *a)
 {
-	char s[INET6_ADDRSTRLEN];
+	char s[H2S_ADDR_STRLEN];
 	static const struct h2s_addr none;
 
 	if (!memcmp(a, &none, sizeof(none)))
 		return json_null();
-	if (h2s_addr_is_v4(a))
-		inet_ntop(AF_INET, &a->ip6[3], s, sizeof(s));
-	else
-		inet_ntop(AF_INET6, a->ip6, s, sizeof(s));
-	return json_string(s);
+	return json_string(h2s_ip_format(a, s, sizeof(s)));
 }
 
 json_t *h2s_pod_to_json(__u64 netns_cookie, const struct h2s_pod *p)
@@ -62,13 +57,7 @@ static int ip_from(json_t *v, struct h2s_addr *a, const char *key, char *err, si
 	const char *s = json_string_value(v);
 
 	memset(a, 0, sizeof(*a));
-	if (!v || json_is_null(v))
-		return 0;
-	if (s && inet_pton(AF_INET, s, &a->ip6[3]) == 1) {
-		a->ip6[2] = htonl(0xffff);
-		return 0;
-	}
-	if (s && inet_pton(AF_INET6, s, a->ip6) == 1)
+	if (!v || json_is_null(v) || h2s_ip_parse(s, a) == 0)
 		return 0;
 	snprintf(err, errlen, "%s: not an IP address", key);
 	return -EINVAL;

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
@@ -541,4 +542,36 @@ Test(addr, loopback_is_127_slash_8_and_ipv6_one)
 		cr_assert_eq(h2s_addr_parse(cases[i].text, &a, NULL, 0), 0, "%s", cases[i].text);
 		cr_assert_eq(h2s_addr_is_loopback(&a), cases[i].loopback, "%s", cases[i].text);
 	}
+}
+
+Test(addr, bare_ip_parses_without_port_and_formats_back)
+{
+	static const struct {
+		const char *text, *back; /* back NULL: rejected */
+	} cases[] = {
+		{ "10.22.0.5", "10.22.0.5" },     { "fd00::5", "fd00::5" },
+		{ "::ffff:10.0.0.1", "10.0.0.1" }, { "10.22.0.5:80", NULL },
+		{ "[fd00::5]", NULL },             { "10.22.0.5/24", NULL },
+		{ "", NULL },                      { "host.example", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct h2s_addr a, want;
+		char buf[H2S_ADDR_STRLEN];
+		int rc = h2s_ip_parse(cases[i].text, &a);
+
+		if (!cases[i].back) {
+			cr_assert_eq(rc, -EINVAL, "%s accepted", cases[i].text);
+			continue;
+		}
+		cr_assert_eq(rc, 0, "%s rejected", cases[i].text);
+		cr_assert_eq(a.port, 0);
+		cr_assert_str_eq(h2s_ip_format(&a, buf, sizeof(buf)), cases[i].back);
+		snprintf(buf, sizeof(buf), strchr(cases[i].back, ':') ? "[%s]:1" : "%s:1",
+			 cases[i].back);
+		want = addr_of(buf);
+		want.port = 0;
+		cr_assert_eq(memcmp(&a, &want, sizeof(a)), 0, "%s", cases[i].text);
+	}
+	cr_assert_eq(h2s_ip_parse(NULL, &(struct h2s_addr){ 0 }), -EINVAL);
 }
