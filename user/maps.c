@@ -443,19 +443,31 @@ int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_bac
 	return 0;
 }
 
+/* Room for element n of a growing array of `size`-byte elements (cap of them allocated),
+ * doubling it when full: the array (moved, maybe), or NULL when out of memory (then the old
+ * one is still valid).
+ */
+static void *reserve(void *arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	p = realloc(arr, ncap * size);
+	if (p)
+		*cap = ncap;
+	return p;
+}
+
 static int collect_entry(const struct h2s_backend_key *k, const struct h2s_backend *b, void *ctx)
 {
 	struct h2s_backend_list *l = ctx;
+	struct h2s_backend_entry *e = reserve(l->e, &l->cap, l->n, sizeof(*l->e));
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->e, cap * sizeof(*l->e));
-
-		if (!p)
-			return -ENOMEM;
-		l->e = p;
-		l->cap = cap;
-	}
+	if (!e)
+		return -ENOMEM;
+	l->e = e;
 	l->e[l->n++] = (struct h2s_backend_entry){ .k = *k, .b = *b };
 	return 0;
 }
@@ -584,18 +596,14 @@ int h2s_routes_collect(struct h2s_maps *m, const struct h2s_addr *vip,
 
 		if ((!vip || h2s_addr_equal(&next.vip, vip)) &&
 		    bpf_map_lookup_elem(m->routes, &next, &r) == 0) {
-			if (*n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct h2s_route_entry *ne = realloc(e, ncap * sizeof(*e));
+			struct h2s_route_entry *ne = reserve(e, &cap, *n, sizeof(*e));
 
-				if (!ne) {
-					free(e);
-					*n = 0;
-					return -ENOMEM;
-				}
-				e = ne;
-				cap = ncap;
+			if (!ne) {
+				free(e);
+				*n = 0;
+				return -ENOMEM;
 			}
+			e = ne;
 			e[*n].k = next;
 			e[*n].k.prefix[sizeof(next.prefix) - 1] = '\0';
 			e[(*n)++].r = r;
@@ -636,18 +644,14 @@ int h2s_pods_collect(struct h2s_maps *m, struct h2s_pod_entry **out, size_t *n)
 		struct h2s_pod p;
 
 		if (bpf_map_lookup_elem(m->pods, &next, &p) == 0) {
-			if (*n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct h2s_pod_entry *ne = realloc(e, ncap * sizeof(*e));
+			struct h2s_pod_entry *ne = reserve(e, &cap, *n, sizeof(*e));
 
-				if (!ne) {
-					free(e);
-					*n = 0;
-					return -ENOMEM;
-				}
-				e = ne;
-				cap = ncap;
+			if (!ne) {
+				free(e);
+				*n = 0;
+				return -ENOMEM;
 			}
+			e = ne;
 			p.container_id[sizeof(p.container_id) - 1] = '\0';
 			p.ifname[sizeof(p.ifname) - 1] = '\0';
 			e[*n].netns_cookie = next;
