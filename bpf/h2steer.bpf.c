@@ -118,17 +118,18 @@ static __always_inline __s64 l4_conns(const struct h2s_addr *be)
 
 /* One of the service's usable backends, for a connection that goes to it directly (mode l4,
  * or no daemon accepting): two random slots of h2s_lb (a backend of weight w fills w of them),
- * the one with fewer connections open wins. NULL: none, or (with force false: the fallback)
- * the fallback is off or expired.
+ * the one with fewer connections open wins. NULL: none, the fallback is off (for mode l4:
+ * capture is off too — the daemon stopped for good, connects are left alone) or expired.
  */
-static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst, bool force)
+static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst, bool mode_l4)
 {
 	__u32 zero = 0, i, j;
 	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
+	__u32 on = H2S_CTL_F_L4_FALLBACK | (mode_l4 ? H2S_CTL_F_CAPTURE : 0);
 	const struct h2s_addr *pick;
 	const struct h2s_lb *lb;
 
-	if (!ctl || (!force && !(ctl->flags & H2S_CTL_F_L4_FALLBACK)))
+	if (!ctl || !(ctl->flags & on))
 		return NULL;
 	/* No daemon has kept the slots fresh for that long (uninstalled, crash-looping): the
 	 * backends may be long gone, so leave the connect alone.

@@ -237,6 +237,28 @@ Test(capture, fallback_without_backends_or_flag_leaves_the_connect_alone)
 	cr_assert_eq(ktest_counter(H2S_CNT_L4_FALLBACK), 0);
 }
 
+/* mode l4: straight to a backend while a daemon runs (or restarts: the fallback flag stays);
+ * once it stopped for good (capture and fallback off), connects are left alone.
+ */
+Test(capture, mode_l4_goes_to_a_backend_until_the_daemon_stops_for_good)
+{
+	struct h2s_service l4 = { .algo = H2S_ALGO_ROUND_ROBIN, .mode = H2S_MODE_L4 };
+	struct conn_report rep;
+
+	cr_assert(h2s_service_set(&kt.l.maps, &kt.svc4, &l4) == 0);
+	ktest_lb(&kt.svc4, &kt.back4, 1);
+	kt.l.maps.ctl_mem->flags &= ~H2S_CTL_F_L4_FALLBACK;
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_BACKEND);
+	ktest_release();
+	ktest_capture_on(false);
+	kt.l.maps.ctl_mem->flags |= H2S_CTL_F_L4_FALLBACK; /* a restart */
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_BACKEND);
+	ktest_release();
+	kt.l.maps.ctl_mem->flags &= ~H2S_CTL_F_L4_FALLBACK; /* stopped for good */
+	cr_assert_eq(ktest_connect(&kt.svc4, CL_IN_CGROUP, &rep), LANDED_VIP);
+	cr_assert_eq(ktest_counter(H2S_CNT_CAPTURED), 0);
+}
+
 Test(capture, fallback_never_crosses_address_families)
 {
 	struct conn_report rep;
