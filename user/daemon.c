@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -238,6 +239,30 @@ static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *
 	return fd;
 }
 
+/* Is a an address of this host now (an interface has it, or 127/8)? A listener binds with
+ * IP_FREEBIND whatever the answer: this is only to warn about one that cannot be reached.
+ */
+static bool address_on_host(const struct h2s_addr *a)
+{
+	struct ifaddrs *all, *i;
+	bool found = false;
+
+	if (h2s_addr_is_loopback(a) && h2s_addr_is_v4(a))
+		return true;
+	if (getifaddrs(&all) < 0)
+		return true; /* cannot tell: no warning */
+	for (i = all; i && !found; i = i->ifa_next) {
+		struct h2s_addr have;
+
+		if (i->ifa_addr && h2s_addr_from_sockaddr(i->ifa_addr, &have) == 0) {
+			have.port = a->port;
+			found = h2s_addr_equal(&have, a);
+		}
+	}
+	freeifaddrs(all);
+	return found;
+}
+
 static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
 		     const struct h2s_handover *from, char *err, size_t errlen)
 {
@@ -258,6 +283,10 @@ static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
 		goto fail;
 	d->nlis++;
 	log_info("listening on %s%s", name, adopted ? " (socket taken over)" : "");
+	if (!address_on_host(a))
+		log_warn("%s is not an address of this host (yet): connections sent there fail "
+			 "until an interface has it (a pods' gateway the CNI bridge creates with the "
+			 "first pod is fine)", name);
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));

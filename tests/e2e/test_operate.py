@@ -183,3 +183,17 @@ def test_cli_errors_in_json_mode(lab):
     d.stop()
     r = lab.cli(d, "conn", "list", json_out=True, check=False)
     assert r.returncode == 1 and "error" in json.loads(r.stdout), r.stdout
+
+
+def test_a_listen_address_the_host_lacks_is_bound_and_warned_about(lab):
+    """A pods' gateway may not exist until the first pod (so listeners bind with IP_FREEBIND),
+    but a mistyped address would then bind silently: the daemon says which one is not on the
+    host. In a namespace of the test's own, where only loopback exists; nothing is sent."""
+    ns = lab.netns()
+    port = h2slab.free_port()
+    absent = f"10.255.77.1:{port}"
+    d = lab.daemon(wrap=h2slab.in_netns(ns), listen=[f"127.0.0.1:{port}", f"[::1]:{port}", absent])
+    text = d.proc.text()
+    assert f"listening on {absent}" in text, text[-3000:]
+    assert f"{absent} is not an address of this host (yet)" in text, text[-3000:]
+    assert text.count("is not an address of this host") == 1, text[-3000:]
