@@ -153,13 +153,16 @@ static void subset_first(struct h2s_service_rt *s)
 			struct h2s_backend_rt *be = s->be[k];
 			struct h2s_pick_slot slot = s->slot[k];
 			struct h2s_member mem = s->mem[k];
+			struct h2s_addr addr = s->addr[k];
 
 			s->be[k] = s->be[i];
 			s->slot[k] = s->slot[i];
 			s->mem[k] = s->mem[i];
+			s->addr[k] = s->addr[i];
 			s->be[i] = be;
 			s->slot[i] = slot;
 			s->mem[i] = mem;
+			s->addr[i] = addr;
 		}
 		k++;
 	}
@@ -235,9 +238,10 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 	struct h2s_backend_rt **be = calloc(n ? n : 1, sizeof(*be));
 	struct h2s_pick_slot *slot = calloc(n ? n : 1, sizeof(*slot));
 	struct h2s_member *mem = calloc(n ? n : 1, sizeof(*mem));
+	struct h2s_addr *addr = calloc(n ? n : 1, sizeof(*addr));
 	uint64_t now = h2s_now_ms();
 
-	if (!be || !slot || !mem)
+	if (!be || !slot || !mem || !addr)
 		goto nomem;
 	/* Old members are found by their backend's apply_idx, not by a search: a service may
 	 * have thousands of members.
@@ -252,6 +256,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			count_members(r, be, mem, i, 0); /* nothing counted yet */
 			goto nomem;
 		}
+		addr[i] = be[i]->addr;
 		/* The first members of a service are not ramped: a daemon (re)starting is not
 		 * its backends joining, and there is nobody else to take the load.
 		 */
@@ -293,9 +298,11 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 	free(s->be);
 	free(s->slot);
 	free(s->mem);
+	free(s->addr);
 	s->be = be;
 	s->slot = slot;
 	s->mem = mem;
+	s->addr = addr;
 	s->n = n;
 	s->members_loaded = true;
 	choose_subset(r, s);
@@ -307,6 +314,7 @@ nomem:
 	free(be);
 	free(slot);
 	free(mem);
+	free(addr);
 	return -ENOMEM;
 }
 
@@ -375,6 +383,7 @@ static void service_free(struct h2s_registry *r, struct h2s_service_rt *s)
 	free(s->be);
 	free(s->slot);
 	free(s->mem);
+	free(s->addr);
 	free(s->routes);
 	free(s);
 }
@@ -813,26 +822,18 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 		if (!mark_available(svc, avoid, 1, m, now_ms))
 			mark_available(svc, avoid, 2, m, now_ms);
 	}
+	if (affinity_key) {
+		/* Configured weights, not ramped ones: a key's backend must not move while a
+		 * slow start runs.
+		 */
+		for (size_t k = 0; k < m; k++)
+			svc->slot[k].weight = svc->mem[k].weight;
+		i = h2s_pick_affinity(svc->slot, svc->addr, m, *affinity_key);
+		return i < 0 ? NULL : svc->be[i];
+	}
 	for (size_t k = 0; k < m; k++)
 		if (svc->slot[k].available)
 			fill_slot(r, svc, k, m, now_ms);
-	if (affinity_key) {
-		struct h2s_addr addr[64], *pa = svc->n <= 64 ? addr : calloc(svc->n, sizeof(*pa));
-
-		if (pa) {
-			/* Configured weights, not ramped ones: a key's backend must not move
-			 * while a slow start runs.
-			 */
-			for (size_t k = 0; k < svc->n; k++) {
-				pa[k] = svc->be[k]->addr;
-				svc->slot[k].weight = svc->mem[k].weight;
-			}
-			i = h2s_pick_affinity(svc->slot, pa, svc->n, *affinity_key);
-			if (pa != addr)
-				free(pa);
-			return i < 0 ? NULL : svc->be[i];
-		}
-	}
 	switch (svc->cfg.algo) {
 	case H2S_ALGO_LEAST_REQUEST:
 		i = h2s_pick_least_request(svc->slot, m, xorshift, &r->rng);

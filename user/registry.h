@@ -82,13 +82,14 @@ struct h2s_service_rt {
 	struct h2s_service cfg;
 	struct h2s_discovery disc;     /* how backends are found and checked (zero: static) */
 	struct h2s_resolver *resolver; /* owned by discovery.c */
-	/* Members: be[i] with its picker state slot[i] and its membership mem[i]; parallel
-	 * arrays, so the pickers get one contiguous array. This node's subset comes first:
+	/* Members: be[i] with its picker state slot[i], its membership mem[i] and its address
+	 * addr[i]; parallel arrays, so the pickers get contiguous ones. This node's subset comes first:
 	 * mem[i].in_subset exactly when i < nsubset, so a pick within it reads only those.
 	 */
 	struct h2s_backend_rt **be;
 	struct h2s_pick_slot *slot;
 	struct h2s_member *mem;
+	struct h2s_addr *addr; /* be[i]->addr, for the affinity picker (no copy per pick) */
 	size_t n;
 	size_t nsubset; /* members in the subset */
 	/* What lets most picks read one member (round robin) or two (the random two choices of

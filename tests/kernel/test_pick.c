@@ -230,3 +230,34 @@ Test(pick, avoid_is_never_picked_while_another_is_usable)
 	cr_assert_eq(picks[1], 100);
 	member(1)->inflight = 0;
 }
+
+/* Affinity over 1000 members (rendezvous hashing of every one, addresses read from the
+ * service, not copied per pick): one key, one backend, until that one stops serving; many
+ * keys, many backends.
+ */
+Test(pick, affinity_keeps_a_key_on_one_of_1000_and_moves_it_only_when_that_one_is_down)
+{
+	uint64_t key = 0x1234567890abcdefull;
+	struct h2s_backend_rt *first, *be;
+	size_t distinct = 0;
+
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, H2S_SUBSET_ALL);
+	first = h2s_registry_pick(&reg, svc, NULL, &key, h2s_now_ms());
+	cr_assert(first);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(h2s_registry_pick(&reg, svc, NULL, &key, h2s_now_ms()), first);
+	h2s_backend_set_health(&reg, first, H2S_HEALTH_NOT_SERVING);
+	be = h2s_registry_pick(&reg, svc, NULL, &key, h2s_now_ms());
+	cr_assert(be && be != first);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(h2s_registry_pick(&reg, svc, NULL, &key, h2s_now_ms()), be);
+	for (uint64_t k = 1; k <= 2000; k++) {
+		uint64_t h = k * 0x9e3779b97f4a7c15ull;
+
+		be = h2s_registry_pick(&reg, svc, NULL, &h, h2s_now_ms());
+		cr_assert(be && be != first);
+		distinct += picks[member_of(be)]++ == 0;
+	}
+	/* 2000 keys over 999 members: ~1 - e^-2 of them get one (~865). */
+	cr_assert_gt(distinct, 700, "%zu distinct backends for 2000 keys", distinct);
+}
