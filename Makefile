@@ -9,7 +9,7 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -lyaml -ljansson -lcares -lresolv -lmicrohttpd -lm
+LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -lyaml -ljansson -lcares -lresolv -lmicrohttpd -lm -pthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ivmlinux -Ibpf
@@ -19,7 +19,7 @@ LIB_SRCS := addr bytequeue hash subset cgroup config conn daemon h2_server h2_up
 	    loader log loop maps outbuf picker registry relay cli cmd_service cmd_backend \
 	    cmd_stats cmd_conn cmd_route outlier resolver resolver_file resolver_dns dns health \
 	    discovery stats strbuf metrics control takeover yamlpos lifecycle cni pods cmd_pod \
-	    splice
+	    splice workers
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
 
 DAEMON := $(BUILD)/h2steerd

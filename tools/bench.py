@@ -72,6 +72,7 @@ class ScaleCase:
     size: int = MESSAGE  # bytes per message
     in_flight: int = IN_FLIGHT  # unary RPCs in flight, or h2load streams per connection
     conns: int = 1  # h2load client connections
+    loops: int = 1  # h2steer's event loops (a second daemon when not 1)
 
 
 SCALE_CASES = (
@@ -83,6 +84,10 @@ SCALE_CASES = (
     # The same 100 streams in flight either way: only the number of connections changes.
     ScaleCase("h2load 1 connection x 100 streams", "h2load", 50000, in_flight=100),
     ScaleCase("h2load 100 connections x 1 stream", "h2load", 50000, in_flight=1, conns=100),
+    # The same through a daemon with 2 event loops (setting loops): the kernel spreads the
+    # 100 connections over both.
+    ScaleCase("h2load 100 connections x 1 stream, 2 loops", "h2load", 50000, in_flight=1,
+              conns=100, loops=2),
     # One server-streaming RPC: the bytes of its messages over its duration.
     ScaleCase("server stream, 64 KiB messages", "sstream", 8000, size=64 * 1024),
 )
@@ -154,7 +159,11 @@ def run(lab, args):
     if args.scale:
         t1 = time.monotonic()
         by_name = {t.name: t for t in targets}
-        scale = scale_checks(lab, by_name["direct"], by_name["h2steer"], body, args.reps,
+        h2steer = {1: by_name["h2steer"]}
+        for loops in sorted({c.loops for c in SCALE_CASES} - {1}):
+            h2steer[loops] = bench_targets.start_h2steer_loops(lab, [b.addr for b in backends],
+                                                               loops)
+        scale = scale_checks(lab, by_name["direct"], h2steer, body, args.reps,
                              args.counts.scale_divisor)
         scale_s = time.monotonic() - t1
     checked = list(summary.values()) + (scale or [])
@@ -396,15 +405,16 @@ def add_cpu_budget(s, direct_rps):
 
 
 def scale_checks(lab, direct, h2steer, body, reps, divisor):
-    """Each SCALE_CASE through h2steer and direct (interleaved, reps times): medians."""
+    """Each SCALE_CASE through h2steer (h2steer[loops]: the daemon with that many event loops)
+    and direct (interleaved, reps times): medians."""
     cases = []
     for case in SCALE_CASES:
         n = max(case.n // divisor, case.conns)
         runs = {"direct": [], "h2steer": []}
         for rep in range(reps):
-            for t in (direct, h2steer):
+            for name, t in (("direct", direct), ("h2steer", h2steer[case.loops])):
                 progress(f"scale {rep + 1}/{reps}: {case.label}: {t.name}")
-                runs[t.name].append(scale_run(lab, t, case, n, body))
+                runs[name].append(scale_run(lab, t, case, n, body))
         cases.append(summarize_scale(case, n, runs))
     return cases
 

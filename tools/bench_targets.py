@@ -88,6 +88,16 @@ def start_h2steer_poll(lab, addrs):
     return Target("h2steer-poll", vip, daemon.proc, in_cgroup=cgroup)
 
 
+def start_h2steer_loops(lab, addrs, loops):
+    """h2steer with `loops` event loops (for the scale checks): another daemon, capturing the
+    clients of a cgroup of its own."""
+    vip = lab.vip()
+    cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + f"-loops{loops}")
+    daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup,
+                        extra=("--log-level", "info", "--set", f"loops={loops}"))
+    return Target(f"h2steer-{loops}loops", vip, daemon.proc, in_cgroup=cgroup)
+
+
 NGINX_CONF = """\
 daemon off;
 master_process on;

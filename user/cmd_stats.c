@@ -242,11 +242,14 @@ static int status_show(struct h2s_cli *cli, int argc, char **argv)
 	if (daemon) {
 		const char *nr = json_string_value(json_object_get(daemon, "not_ready"));
 
-		fprintf(cli->out, "daemon    pid %lld, up %.0f s, %s%s%s, %lld clients, %lld streams\n",
+		fprintf(cli->out,
+			"daemon    pid %lld, up %.0f s, %s%s%s, %lld event loops, %lld clients, "
+			"%lld streams\n",
 			json_integer_value(json_object_get(daemon, "pid")),
 			json_real_value(json_object_get(daemon, "uptime_s")),
 			json_is_true(json_object_get(daemon, "ready")) ? "ready" : "not ready",
 			nr ? ": " : "", nr ? nr : "",
+			json_integer_value(json_object_get(daemon, "loops")),
 			json_integer_value(json_object_get(daemon, "clients")),
 			json_integer_value(json_object_get(daemon, "streams")));
 		fprintf(cli->out, "versions  h2steer %s, h2steerd %s, kernel %s, libbpf %s\n",

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "maps.h"
 #include "pods.h"
+#include "workers.h"
 #include "yamlpos.h"
 
 #include <cyaml/cyaml.h>
@@ -86,6 +87,7 @@ static const struct setting {
 	S("busy_poll_us", busy_poll_us, 0, 10000),
 	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),
 	S("busy_poll_share", busy_poll_share, 1, 100),
+	S("loops", loops, 0, H2S_LOOPS_MAX),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),

@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "takeover.h"
+#include "workers.h"
 #include "version.h"
 
 #include <errno.h>
@@ -101,15 +102,19 @@ static json_t *methods_json(struct h2s_daemon *d)
 {
 	json_t *arr = json_array();
 	struct h2s_svc_stats *s;
+	struct h2s_totals t;
 
-	h2s_stats_each(s, d->stats.svc)
+	h2s_totals_take(d, &t);
+	h2s_stats_each(s, t.stats.svc)
 	h2s_stats_each_method(s, append_method, &(struct method_list){ arr, s });
+	h2s_totals_free(&t);
 	return arr;
 }
 
-static json_t *conns_json(struct h2s_daemon *d)
+/* The client connections of one loop, appended to arr (run on that loop's thread). */
+static void add_conns(struct h2s_daemon *d, void *arg)
 {
-	json_t *arr = json_array();
+	json_t *arr = arg;
 	struct h2s_list *pos;
 
 	for (pos = d->clients.next; pos != &d->clients; pos = pos->next) {
@@ -124,12 +129,21 @@ static json_t *conns_json(struct h2s_daemon *d)
 				       (json_int_t)cl->origin.cgroup_id, "goaway",
 				       h2s_timer_armed(&cl->goaway_timer) || d->draining));
 	}
+}
+
+static json_t *conns_json(struct h2s_daemon *d)
+{
+	json_t *arr = json_array();
+
+	add_conns(d, arr);
+	h2s_workers_each(d, add_conns, arr);
 	return arr;
 }
 
-static json_t *streams_json(struct h2s_daemon *d)
+/* The streams of one loop's clients, appended to arr (run on that loop's thread). */
+static void add_streams(struct h2s_daemon *d, void *arg)
 {
-	json_t *arr = json_array();
+	json_t *arr = arg;
 	struct h2s_list *pos, *sp;
 
 	for (pos = d->clients.next; pos != &d->clients; pos = pos->next) {
@@ -152,6 +166,14 @@ static json_t *streams_json(struct h2s_daemon *d)
 					  "attempts", st->attempts));
 		}
 	}
+}
+
+static json_t *streams_json(struct h2s_daemon *d)
+{
+	json_t *arr = json_array();
+
+	add_streams(d, arr);
+	h2s_workers_each(d, add_streams, arr);
 	return arr;
 }
 
@@ -162,12 +184,16 @@ static json_t *stats_json(struct h2s_daemon *d)
 	struct h2s_pair_stats *p;
 	struct h2s_be_stats *e;
 	__u64 k[H2S_CNT__COUNT];
+	struct h2s_totals t;
+	const struct h2s_stats *st = &t.stats;
 
-	h2s_stats_each(s, d->stats.svc)
+	h2s_totals_take(d, &t);
+
+	h2s_stats_each(s, st->svc)
 	{
 		json_t *by = json_array();
 
-		h2s_stats_each(p, d->stats.pair)
+		h2s_stats_each(p, st->pair)
 		{
 			json_t *codes;
 			char be[H2S_ADDR_STRLEN];
@@ -193,7 +219,7 @@ static json_t *stats_json(struct h2s_daemon *d)
 				  "bytes_request", (json_int_t)s->bytes_request, "bytes_response",
 				  (json_int_t)s->bytes_response, "backends", by));
 	}
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, st->be)
 	{
 		json_array_append_new(
 			bes, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "backend", e->name,
@@ -207,12 +233,12 @@ static json_t *stats_json(struct h2s_daemon *d)
 				       h2s_health_name(e->health)));
 	}
 	o = json_pack("{s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "services", svcs, "backends", bes,
-		      "client_connections_accepted", (json_int_t)d->stats.conns_accepted,
-		      "capture_misses", (json_int_t)d->stats.capture_misses, "streams_total",
-		      (json_int_t)d->stats.streams_total, "streams_failed",
-		      (json_int_t)d->stats.streams_failed, "retries", (json_int_t)d->stats.retries,
-		      "retries_denied", (json_int_t)d->stats.retries_denied, "drains",
-		      (json_int_t)d->stats.drains);
+		      "client_connections_accepted", (json_int_t)st->conns_accepted,
+		      "capture_misses", (json_int_t)st->capture_misses, "streams_total",
+		      (json_int_t)st->streams_total, "streams_failed",
+		      (json_int_t)st->streams_failed, "retries", (json_int_t)st->retries,
+		      "retries_denied", (json_int_t)st->retries_denied, "drains",
+		      (json_int_t)st->drains);
 	if (h2s_counters_read(d->maps, k) == 0) {
 		json_t *kern = json_object();
 
@@ -220,6 +246,7 @@ static json_t *stats_json(struct h2s_daemon *d)
 			json_object_set_new(kern, h2s_counter_name(i), json_integer((json_int_t)k[i]));
 		json_object_set_new(o, "kernel", kern);
 	}
+	h2s_totals_free(&t);
 	return o;
 }
 
@@ -227,13 +254,26 @@ static json_t *status_json(struct h2s_daemon *d)
 {
 	const char *why = h2s_daemon_not_ready(d);
 	json_t *listen = json_array();
+	struct h2s_totals t;
+	json_t *v;
 
-	for (int i = 0; i < d->nlis; i++)
-		json_array_append_new(listen, addr_json(&d->lis[i].addr));
-	return json_pack("{s:s,s:i,s:f,s:b,s:s?,s:b,s:i,s:i,s:o}", "version", H2S_VERSION, "pid",
-			 (int)getpid(), "uptime_s", h2s_unix_now() - d->started_unix, "ready",
-			 why == NULL, "not_ready", why, "draining", d->draining, "clients",
-			 (int)d->nclients, "streams", (int)d->stats.streams_live, "listen", listen);
+	/* Each address once: after a takeover the main loop may hold several sockets there. */
+	for (int i = 0; i < d->nlis; i++) {
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= h2s_addr_equal(&d->lis[k].addr, &d->lis[i].addr);
+		if (!seen)
+			json_array_append_new(listen, addr_json(&d->lis[i].addr));
+	}
+	h2s_totals_take(d, &t);
+	v = json_pack("{s:s,s:i,s:f,s:b,s:s?,s:b,s:i,s:i,s:i,s:o}", "version", H2S_VERSION, "pid",
+		      (int)getpid(), "uptime_s", h2s_unix_now() - d->started_unix, "ready",
+		      why == NULL, "not_ready", why, "draining", d->draining, "loops", t.loops,
+		      "clients", (int)t.clients, "streams", (int)t.stats.streams_live, "listen",
+		      listen);
+	h2s_totals_free(&t);
+	return v;
 }
 
 char *h2s_control_answer(struct h2s_daemon *d, const char *request)

@@ -17,6 +17,7 @@
 #include "splice.h"
 #include "maps.h"
 #include "takeover.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +78,7 @@ void h2s_settings_default(struct h2s_settings *s)
 		.busy_poll_us = 0, /* off: it trades CPU time for latency (README) */
 		.busy_poll_max_streams = 1,
 		.busy_poll_share = 100,
+		.loops = 1, /* README: Event loops */
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);
@@ -177,36 +179,47 @@ static struct h2s_addr bound_addr(int fd)
 	return a;
 }
 
-/* A socket for a: the one the previous daemon handed over when it listens there (its backlog
- * holds clients already on their way), else a new one.
+/* The nth (from 0) handed-over socket listening at a, duplicated for us; -1 when there is
+ * none (or it cannot be duplicated).
  */
-static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *from,
-			   bool *adopted)
+static int handed_socket(const struct h2s_addr *a, const struct h2s_handover *from, int nth)
+{
+	for (int i = 0; from && i < from->n; i++) {
+		struct h2s_addr b = bound_addr(from->fds[i]);
+		int fd;
+
+		if (!b.port || !h2s_addr_equal(&b, a) || nth-- > 0)
+			continue;
+		fd = fcntl(from->fds[i], F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+			close(fd);
+			fd = -1;
+		}
+		return fd;
+	}
+	return -1;
+}
+
+/* A new socket listening at a. SO_REUSEPORT: every loop has one at each address (the kernel
+ * spreads connections over them), and a next daemon's loops can join those it takes over.
+ */
+static int new_listener(const struct h2s_addr *a, bool join)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = h2s_addr_to_sockaddr(a, &ss);
 	int fd, one = 1;
 
-	for (int i = 0; from && i < from->n; i++) {
-		struct h2s_addr b = bound_addr(from->fds[i]);
-
-		if (b.port && h2s_addr_equal(&b, a)) {
-			fd = fcntl(from->fds[i], F_DUPFD_CLOEXEC, 0);
-			if (fd >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-				close(fd);
-				fd = -1;
-			}
-			if (fd < 0)
-				break;
-			*adopted = true;
-			return fd;
-		}
-	}
-	*adopted = false;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Only a worker joins right away: the main loop first binds without SO_REUSEPORT, so
+	 * that it waits for whoever still listens there (a stopped daemon lingering: sharing
+	 * its sockets would lose the clients in their backlogs when it closes them), and never
+	 * shares an address with another daemon. The option goes on once the bind succeeded.
+	 */
+	if (join)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* A listener for pods sits on their gateway, an address the CNI bridge may create only
 	 * with the first pod: bind to it before it exists.
 	 */
@@ -229,6 +242,8 @@ static int listener_socket(const struct h2s_addr *a, const struct h2s_handover *
 		}
 		usleep(50000);
 	}
+	if (!join)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (listen(fd, 4096) < 0) {
 		int e = errno;
 
@@ -263,36 +278,78 @@ static bool address_on_host(const struct h2s_addr *a)
 	return found;
 }
 
-static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
-		     const struct h2s_handover *from, char *err, size_t errlen)
+static int add_listener(struct h2s_daemon *d, const struct h2s_addr *a, int fd)
 {
 	struct h2s_listener *l = &d->lis[d->nlis];
-	char name[H2S_ADDR_STRLEN];
-	bool adopted;
-	int fd;
 
-	h2s_addr_format(a, name, sizeof(name));
-	fd = listener_socket(a, from, &adopted);
-	if (fd < 0)
-		goto fail;
+	if (d->nlis == H2S_LISTEN_SOCKETS_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
 	l->d = d;
 	l->addr = *a;
 	l->w.fd = fd;
 	l->w.on_io = on_accept;
 	if (h2s_watch_add(&d->loop, &l->w, EPOLLIN) < 0)
-		goto fail;
+		return -1;
 	d->nlis++;
-	log_info("listening on %s%s", name, adopted ? " (socket taken over)" : "");
-	if (!address_on_host(a))
+	return 0;
+}
+
+/* Listen at a: on the socket a takeover handed over for this loop there (loop k takes the
+ * kth: their backlogs hold clients already on their way), else on a new one — a worker's in
+ * the main loop's SO_REUSEPORT group.
+ */
+static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
+		     const struct h2s_handover *from, char *err, size_t errlen)
+{
+	char name[H2S_ADDR_STRLEN];
+	int fd = handed_socket(a, from, d->loop_index);
+	bool adopted = fd >= 0;
+
+	h2s_addr_format(a, name, sizeof(name));
+	if (!adopted && (fd = new_listener(a, d->main != NULL)) < 0)
+		goto fail;
+	if (add_listener(d, a, fd) < 0)
+		goto fail;
+	if (d->main)
+		log_debug("loop %d listening on %s%s", d->loop_index, name,
+			  adopted ? " (socket taken over)" : "");
+	else
+		log_info("listening on %s%s", name, adopted ? " (socket taken over)" : "");
+	if (!d->main && !address_on_host(a))
 		log_warn("%s is not an address of this host (yet): connections sent there fail "
 			 "until an interface has it (a pods' gateway the CNI bridge creates with the "
 			 "first pod is fine)", name);
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+	snprintf(err, errlen, "cannot listen on %s%s: %s", name,
+		 d->main ? " (a loop's own socket)" : "", strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return -errno;
+}
+
+/* The old daemon had more loops than we have: the sockets beyond ours at our addresses are
+ * the main loop's too (closing them would reset the clients in their backlogs).
+ */
+static int adopt_surplus(struct h2s_daemon *d, const struct h2s_handover *from, char *err,
+			 size_t errlen)
+{
+	for (int i = 0; from && i < d->naddrs; i++) {
+		const struct h2s_addr *a = &d->opts->listen[i];
+		int fd;
+
+		for (int k = (int)d->set.loops; (fd = handed_socket(a, from, k)) >= 0; k++) {
+			if (add_listener(d, a, fd) < 0) {
+				snprintf(err, errlen, "cannot serve a socket taken over: %s",
+					 strerror(errno));
+				close(fd);
+				return -errno;
+			}
+		}
+	}
+	return 0;
 }
 
 void h2s_daemon_publish(struct h2s_daemon *d)
@@ -402,6 +459,11 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	d->loader = loader;
 	d->keep_state = o->keep_state;
 	d->set = *set;
+	if (!d->set.loops) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d->set.loops = cpus < 1 ? 1 : cpus > H2S_LOOPS_MAX ? H2S_LOOPS_MAX : (uint32_t)cpus;
+	}
 	h2s_list_init(&d->clients);
 	h2s_list_init(&d->splices);
 	rc = h2s_loop_init(&d->loop);
@@ -429,14 +491,11 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	nghttp2_option_set_no_auto_window_update(d->opt, 1);
 
 	for (int i = 0; i < n; i++) {
-		if (d->nlis == H2S_MAX_LISTENERS) {
-			snprintf(err, errlen, "at most %d listen addresses", H2S_MAX_LISTENERS);
-			return -E2BIG;
-		}
 		rc = listen_on(d, &addrs[i], from, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
+	d->naddrs = n;
 
 	/* main() blocked them at its start; from here on they are events of the loop. */
 	sigemptyset(&mask);
@@ -470,8 +529,73 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		log_warn("cannot read pod records in %s: %s", o->pod_state_dir, strerror(-rc));
 	else if (rc > 0)
 		log_info("%d pods registered by h2steer-cni", rc);
+	rc = h2s_workers_start(d, from, err, errlen);
+	if (rc == 0)
+		rc = adopt_surplus(d, from, err, errlen);
+	if (rc < 0)
+		return rc;
 	h2s_daemon_publish(d);
 	accept_leftovers(d, from);
+	return 0;
+}
+
+int h2s_daemon_init_worker(struct h2s_daemon *w, struct h2s_daemon *m, int index,
+			   const struct h2s_handover *from, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->main = m;
+	w->loop_index = index;
+	w->sig.fd = -1;
+	w->handover.fd = -1;
+	w->opts = m->opts;
+	w->started_unix = m->started_unix;
+	w->maps = m->maps;
+	w->keep_state = m->keep_state;
+	w->set = m->set;
+	/* Read-only after the main daemon's start, copied into every session: shared. */
+	w->server_cbs = m->server_cbs;
+	w->upstream_cbs = m->upstream_cbs;
+	w->opt = m->opt;
+	h2s_list_init(&w->clients);
+	h2s_list_init(&w->splices);
+	rc = h2s_loop_init(&w->loop);
+	if (rc < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+		return rc;
+	}
+	w->loop.poll.max_us = w->set.busy_poll_us;
+	w->loop.poll.share_pct = w->set.busy_poll_share;
+	w->loop.poll.pays = busy_poll_pays;
+	/* Its own view of the services: never writes the maps, takes the health the main
+	 * loop's checks found, keeps its own pools and passive ejections.
+	 */
+	h2s_registry_init(&w->reg, w->maps);
+	w->reg.readonly = true;
+	w->reg.quiet = true;
+	w->reg.outlier = &w->set.outlier;
+	w->reg.stats = &w->stats;
+	w->reg.ewma_decay_ms = w->set.ewma_decay_ms;
+	w->reg.node = m->reg.node;
+	w->reg.follow_health = &m->reg.health_gen;
+	w->reg.on_idle = h2s_pool_idle;
+	w->reg.ctx = w;
+	w->refresh_flush.run = refresh_now;
+	w->naddrs = m->naddrs;
+	for (int i = 0; i < m->naddrs; i++) {
+		rc = listen_on(w, &m->opts->listen[i], from, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	h2s_lifecycle_init_worker(w);
+	w->refresh_timer.fire = refresh_tick;
+	rc = h2s_registry_refresh(&w->reg);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
+		return rc;
+	}
+	h2s_timer_arm(&w->loop, &w->refresh_timer, REFRESH_MS);
 	return 0;
 }
 
@@ -486,8 +610,11 @@ void h2s_daemon_close_listeners(struct h2s_daemon *d)
 
 void h2s_daemon_maybe_done(struct h2s_daemon *d)
 {
-	/* Listeners still open (lingering) may yet hand us a client. */
-	if (d->draining && d->nclients == 0 && d->nsplices == 0 && d->nlis == 0)
+	/* Listeners still open (lingering) may yet hand us a client; the main loop also waits
+	 * for the other loops.
+	 */
+	if (d->draining && d->nclients == 0 && d->nsplices == 0 && d->nlis == 0 &&
+	    h2s_workers_done(d))
 		h2s_loop_stop(&d->loop);
 }
 
@@ -500,11 +627,13 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 {
 	struct h2s_list *pos, *tmp;
 
+	h2s_workers_join(d);
 	/* What this daemon published is withdrawn, unless another one owns the node now. */
 	if (d->published && !d->left && !d->handed_sockets)
 		__atomic_and_fetch(&d->maps->ctl_mem->flags, ~(__u32)H2S_CTL_F_CAPTURE,
 				   __ATOMIC_RELEASE);
-	if (d->maps && d->maps->ctl_mem && d->maps->ctl_mem->daemon_pid == (__u32)getpid()) {
+	if (!d->main && d->maps && d->maps->ctl_mem &&
+	    d->maps->ctl_mem->daemon_pid == (__u32)getpid()) {
 		d->maps->ctl_mem->daemon_pid = 0;
 		memset(d->maps->ctl_mem->control, 0, sizeof(d->maps->ctl_mem->control));
 	}
@@ -527,6 +656,8 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 	h2s_loop_fini(&d->loop); /* frees the closed connections */
 	h2s_registry_fini(&d->reg);
 	h2s_stats_free(&d->stats);
+	if (d->main)
+		return; /* the rest is the main daemon's */
 	if (d->server_cbs)
 		nghttp2_session_callbacks_del(d->server_cbs);
 	if (d->upstream_cbs)

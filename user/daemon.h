@@ -58,6 +58,8 @@ struct h2s_settings {
 	 * CPU is better left to the backends), for at most busy_poll_share % of the time.
 	 */
 	uint32_t busy_poll_us, busy_poll_max_streams, busy_poll_share;
+	/* Event loops (workers.h): 1, or up to H2S_LOOPS_MAX; 0: one per CPU. */
+	uint32_t loops;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };
@@ -67,6 +69,10 @@ struct h2s_settings {
 void h2s_settings_default(struct h2s_settings *s);
 
 #define H2S_MAX_LISTENERS 4
+/* Listening sockets of one loop: one per address, and after a takeover every socket the old
+ * daemon's loops had there (the main loop serves them all).
+ */
+#define H2S_LISTEN_SOCKETS_MAX (H2S_MAX_LISTENERS * 16)
 
 struct h2s_listener {
 	struct h2s_watch w;
@@ -74,8 +80,16 @@ struct h2s_listener {
 	struct h2s_addr addr;
 };
 
+struct h2s_workers;
+
+/* The main daemon, or one of its workers (workers.h): a worker uses the data-path part only
+ * (loop, registry, clients, splices, stats, listeners), the rest stays zero.
+ */
 struct h2s_daemon {
 	struct h2s_loop loop;
+	struct h2s_daemon *main;     /* a worker's main daemon; NULL for the main one */
+	int loop_index;              /* 0: the main loop */
+	struct h2s_workers *workers; /* the main daemon's other loops (NULL: none) */
 	struct h2s_maps *maps;
 	struct h2s_loader *loader; /* its pin dir lock is let go when this daemon leaves */
 	const struct h2s_options *opts; /* what it was started with (to take the node back) */
@@ -83,8 +97,9 @@ struct h2s_daemon {
 	struct h2s_settings set;
 	nghttp2_session_callbacks *server_cbs, *upstream_cbs;
 	nghttp2_option *opt;
-	struct h2s_listener lis[H2S_MAX_LISTENERS];
+	struct h2s_listener lis[H2S_LISTEN_SOCKETS_MAX];
 	int nlis;
+	int naddrs; /* listen addresses in use: the first naddrs of opts->listen */
 	struct h2s_list clients; /* struct h2s_client.link */
 	uint32_t nclients;
 	struct h2s_list splices; /* splice.c: connections deciding, or relayed as bytes */
@@ -122,6 +137,12 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 /* Run until SIGTERM/SIGINT and the drain that follows. */
 int h2s_daemon_run(struct h2s_daemon *d);
 void h2s_daemon_fini(struct h2s_daemon *d);
+/* A worker of m (loop `index`): its own loop, registry and counters, and its own listening
+ * socket on each of m's addresses (the index-th one `from` hands over there, else a new one
+ * in m's SO_REUSEPORT group). err gets a reason on failure.
+ */
+int h2s_daemon_init_worker(struct h2s_daemon *w, struct h2s_daemon *m, int index,
+			   const struct h2s_handover *from, char *err, size_t errlen);
 
 /* Tell the kernel plane where captured connections go (our listeners), who we are (pid,
  * control socket), and turn capture (and the L4 fallback) on.

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "config.h"
 #include "takeover.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,9 +56,10 @@ static void wind_down(struct h2s_daemon *d, const char *why)
 	struct h2s_list *pos, *tmp;
 
 	d->draining = true;
-	log_notice("%s: GOAWAY sent to %u client connections, waiting up to %u ms for their "
-		   "streams",
-		   why, d->nclients, d->set.drain_timeout_ms);
+	log_notice("%s%.0d%s%s: GOAWAY sent to %u client connections, waiting up to %u ms for "
+		   "their streams",
+		   d->main ? "loop " : "", d->loop_index, d->main ? ": " : "", why, d->nclients,
+		   d->set.drain_timeout_ms);
 	h2s_list_for_each_safe(pos, tmp, &d->clients)
 		h2s_client_shutdown(h2s_container_of(pos, struct h2s_client, link));
 	h2s_timer_arm(&d->loop, &d->drain_timer, d->set.drain_timeout_ms);
@@ -89,6 +91,31 @@ static void linger_over(struct h2s_timer *t)
 	h2s_daemon_maybe_done(d);
 }
 
+/* ---- the other loops: what the main loop tells them (workers.h) ---- */
+
+/* The main loop drains: so does this one, its listeners as the main loop's (handed over: they
+ * are the new daemon's now; else they linger for connects already on their way).
+ */
+static void worker_drain(struct h2s_daemon *w)
+{
+	if (w->draining)
+		return;
+	if (w->main->handed_sockets)
+		h2s_daemon_close_listeners(w);
+	else
+		h2s_timer_arm(&w->loop, &w->linger_timer, H2S_LINGER_MS);
+	wind_down(w, "draining");
+}
+
+/* The new daemon serves (it has this loop's listening sockets too): drain. */
+static void worker_leave(struct h2s_daemon *w)
+{
+	h2s_daemon_close_listeners(w);
+	if (!w->draining)
+		wind_down(w, "handed over");
+	h2s_daemon_maybe_done(w);
+}
+
 static void drain(struct h2s_daemon *d)
 {
 	struct h2s_ctl *ctl = d->maps->ctl_mem;
@@ -113,6 +140,7 @@ static void drain(struct h2s_daemon *d)
 	if (d->keep_state)
 		leave_node(d); /* a restart: the next daemon may start while we drain */
 	wind_down(d, "draining");
+	h2s_workers_post(d, worker_drain);
 }
 
 static void stop_now(struct h2s_flush *f)
@@ -169,6 +197,7 @@ static void leave_now(struct h2s_flush *f)
 	leave_node(d);
 	if (!d->draining)
 		wind_down(d, "handed over");
+	h2s_workers_post(d, worker_leave);
 }
 
 /* The new daemon went away without saying "ready": it failed to start. Take the node back. */
@@ -224,9 +253,27 @@ static bool same_dir(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+struct sockets {
+	int fds[H2S_HANDOVER_MAX];
+	int n, left_out;
+};
+
+static void add_sockets(struct h2s_daemon *l, void *arg)
+{
+	struct sockets *s = arg;
+
+	for (int i = 0; i < l->nlis; i++) {
+		if (s->n < H2S_HANDOVER_MAX)
+			s->fds[s->n++] = l->lis[i].w.fd;
+		else
+			s->left_out++;
+	}
+}
+
 int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 {
-	int fds[H2S_MAX_LISTENERS], keep, rc;
+	struct sockets socks = { .n = 0 };
+	int keep, rc;
 
 	if (d->draining || d->stop_flush.queued)
 		return -ESHUTDOWN;
@@ -237,9 +284,14 @@ int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 	keep = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* the control socket closes its own copy */
 	if (keep < 0)
 		return -errno;
-	for (int i = 0; i < d->nlis; i++)
-		fds[i] = d->lis[i].w.fd;
-	rc = h2s_takeover_answer(fd, fds, d->nlis);
+	/* Every loop's: the new daemon's loops take them over (the backlogs go with them). */
+	add_sockets(d, &socks);
+	h2s_workers_each(d, add_sockets, &socks);
+	if (socks.left_out)
+		log_warn("takeover: %d listening sockets beyond %d cannot be handed over: the clients "
+			 "in their backlogs will be reset",
+			 socks.left_out, H2S_HANDOVER_MAX);
+	rc = h2s_takeover_answer(fd, socks.fds, socks.n);
 	if (rc < 0) {
 		close(keep);
 		return rc;
@@ -249,7 +301,7 @@ int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 	d->handover.on_io = on_handover_io;
 	log_notice("handing over to a new daemon: %d listening sockets sent, serving until it "
 		   "is ready",
-		   d->nlis);
+		   socks.n);
 	if (h2s_watch_add(&d->loop, &d->handover, EPOLLIN | EPOLLRDHUP) < 0) {
 		/* Cannot hear "ready": assume it, rather than serve beside it for ever. */
 		close(keep);
@@ -262,15 +314,20 @@ int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 
 /* ---- set up ---- */
 
+void h2s_lifecycle_init_worker(struct h2s_daemon *w)
+{
+	w->handover.fd = -1;
+	w->drain_timer.fire = drain_expired;
+	w->linger_timer.fire = linger_over;
+}
+
 int h2s_lifecycle_init(struct h2s_daemon *d)
 {
-	d->handover.fd = -1;
+	h2s_lifecycle_init_worker(d);
 	d->stop_flush.run = stop_now;
 	d->handover_flush.run = let_go_now;
 	d->leave_flush.run = leave_now;
 	d->takeback_flush.run = take_back;
-	d->drain_timer.fire = drain_expired;
-	d->linger_timer.fire = linger_over;
 	d->sig.on_io = on_signal;
 	return h2s_watch_add(&d->loop, &d->sig, EPOLLIN);
 }

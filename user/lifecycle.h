@@ -22,6 +22,10 @@ struct h2s_daemon;
 
 /* Watch the signalfd (d->sig.fd) and set up the timers and flushes. */
 int h2s_lifecycle_init(struct h2s_daemon *d);
+/* A worker's (workers.h): the drain and linger timers only; the main loop tells it when to
+ * drain, and hands its sockets over with its own.
+ */
+void h2s_lifecycle_init_worker(struct h2s_daemon *w);
 void h2s_lifecycle_fini(struct h2s_daemon *d);
 
 /* Phase 1 of a takeover, asked on control connection fd for the pin dir `pin_dir`: negative

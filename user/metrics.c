@@ -8,6 +8,7 @@
 #include "relay.h"
 #include "resolver.h"
 #include "strbuf.h"
+#include "workers.h"
 #include "version.h"
 
 #include <errno.h>
@@ -41,35 +42,29 @@ static void ok_failed(struct h2s_strbuf *b, const char *name, const char *key, c
 		      (unsigned long long)failed);
 }
 
-struct gauges {
-	struct h2s_strbuf *b;
-	const char *what;
-	struct h2s_maps *maps;
-};
-
-static void be_inflight(struct h2s_backend_rt *be, void *arg)
+/* Per backend gauges: in flight and connections from every loop's registry (the totals),
+ * ejected when any loop ejects it, and the kernel's count of L4 connections.
+ */
+static void each_backend_gauge(struct h2s_daemon *d, const struct h2s_totals *t,
+			       struct h2s_strbuf *b, const char *what)
 {
-	struct gauges *g = arg;
+	const struct h2s_be_stats *e;
 
-	if (!strcmp(g->what, "inflight"))
-		h2s_sb_printf(g->b, "h2steer_streams_in_flight{backend=\"%s\"} %u\n", be->name,
-			      be->inflight);
-	else if (!strcmp(g->what, "conns"))
-		h2s_sb_printf(g->b, "h2steer_upstream_connections{backend=\"%s\"} %u\n", be->name,
-			      be->nconns);
-	else if (!strcmp(g->what, "ejected"))
-		h2s_sb_printf(g->b, "h2steer_backend_ejected{backend=\"%s\"} %d\n", be->name,
-			      h2s_outlier_ejected(&be->out, h2s_now_ms()));
-	else if (!strcmp(g->what, "l4"))
-		h2s_sb_printf(g->b, "h2steer_l4_connections{backend=\"%s\"} %lld\n", be->name,
-			      h2s_l4_conns_get(g->maps, &be->addr));
-}
-
-static void each_backend_gauge(struct h2s_daemon *d, struct h2s_strbuf *b, const char *what)
-{
-	struct gauges g = { b, what, d->maps };
-
-	h2s_registry_each_backend(&d->reg, be_inflight, &g);
+	h2s_stats_each(e, t->stats.be)
+	{
+		if (!strcmp(what, "inflight"))
+			h2s_sb_printf(b, "h2steer_streams_in_flight{backend=\"%s\"} %u\n", e->name,
+				      e->inflight);
+		else if (!strcmp(what, "conns"))
+			h2s_sb_printf(b, "h2steer_upstream_connections{backend=\"%s\"} %u\n",
+				      e->name, e->conns);
+		else if (!strcmp(what, "ejected"))
+			h2s_sb_printf(b, "h2steer_backend_ejected{backend=\"%s\"} %d\n", e->name,
+				      e->ejected);
+		else if (!strcmp(what, "l4"))
+			h2s_sb_printf(b, "h2steer_l4_connections{backend=\"%s\"} %lld\n", e->name,
+				      h2s_l4_conns_get(d->maps, &e->addr));
+	}
 }
 
 /* A Prometheus label value: \\, " and newline escaped; bytes outside printable ASCII (a
@@ -136,27 +131,28 @@ static void method_line(const struct h2s_method_stats *m, void *arg)
 }
 
 /* Per gRPC method (at most H2S_METHODS_MAX per service, the rest as "(other)"). */
-static void each_method(struct h2s_daemon *d, struct h2s_strbuf *b, int what)
+static void each_method(const struct h2s_totals *t, struct h2s_strbuf *b, int what)
 {
 	struct h2s_svc_stats *s;
 
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	h2s_stats_each_method(s, method_line, &(struct method_line){ b, s, what });
 }
 
-static void render_methods(struct h2s_daemon *d, struct h2s_strbuf *b)
+static void render_methods(const struct h2s_totals *t, struct h2s_strbuf *b)
 {
 	family(b, "h2steer_method_rpcs_total", "counter", "RPCs per service and gRPC method.");
-	each_method(d, b, 0);
+	each_method(t, b, 0);
 	family(b, "h2steer_method_errors_total", "counter",
 	       "RPCs per service and gRPC method that did not end with grpc-status 0.");
-	each_method(d, b, 1);
+	each_method(t, b, 1);
 	family(b, "h2steer_method_rpc_duration_seconds", "histogram",
 	       "Time from an RPC's request headers to its end, per service and gRPC method.");
-	each_method(d, b, 2);
+	each_method(t, b, 2);
 }
 
-static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
+static void render_rpcs(struct h2s_daemon *d, const struct h2s_totals *t,
+			       struct h2s_strbuf *b)
 {
 	struct h2s_pair_stats *p;
 	struct h2s_svc_stats *s;
@@ -166,7 +162,7 @@ static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
 	       "RPCs (HTTP/2 streams) relayed, by service, backend (none: answered by h2steer) "
 	       "and how they ended (grpc_status: the gRPC code; reset: RST_STREAM; none: no "
 	       "gRPC status).");
-	h2s_stats_each(p, d->stats.pair)
+	h2s_stats_each(p, t->stats.pair)
 	{
 		bool none = !p->be.port;
 
@@ -182,17 +178,17 @@ static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
 	}
 	family(b, "h2steer_rpc_duration_seconds", "histogram",
 	       "Time from an RPC's request headers to its end, per service.");
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	{
 		char labels[96];
 
 		snprintf(labels, sizeof(labels), "service=\"%s\"", s->name);
 		histogram(b, "h2steer_rpc_duration_seconds", labels, &s->lat);
 	}
-	render_methods(d, b);
+	render_methods(t, b);
 	family(b, "h2steer_relayed_bytes_total", "counter",
 	       "Message bytes relayed (DATA payload), per service and direction.");
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	{
 		h2s_sb_printf(b,
 			      "h2steer_relayed_bytes_total{service=\"%s\",direction=\"request\"} "
@@ -204,16 +200,17 @@ static void render_rpcs(struct h2s_daemon *d, struct h2s_strbuf *b)
 			      s->name, (unsigned long long)s->bytes_response);
 	}
 	family(b, "h2steer_streams_in_flight", "gauge", "Streams open on each backend.");
-	each_backend_gauge(d, b, "inflight");
+	each_backend_gauge(d, t, b, "inflight");
 }
 
-static void render_connections(struct h2s_daemon *d, struct h2s_strbuf *b)
+static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
+			       struct h2s_strbuf *b)
 {
 	struct h2s_be_stats *e;
 
 	family(b, "h2steer_spliced_connections", "gauge",
 	       "Captured connections that did not speak h2c, relayed as bytes to one backend, open.");
-	h2s_sb_printf(b, "h2steer_spliced_connections %u\n", d->stats.splices_live);
+	h2s_sb_printf(b, "h2steer_spliced_connections %u\n", t->stats.splices_live);
 	family(b, "h2steer_spliced_connections_total", "counter",
 	       "Captured connections relayed as bytes (TLS, HTTP/1.1, ...), per service and "
 	       "backend.");
@@ -221,7 +218,7 @@ static void render_connections(struct h2s_daemon *d, struct h2s_strbuf *b)
 		struct h2s_pair_stats *p;
 		char be[H2S_ADDR_STRLEN];
 
-		h2s_stats_each(p, d->stats.pair)
+		h2s_stats_each(p, t->stats.pair)
 		{
 			if (!p->spliced || !p->svc)
 				continue;
@@ -235,71 +232,72 @@ static void render_connections(struct h2s_daemon *d, struct h2s_strbuf *b)
 	family(b, "h2steer_l4_connections", "gauge",
 	       "Connections the connect hooks sent straight to each backend (mode l4, or no daemon "
 	       "accepting), still open.");
-	each_backend_gauge(d, b, "l4");
+	each_backend_gauge(d, t, b, "l4");
 	family(b, "h2steer_client_connections", "gauge", "Captured client connections open.");
-	h2s_sb_printf(b, "h2steer_client_connections %u\n", d->nclients);
+	h2s_sb_printf(b, "h2steer_client_connections %u\n", t->clients);
 	family(b, "h2steer_client_connections_accepted_total", "counter",
 	       "Captured client connections accepted.");
 	h2s_sb_printf(b, "h2steer_client_connections_accepted_total %llu\n",
-		      (unsigned long long)d->stats.conns_accepted);
+		      (unsigned long long)t->stats.conns_accepted);
 	family(b, "h2steer_capture_misses_total", "counter",
 	       "Connections to the listener with no capture record (closed).");
 	h2s_sb_printf(b, "h2steer_capture_misses_total %llu\n",
-		      (unsigned long long)d->stats.capture_misses);
+		      (unsigned long long)t->stats.capture_misses);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",
-		      (double)d->loop.poll.spent_ns / 1e9);
+		      (double)t->busy_poll_ns / 1e9);
 	family(b, "h2steer_upstream_connections", "gauge", "Connections open to each backend.");
-	each_backend_gauge(d, b, "conns");
+	each_backend_gauge(d, t, b, "conns");
 	family(b, "h2steer_upstream_connections_opened_total", "counter",
 	       "Connections opened to each backend.");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	h2s_sb_printf(b, "h2steer_upstream_connections_opened_total{backend=\"%s\"} %llu\n", e->name,
 		      (unsigned long long)e->conns_opened);
 	family(b, "h2steer_backend_connect_failures_total", "counter",
 	       "Connects (or HTTP/2 handshakes) to each backend that failed.");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	h2s_sb_printf(b, "h2steer_backend_connect_failures_total{backend=\"%s\"} %llu\n", e->name,
 		      (unsigned long long)e->connect_failures);
 	family(b, "h2steer_backend_goaways_total", "counter", "GOAWAYs received from each backend.");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	h2s_sb_printf(b, "h2steer_backend_goaways_total{backend=\"%s\"} %llu\n", e->name,
 		      (unsigned long long)e->goaways);
 }
 
-static void render_lifecycle(struct h2s_daemon *d, struct h2s_strbuf *b)
+static void render_lifecycle(struct h2s_daemon *d, const struct h2s_totals *t,
+			       struct h2s_strbuf *b)
 {
 	struct h2s_be_stats *e;
 	struct h2s_svc_stats *s;
 
 	family(b, "h2steer_ejections_total", "counter",
 	       "Times each backend was ejected (reason: connect, outlier).");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	for (int r = H2S_EJECT_CONNECT; r < H2S_EJECT__COUNT; r++)
 		h2s_sb_printf(b, "h2steer_ejections_total{backend=\"%s\",reason=\"%s\"} %llu\n",
 			      e->name, h2s_eject_name(r), (unsigned long long)e->ejections[r]);
 	family(b, "h2steer_backend_ejected", "gauge", "1 while the backend is ejected.");
-	each_backend_gauge(d, b, "ejected");
+	each_backend_gauge(d, t, b, "ejected");
 	family(b, "h2steer_retries_total", "counter",
 	       "Streams replayed on another backend (the first was provably not processed).");
-	h2s_sb_printf(b, "h2steer_retries_total %llu\n", (unsigned long long)d->stats.retries);
+	h2s_sb_printf(b, "h2steer_retries_total %llu\n", (unsigned long long)t->stats.retries);
 	family(b, "h2steer_retries_denied_total", "counter",
 	       "Replays the retry budget did not allow.");
 	h2s_sb_printf(b, "h2steer_retries_denied_total %llu\n",
-		      (unsigned long long)d->stats.retries_denied);
+		      (unsigned long long)t->stats.retries_denied);
 	family(b, "h2steer_drains_total", "counter",
 	       "Backends that stopped taking new RPCs (drained or removed from a service).");
-	h2s_sb_printf(b, "h2steer_drains_total %llu\n", (unsigned long long)d->stats.drains);
+	h2s_sb_printf(b, "h2steer_drains_total %llu\n", (unsigned long long)t->stats.drains);
 	family(b, "h2steer_backend_health", "gauge",
 	       "Health of each backend: 1 for its current state, 0 for the others.");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	for (int h = 0; h < H2S_HEALTH__COUNT; h++)
 		h2s_sb_printf(b, "h2steer_backend_health{backend=\"%s\",state=\"%s\"} %d\n",
 			      e->name, h2s_health_name(h), e->health == h);
 	family(b, "h2steer_backend_health_changed_timestamp_seconds", "gauge",
 	       "When each backend's health state last changed.");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 	if (e->health_changed > 0)
 		h2s_sb_printf(b,
 			      "h2steer_backend_health_changed_timestamp_seconds{backend=\"%s\"} "
@@ -307,25 +305,25 @@ static void render_lifecycle(struct h2s_daemon *d, struct h2s_strbuf *b)
 			      e->name, e->health_changed);
 	family(b, "h2steer_health_checks_total", "counter",
 	       "grpc.health.v1 check results per backend (ok: SERVING).");
-	h2s_stats_each(e, d->stats.be)
+	h2s_stats_each(e, t->stats.be)
 		ok_failed(b, "h2steer_health_checks_total", "backend", e->name, e->checks_ok,
 			  e->checks_failed);
 	family(b, "h2steer_resolver_lookups_total", "counter",
 	       "Resolver lookups per service (DNS answers, file reads).");
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	if (s->lookups_ok || s->lookups_failed)
 		ok_failed(b, "h2steer_resolver_lookups_total", "service", s->name, s->lookups_ok,
 			  s->lookups_failed);
 	family(b, "h2steer_resolver_last_success_timestamp_seconds", "gauge",
 	       "When each service's resolver last answered.");
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	if (s->last_lookup_ok > 0)
 		h2s_sb_printf(b,
 			      "h2steer_resolver_last_success_timestamp_seconds{service=\"%s\"} %.3f\n",
 			      s->name, s->last_lookup_ok);
 	family(b, "h2steer_resolver_backends", "gauge",
 	       "Backends in each service's last good resolver answer.");
-	h2s_stats_each(s, d->stats.svc)
+	h2s_stats_each(s, t->stats.svc)
 	if (s->lookups_ok)
 		h2s_sb_printf(b, "h2steer_resolver_backends{service=\"%s\"} %u\n", s->name,
 			      s->resolved);
@@ -389,10 +387,21 @@ char *h2s_metrics_render(struct h2s_daemon *d, size_t *len)
 	h2s_sb_printf(&b, "h2steer_build_info{version=\"%s\"} 1\n", H2S_VERSION);
 	family(&b, "h2steer_start_time_seconds", "gauge", "When this h2steerd started.");
 	h2s_sb_printf(&b, "h2steer_start_time_seconds %.3f\n", d->started_unix);
-	render_rpcs(d, &b);
-	render_connections(d, &b);
-	render_lifecycle(d, &b);
+	struct h2s_totals t;
+
+	h2s_totals_take(d, &t);
+	family(&b, "h2steer_event_loops", "gauge", "Event loops serving clients (setting loops).");
+	h2s_sb_printf(&b, "h2steer_event_loops %d\n", t.loops);
+	family(&b, "h2steer_loop_client_connections_accepted_total", "counter",
+	       "Captured client connections each event loop accepted (the kernel spreads them).");
+	for (int i = 0; i < t.loops && i < H2S_LOOPS_MAX; i++)
+		h2s_sb_printf(&b, "h2steer_loop_client_connections_accepted_total{loop=\"%d\"} %llu\n",
+			      i, (unsigned long long)t.accepted[i]);
+	render_rpcs(d, &t, &b);
+	render_connections(d, &t, &b);
+	render_lifecycle(d, &t, &b);
 	render_kernel(d, &b);
+	h2s_totals_free(&t);
 	return h2s_sb_take(&b, len);
 }
 

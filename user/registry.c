@@ -14,6 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a reload changed: said once, by the main loop's registry (another loop's is quiet). */
+#define config_log(r, ...)                      \
+	do {                                    \
+		if (!(r)->quiet)                \
+			log_info(__VA_ARGS__);  \
+	} while (0)
+
 static unsigned bucket(const struct h2s_addr *a)
 {
 	return h2s_addr_hash(a) & (H2S_REG_BUCKETS - 1);
@@ -115,9 +122,9 @@ static int load_service(const struct h2s_addr *vip, const struct h2s_service *cf
 		h2s_addr_format(vip, s->name, sizeof(s->name));
 		s->hnext = r->svc[k];
 		r->svc[k] = s;
-		log_info("service %s added (%s)", s->name, h2s_algo_name(cfg->algo));
+		config_log(r, "service %s added (%s)", s->name, h2s_algo_name(cfg->algo));
 	} else if (s->cfg.algo != cfg->algo) {
-		log_info("service %s: algorithm now %s", s->name, h2s_algo_name(cfg->algo));
+		config_log(r, "service %s: algorithm now %s", s->name, h2s_algo_name(cfg->algo));
 	}
 	s->cfg = *cfg;
 	if (h2s_discovery_get(r->maps, vip, &disc) < 0)
@@ -198,7 +205,7 @@ static void choose_subset(struct h2s_registry *r, struct h2s_service_rt *s)
 		got = m;
 	}
 	if (got != s->nsubset && m > got)
-		log_info("service %s: this node uses %zu of its %zu backends (subset)", s->name,
+		config_log(r, "service %s: this node uses %zu of its %zu backends (subset)", s->name,
 			 got, m);
 	free(addr);
 	free(chosen);
@@ -272,14 +279,14 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			mem[i].ever_usable = s->mem[j].ever_usable;
 			mem[i].since_ms = s->mem[j].since_ms;
 			if ((s->mem[j].flags ^ mem[i].flags) & H2S_BE_F_DRAIN) {
-				log_info("service %s: backend %s %s", s->name, be[i]->name,
+				config_log(r, "service %s: backend %s %s", s->name, be[i]->name,
 					 mem[i].flags & H2S_BE_F_DRAIN ? "draining"
 								       : "no longer draining");
 				r->stats->drains += !!(mem[i].flags & H2S_BE_F_DRAIN);
 				mem[i].since_ms = now; /* back from a drain: ramps again */
 			}
 		} else {
-			log_info("service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
+			config_log(r, "service %s: backend %s added (%s, weight %u)", s->name, be[i]->name,
 				 h2s_source_name(want[i].b.source), mem[i].weight);
 		}
 	}
@@ -289,7 +296,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 		if (!s->be[j]->apply_idx)
 			continue;
 		s->be[j]->apply_idx = 0;
-		log_info("service %s: backend %s removed: in-flight RPCs finish there", s->name,
+		config_log(r, "service %s: backend %s removed: in-flight RPCs finish there", s->name,
 			 s->be[j]->name);
 		r->stats->drains++;
 	}
@@ -432,6 +439,30 @@ static void publish_be_vip(struct h2s_registry *r)
 					 strerror(errno));
 }
 
+/* Another loop's registry: take the health the main loop's checks found (see
+ * follow_health), when it changed or (force) the members did. A member with no state yet is
+ * unknown when its service checks health (not usable until a check says so), else unchecked.
+ */
+static void follow_health(struct h2s_registry *r, bool force)
+{
+	struct h2s_backend_state st;
+	uint64_t g;
+
+	if (!r->follow_health)
+		return;
+	g = __atomic_load_n(r->follow_health, __ATOMIC_ACQUIRE);
+	if (!force && g == r->health_seen)
+		return;
+	r->health_seen = g;
+	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
+		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
+			for (size_t k = 0; k < s->n; k++)
+				s->be[k]->health = h2s_be_state_get(r->maps, &s->be[k]->addr,
+								    &st) == 0 ? st.health
+				: s->disc.health ? H2S_HEALTH_UNKNOWN
+						 : H2S_HEALTH_UNCHECKED;
+}
+
 int h2s_registry_refresh(struct h2s_registry *r)
 {
 	uint64_t gen = h2s_maps_gen(r->maps);
@@ -440,8 +471,10 @@ int h2s_registry_refresh(struct h2s_registry *r)
 	size_t nroutes;
 	int rc;
 
-	if (r->loaded && gen == r->gen)
+	if (r->loaded && gen == r->gen) {
+		follow_health(r, false);
 		return 0;
+	}
 	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
 		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
 			s->seen = false;
@@ -484,13 +517,14 @@ int h2s_registry_refresh(struct h2s_registry *r)
 				pp = &s->hnext;
 				continue;
 			}
-			log_info("service %s removed", s->name);
+			config_log(r, "service %s removed", s->name);
 			*pp = s->hnext;
 			service_free(r, s);
 		}
 	}
 	r->gen = gen;
 	r->loaded = true;
+	follow_health(r, true);
 	if (r->on_reload)
 		r->on_reload(r, r->ctx);
 	h2s_registry_publish_lb(r);
@@ -1032,4 +1066,5 @@ void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, u
 	if (health == H2S_HEALTH_SERVING && h2s_outlier_ejected(&be->out, h2s_now_ms()))
 		h2s_outlier_readmit(&be->out);
 	h2s_backend_publish_state(r, be);
+	__atomic_add_fetch(&r->health_gen, 1, __ATOMIC_RELEASE); /* the other loops follow */
 }

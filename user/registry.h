@@ -133,6 +133,14 @@ struct h2s_registry {
 	struct h2s_subset_node node; /* who this node is, for subsetting */
 	uint32_t ewma_decay_ms;      /* peak_ewma's memory (the ewma_decay_ms setting) */
 	bool readonly; /* the node is another daemon's now: read the maps, never write them */
+	bool quiet;    /* another loop's: what a reload changed is the main loop's to log */
+	/* Health checks run in the main loop only: its registry counts every health change in
+	 * health_gen; another loop's registry follows it (follow_health points there) by reading
+	 * the states from h2s_be_state when the count moved.
+	 */
+	uint64_t health_gen;
+	const uint64_t *follow_health;
+	uint64_t health_seen;
 	/* Hooks for what hangs off the registry (set by the daemon, may be NULL):
 	 *   on_idle         no service wants new RPCs on it (removed or drained everywhere):
 	 *                   its idle connections can go

@@ -3,6 +3,7 @@
 
 #include "addr.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,103 @@ void h2s_stats_each_method(const struct h2s_svc_stats *svc,
 			fn(m, arg);
 	if (svc->other)
 		fn(svc->other, arg);
+}
+
+static void lat_merge(struct h2s_lat *dst, const struct h2s_lat *src)
+{
+	for (int b = 0; b <= H2S_LAT_BUCKETS; b++)
+		dst->bucket[b] += src->bucket[b];
+	dst->count += src->count;
+	dst->sum += src->sum;
+}
+
+static void method_merge(struct h2s_method_stats *dst, const struct h2s_method_stats *src)
+{
+	dst->rpcs += src->rpcs;
+	dst->errors += src->errors;
+	lat_merge(&dst->lat, &src->lat);
+}
+
+static int service_merge(struct h2s_svc_stats *dst, const struct h2s_svc_stats *src)
+{
+	lat_merge(&dst->lat, &src->lat);
+	dst->bytes_request += src->bytes_request;
+	dst->bytes_response += src->bytes_response;
+	dst->lookups_ok += src->lookups_ok;
+	dst->lookups_failed += src->lookups_failed;
+	if (src->last_lookup_ok > dst->last_lookup_ok) {
+		dst->last_lookup_ok = src->last_lookup_ok;
+		dst->resolved = src->resolved;
+	}
+	for (unsigned k = 0; k < H2S_METHOD_BUCKETS; k++)
+		for (const struct h2s_method_stats *m = src->method[k]; m; m = m->next) {
+			struct h2s_method_stats *d = h2s_stats_method(dst, m->path);
+
+			if (!d)
+				return -ENOMEM;
+			method_merge(d, m);
+		}
+	if (src->other) {
+		if (!dst->other && !(dst->other = method_new(H2S_METHOD_OTHER)))
+			return -ENOMEM;
+		method_merge(dst->other, src->other);
+	}
+	return 0;
+}
+
+int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
+{
+	struct h2s_svc_stats *s;
+	struct h2s_pair_stats *p;
+	struct h2s_be_stats *e;
+
+	h2s_stats_each(s, src->svc)
+	{
+		struct h2s_svc_stats *d = h2s_stats_service(dst, &s->vip);
+
+		if (!d || service_merge(d, s) < 0)
+			return -ENOMEM;
+	}
+	h2s_stats_each(p, src->pair)
+	{
+		struct h2s_pair_stats *d = h2s_stats_pair(dst, &p->vip, &p->be);
+
+		if (!d)
+			return -ENOMEM;
+		for (int c = 0; c < H2S_RPC__COUNT; c++)
+			d->rpcs[c] += p->rpcs[c];
+		d->spliced += p->spliced;
+	}
+	h2s_stats_each(e, src->be)
+	{
+		struct h2s_be_stats *d = h2s_stats_backend(dst, &e->addr);
+
+		if (!d)
+			return -ENOMEM;
+		for (int k = 0; k < H2S_EJECT__COUNT; k++)
+			d->ejections[k] += e->ejections[k];
+		d->goaways += e->goaways;
+		d->conns_opened += e->conns_opened;
+		d->connect_failures += e->connect_failures;
+		d->checks_ok += e->checks_ok;
+		d->checks_failed += e->checks_failed;
+		if (e->health_changed > d->health_changed) {
+			d->health = e->health;
+			d->health_changed = e->health_changed;
+		}
+		d->inflight += e->inflight;
+		d->conns += e->conns;
+		d->ejected |= e->ejected;
+	}
+	dst->conns_accepted += src->conns_accepted;
+	dst->capture_misses += src->capture_misses;
+	dst->streams_total += src->streams_total;
+	dst->streams_failed += src->streams_failed;
+	dst->streams_live += src->streams_live;
+	dst->retries += src->retries;
+	dst->retries_denied += src->retries_denied;
+	dst->retries_live += src->retries_live;
+	dst->drains += src->drains;
+	dst->splices_live += src->splices_live;
+	return 0;
 }

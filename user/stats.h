@@ -79,6 +79,11 @@ struct h2s_be_stats {
 	uint64_t checks_ok, checks_failed;
 	uint8_t health;            /* enum h2s_health, last seen */
 	double health_changed;     /* unix seconds */
+	/* Gauges, filled only in a snapshot of every loop (workers.h h2s_totals): streams in
+	 * flight and connections open to it, all loops together.
+	 */
+	uint32_t inflight, conns;
+	uint8_t ejected; /* 1: some loop ejects it now */
 };
 
 #define H2S_STATS_BUCKETS 256
@@ -114,6 +119,11 @@ void h2s_stats_each_method(const struct h2s_svc_stats *svc,
 /* One finished RPC: its status label index and its duration; m (may be NULL) its method. */
 void h2s_stats_rpc(struct h2s_pair_stats *p, struct h2s_method_stats *m, int status,
 		   double seconds);
+
+/* Add every count of src to dst (entries created as needed; a health state taken when newer):
+ * one loop's stats into a snapshot of all of them. -ENOMEM leaves dst partly added to.
+ */
+int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src);
 
 /* Walk every entry of a kind (for rendering). */
 #define h2s_stats_each(var, table)                                                     \

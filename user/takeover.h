@@ -16,7 +16,7 @@
 
 #define H2S_TAKEOVER_REQUEST "takeover"
 #define H2S_TAKEOVER_READY "ready"
-#define H2S_HANDOVER_MAX 8
+#define H2S_HANDOVER_MAX 64 /* every loop's sockets (daemon.h H2S_LISTEN_SOCKETS_MAX) */
 
 struct h2s_handover {
 	int fds[H2S_HANDOVER_MAX]; /* listening sockets, ours to close */

@@ -83,6 +83,8 @@ def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
         for field in fields:
             assert isinstance(summary[field], (int, float)), (name, field, summary[field])
         assert summary["split"], name
+    # The scale checks include a daemon with 2 event loops under 100 connections.
+    assert [c["loops"] for c in results["scale"]].count(2) == 1, results["scale"]
     for case in results["scale"]:
         for m in case["metrics"]:
             assert isinstance(m["direct"], (int, float)), (case["label"], m)

@@ -1,0 +1,177 @@
+"""More than one event loop (`--set loops=N`): the kernel spreads client connections over the
+loops' SO_REUSEPORT listeners; each loop balances its own clients' RPCs, follows the main loop's
+health checks, drains on SIGTERM and hands its sockets over on --takeover; /metrics and the CLI
+add every loop up."""
+import json
+import os
+import signal
+import time
+
+import h2slab
+from h2slab import metric
+
+LOOPS2 = ("--set", "loops=2")
+
+
+def accepted_per_loop(scraped):
+    return {dict(ls)["loop"]: v for (n, ls), v in scraped.items()
+            if n == "h2steer_loop_client_connections_accepted_total"}
+
+
+def rpcs_by_backend(scraped, bes):
+    return [sum(v for (n, ls), v in scraped.items()
+                if n == "h2steer_rpcs_total" and ("backend", b.addr) in ls) for b in bes]
+
+
+def run_clients(lab, vip, n_clients, *args):
+    """n_clients Go clients at once, each with its own connection; their reports."""
+    clients = [lab.client_async(vip, *args) for _ in range(n_clients)]
+    out = []
+    for c in clients:
+        assert c.p.wait(120) == 0, c.tail()
+        out.append(json.loads(c.text().strip().splitlines()[-1]))
+    return out
+
+
+def test_two_loops_share_the_clients_and_count_as_one(lab):
+    bes = lab.backends(3)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
+    reports = run_clients(lab, vip, 16, "unary", "-n", 300, "-c", 4)
+    assert all(r["ok"] == 300 and r["errors"] == {} for r in reports), reports
+    m = d.scrape()
+    per_loop = accepted_per_loop(m)
+    # 16 connections hashed over 2 listeners: each loop got some (all on one: 2^-15).
+    assert metric(m, "h2steer_event_loops") == 2
+    assert set(per_loop) == {"0", "1"} and all(v > 0 for v in per_loop.values()), per_loop
+    assert sum(per_loop.values()) == 16 == metric(m, "h2steer_client_connections_accepted_total")
+    # Every RPC counted once, whichever loop relayed it, and spread evenly by both.
+    by_be = rpcs_by_backend(m, bes)
+    assert sum(by_be) == 16 * 300, by_be
+    assert all(0.30 <= n / sum(by_be) <= 0.37 for n in by_be), by_be
+    # Each connection (one loop's) is balanced per RPC, not pinned: the round robin of its
+    # loop is shared by that loop's connections, so not exactly 100 each.
+    for r in reports:
+        assert all(r["by_backend"].get(b.id, 0) >= 80 for b in bes), r["by_backend"]
+    st = lab.cli(d, "stats", json_out=True).json
+    assert st["streams_total"] == 16 * 300 and st["client_connections_accepted"] == 16, st
+    status = lab.cli(d, "status", json_out=True).json["daemon"]
+    assert status["loops"] == 2, status
+    assert "2 event loops" in lab.cli(d, "status").stdout
+
+
+def test_conn_and_stream_lists_cover_every_loop(lab):
+    bes = lab.backends(2)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
+    clients = [lab.client_async(vip, "concurrent", "-streams", 3, "-sleep-ms", 2500)
+               for _ in range(12)]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        streams = lab.cli(d, "stream", "list", json_out=True).json
+        if len(streams) == 36:
+            break
+        time.sleep(0.1)
+    conns = lab.cli(d, "conn", "list", json_out=True).json
+    per_loop = accepted_per_loop(d.scrape())
+    assert len(conns) == 12 and len(streams) == 36, (conns, streams)
+    assert all(v > 0 for v in per_loop.values()), per_loop
+    for c in clients:
+        assert c.p.wait(30) == 0, c.tail()
+
+
+def health_svc(vip, bes):
+    return (f"services:\n  - vip: \"{vip}\"\n    health: {{service: \"\"}}\n"
+            "    backends:\n" + "".join(f"      - address: \"{b.addr}\"\n" for b in bes))
+
+
+def wait_health(lab, d, vip, addr, value, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(b["address"] == addr and b["health"] == value
+               for b in lab.cli(d, "backend", "list", vip, json_out=True).json):
+            return
+        time.sleep(0.05)
+    raise AssertionError(lab.cli(d, "backend", "list", vip).stdout)
+
+
+def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
+    bes = lab.backends(3, extra=["-health"])
+    vip = lab.vip()
+    d = lab.daemon(config=health_svc(vip, bes), extra=LOOPS2)
+    for b in bes:
+        wait_health(lab, d, vip, b.addr, "serving")
+    bes[0].proc.p.stdin.write(b"health NOT_SERVING\n")
+    bes[0].proc.p.stdin.flush()
+    wait_health(lab, d, vip, bes[0].addr, "not_serving")
+    before = rpcs_by_backend(d.scrape(), bes)
+    reports = run_clients(lab, vip, 12, "unary", "-n", 200, "-c", 2)
+    assert all(r["ok"] == 200 and r["errors"] == {} for r in reports), reports
+    m = d.scrape()
+    after = rpcs_by_backend(m, bes)
+    per_loop = accepted_per_loop(m)
+    assert all(v > 0 for v in per_loop.values()), per_loop
+    assert after[0] == before[0], (before, after)  # no loop sent it anything
+    assert all(r["by_backend"].get(bes[0].id, 0) == 0 for r in reports), reports
+    # Serving again: every loop takes it back.
+    bes[0].proc.p.stdin.write(b"health SERVING\n")
+    bes[0].proc.p.stdin.flush()
+    wait_health(lab, d, vip, bes[0].addr, "serving")
+    reports = run_clients(lab, vip, 12, "unary", "-n", 300, "-c", 3)
+    assert all(r["by_backend"].get(bes[0].id, 0) >= 80 for r in reports), reports
+
+
+def test_sigterm_drains_every_loop(lab):
+    bes = lab.backends(2)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
+    clients = [lab.client_async(vip, "concurrent", "-streams", 4, "-sleep-ms", 2500)
+               for _ in range(10)]
+    time.sleep(0.8)
+    per_loop = accepted_per_loop(d.scrape())
+    assert all(v > 0 for v in per_loop.values()), per_loop
+    os.kill(d.proc.pid, signal.SIGTERM)
+    for c in clients:
+        assert c.p.wait(30) == 0, c.tail()
+    assert d.proc.p.wait(30) == 0, d.proc.tail()
+    text = d.proc.text()
+    assert "loop 1: draining" in text and "\ndraining" in text.replace("<5>", "\n"), text[-2000:]
+    assert not os.path.exists(d.pin_dir)
+
+
+def test_takeover_from_two_loops_to_one_and_back_fails_nothing(lab):
+    bes = lab.backends(3)
+    vip = lab.vip()
+    a = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
+    # 8 connections of steady RPCs (~9 s) across both takeovers.
+    clients = [lab.client_async(vip, "unary", "-n", 3000, "-c", 2, "-interval-us", 5000,
+                                "-max-time", "90s") for _ in range(8)]
+    time.sleep(2)
+    b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover"])
+    assert a.proc.p.wait(40) == 0, a.proc.tail()
+    # One loop took over both loops' sockets (2 per address): none was closed on a backlog.
+    assert "listening on %s (socket taken over)" % a.listen[0] in b.proc.text()
+    time.sleep(2)
+    c = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover", *LOOPS2])
+    assert b.proc.p.wait(40) == 0, b.proc.tail()
+    for cl in clients:
+        assert cl.p.wait(120) == 0, cl.tail()
+        r = json.loads(cl.text().strip().splitlines()[-1])
+        assert r["ok"] == 3000 and r["errors"] == {}, r
+    k = lab.cli(c, "stats", json_out=True).json["kernel"]
+    assert k["l4_fallback"] == 0 and k["no_daemon"] == 0, k
+    assert metric(c.scrape(), "h2steer_event_loops") == 2
+    r = lab.client(vip, "unary", "-n", 300, "-c", 3)
+    assert r["ok"] == 300 and all(n == 100 for n in r["by_backend"].values()), r
+
+
+def test_loops_setting_is_checked(lab):
+    d = lab.daemon(extra=("--set", "loops=0"))  # one per CPU
+    assert lab.cli(d, "status", json_out=True).json["daemon"]["loops"] == min(os.cpu_count(), 16)
+    path = os.path.join(lab.tmp, "loops.yaml")
+    for config, argv in (("loops: 17\n", []), ("services: []\n", ["--set", "loops=17"]),
+                         ("loops: -1\n", [])):
+        with open(path, "w") as f:
+            f.write(config)
+        r = lab.run([h2slab.DAEMON, *argv, "--check-config", path], in_cgroup=False)
+        assert r.returncode == 2 and "loops" in r.stderr, (config, argv, r.stderr)
