@@ -440,6 +440,30 @@ static bool busy_poll_pays(struct h2s_loop *l)
 	return d->stats.streams_live <= d->set.busy_poll_max_streams;
 }
 
+/* What every loop has (d->set and d->maps set): client and splice lists, its event loop with
+ * busy polling as set, its registry.
+ */
+static int data_plane_init(struct h2s_daemon *d, char *err, size_t errlen)
+{
+	int rc;
+
+	h2s_list_init(&d->clients);
+	h2s_list_init(&d->splices);
+	rc = h2s_loop_init(&d->loop);
+	if (rc < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+		return rc;
+	}
+	d->loop.poll.max_us = d->set.busy_poll_us;
+	d->loop.poll.share_pct = d->set.busy_poll_share;
+	d->loop.poll.pays = busy_poll_pays;
+	h2s_registry_init(&d->reg, d->maps);
+	d->reg.outlier = &d->set.outlier;
+	d->reg.stats = &d->stats;
+	d->reg.ewma_decay_ms = d->set.ewma_decay_ms;
+	return 0;
+}
+
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
 		    int n, const struct h2s_handover *from, char *err, size_t errlen)
 {
@@ -464,20 +488,9 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 
 		d->set.loops = cpus < 1 ? 1 : cpus > H2S_LOOPS_MAX ? H2S_LOOPS_MAX : (uint32_t)cpus;
 	}
-	h2s_list_init(&d->clients);
-	h2s_list_init(&d->splices);
-	rc = h2s_loop_init(&d->loop);
-	if (rc < 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+	rc = data_plane_init(d, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
-	d->loop.poll.max_us = d->set.busy_poll_us;
-	d->loop.poll.share_pct = d->set.busy_poll_share;
-	d->loop.poll.pays = busy_poll_pays;
-	h2s_registry_init(&d->reg, maps);
-	d->reg.outlier = &d->set.outlier;
-	d->reg.stats = &d->stats;
-	d->reg.ewma_decay_ms = d->set.ewma_decay_ms;
 	subset_node(d);
 	h2s_discovery_init(d);
 	d->refresh_flush.run = refresh_now;
@@ -558,25 +571,14 @@ int h2s_daemon_init_worker(struct h2s_daemon *w, struct h2s_daemon *m, int index
 	w->server_cbs = m->server_cbs;
 	w->upstream_cbs = m->upstream_cbs;
 	w->opt = m->opt;
-	h2s_list_init(&w->clients);
-	h2s_list_init(&w->splices);
-	rc = h2s_loop_init(&w->loop);
-	if (rc < 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+	rc = data_plane_init(w, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
-	w->loop.poll.max_us = w->set.busy_poll_us;
-	w->loop.poll.share_pct = w->set.busy_poll_share;
-	w->loop.poll.pays = busy_poll_pays;
 	/* Its own view of the services: never writes the maps, takes the health the main
 	 * loop's checks found, keeps its own pools and passive ejections.
 	 */
-	h2s_registry_init(&w->reg, w->maps);
 	w->reg.readonly = true;
 	w->reg.quiet = true;
-	w->reg.outlier = &w->set.outlier;
-	w->reg.stats = &w->stats;
-	w->reg.ewma_decay_ms = w->set.ewma_decay_ms;
 	w->reg.node = m->reg.node;
 	w->reg.follow_health = &m->reg.health_gen;
 	w->reg.on_idle = h2s_pool_idle;

@@ -60,12 +60,18 @@ def test_two_loops_share_the_clients_and_count_as_one(lab):
     assert "2 event loops" in lab.cli(d, "status").stdout
 
 
-def test_conn_and_stream_lists_cover_every_loop(lab):
+def slow_rpcs_on_both_loops(lab, n_clients, streams):
+    """A daemon with 2 loops and n_clients connections each holding `streams` RPCs of 2.5 s."""
     bes = lab.backends(2)
     vip = lab.vip()
     d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
-    clients = [lab.client_async(vip, "concurrent", "-streams", 3, "-sleep-ms", 2500)
-               for _ in range(12)]
+    clients = [lab.client_async(vip, "concurrent", "-streams", streams, "-sleep-ms", 2500)
+               for _ in range(n_clients)]
+    return d, clients
+
+
+def test_conn_and_stream_lists_cover_every_loop(lab):
+    d, clients = slow_rpcs_on_both_loops(lab, 12, 3)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         streams = lab.cli(d, "stream", "list", json_out=True).json
@@ -122,11 +128,7 @@ def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
 
 
 def test_sigterm_drains_every_loop(lab):
-    bes = lab.backends(2)
-    vip = lab.vip()
-    d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
-    clients = [lab.client_async(vip, "concurrent", "-streams", 4, "-sleep-ms", 2500)
-               for _ in range(10)]
+    d, clients = slow_rpcs_on_both_loops(lab, 10, 4)
     time.sleep(0.8)
     per_loop = accepted_per_loop(d.scrape())
     assert all(v > 0 for v in per_loop.values()), per_loop
