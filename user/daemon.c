@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,11 +134,38 @@ static void publish_one(struct h2s_backend_rt *be, void *arg)
 	h2s_backend_publish_state(arg, be);
 }
 
-/* Counters in h2s_be_state (in flight, RPCs) for the CLI, once a second. */
+static void clear_other_loops(struct h2s_backend_rt *be, void *arg)
+{
+	(void)arg;
+	be->other_loops.inflight = 0;
+	be->other_loops.rpcs = 0;
+}
+
+static void add_to_main(struct h2s_backend_rt *be, void *arg)
+{
+	struct h2s_backend_rt *m = h2s_registry_backend(arg, &be->addr);
+
+	if (m) {
+		m->other_loops.inflight += be->inflight;
+		m->other_loops.rpcs += be->rpcs;
+	}
+}
+
+/* Run on a worker's thread while the main loop waits: its counts into the main registry. */
+static void gather_loop(struct h2s_daemon *w, void *main_reg)
+{
+	h2s_registry_each_backend(&w->reg, add_to_main, main_reg);
+}
+
+/* Counters in h2s_be_state (in flight, RPCs: every loop's) for the CLI, once a second. */
 static void state_tick(struct h2s_timer *t)
 {
 	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, state_timer);
 
+	if (d->workers) {
+		h2s_registry_each_backend(&d->reg, clear_other_loops, NULL);
+		h2s_workers_each(d, gather_loop, &d->reg);
+	}
 	h2s_registry_each_backend(&d->reg, publish_one, &d->reg);
 	h2s_registry_publish_lb(&d->reg); /* ejections end by time passing */
 	if (!d->left)
@@ -200,10 +228,14 @@ static int handed_socket(const struct h2s_addr *a, const struct h2s_handover *fr
 	return -1;
 }
 
-/* A new socket listening at a. SO_REUSEPORT: every loop has one at each address (the kernel
- * spreads connections over them), and a next daemon's loops can join those it takes over.
+/* A new socket listening at a. With more than one loop, every loop has one at each address,
+ * in one SO_REUSEPORT group (the kernel spreads connections over them): a worker's joins
+ * (join), the main loop's opens it (share). The main loop binds before it sets the option, so
+ * that it waits for whoever still listens there (a stopped daemon lingering: sharing its
+ * sockets would reset the clients in their backlogs when it closes them) and never shares an
+ * address with another process; with one loop it never sets it.
  */
-static int new_listener(const struct h2s_addr *a, bool join)
+static int new_listener(const struct h2s_addr *a, bool join, bool share)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = h2s_addr_to_sockaddr(a, &ss);
@@ -213,13 +245,8 @@ static int new_listener(const struct h2s_addr *a, bool join)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* Only a worker joins right away: the main loop first binds without SO_REUSEPORT, so
-	 * that it waits for whoever still listens there (a stopped daemon lingering: sharing
-	 * its sockets would lose the clients in their backlogs when it closes them), and never
-	 * shares an address with another daemon. The option goes on once the bind succeeded.
-	 */
-	if (join)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (join && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
 	/* A listener for pods sits on their gateway, an address the CNI bridge may create only
 	 * with the first pod: bind to it before it exists.
 	 */
@@ -230,28 +257,39 @@ static int new_listener(const struct h2s_addr *a, bool join)
 		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
 	}
 	/* A daemon that just stopped may still hold the address for its last accepts (it
-	 * lingers H2S_LINGER_MS): wait for it rather than fail.
+	 * lingers H2S_LINGER_MS): wait for it rather than fail (a joining socket finds the
+	 * group's owner there, never anyone to wait for).
 	 */
 	for (int tries = 0; bind(fd, (struct sockaddr *)&ss, sl) < 0; tries++) {
-		if (errno != EADDRINUSE || tries * 50 >= BIND_WAIT_MS) {
-			int e = errno;
-
-			close(fd);
-			errno = e;
-			return -1;
-		}
+		if (join || errno != EADDRINUSE || tries * 50 >= BIND_WAIT_MS)
+			goto fail;
 		usleep(50000);
 	}
-	if (!join)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (listen(fd, 4096) < 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
+	if ((share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    listen(fd, 4096) < 0)
+		goto fail;
 	return fd;
+fail: {
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	return -1;
+}
+}
+
+/* A socket taken over, for a group of several loops: one from an earlier daemon may not have
+ * SO_REUSEPORT (one loop, or an older version); the workers can join it once it has (the
+ * kernel makes it a group when the first one does).
+ */
+static int open_group(int fd)
+{
+	int on = 0, one = 1;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on)
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 }
 
 /* Is a an address of this host now (an interface has it, or 127/8)? A listener binds with
@@ -308,7 +346,9 @@ static int listen_on(struct h2s_daemon *d, const struct h2s_addr *a,
 	bool adopted = fd >= 0;
 
 	h2s_addr_format(a, name, sizeof(name));
-	if (!adopted && (fd = new_listener(a, d->main != NULL)) < 0)
+	if (!adopted && (fd = new_listener(a, d->main != NULL, d->set.loops > 1)) < 0)
+		goto fail;
+	if (adopted && !d->main && d->set.loops > 1 && open_group(fd) < 0)
 		goto fail;
 	if (add_listener(d, a, fd) < 0)
 		goto fail;
@@ -484,9 +524,11 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	d->keep_state = o->keep_state;
 	d->set = *set;
 	if (!d->set.loops) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		/* The CPUs this process may run on (a cpuset may give it fewer than the node's). */
+		cpu_set_t cpus;
+		int n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
 
-		d->set.loops = cpus < 1 ? 1 : cpus > H2S_LOOPS_MAX ? H2S_LOOPS_MAX : (uint32_t)cpus;
+		d->set.loops = n < 1 ? 1 : n > H2S_LOOPS_MAX ? H2S_LOOPS_MAX : (uint32_t)n;
 	}
 	rc = data_plane_init(d, err, errlen);
 	if (rc < 0)
@@ -542,9 +584,10 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		log_warn("cannot read pod records in %s: %s", o->pod_state_dir, strerror(-rc));
 	else if (rc > 0)
 		log_info("%d pods registered by h2steer-cni", rc);
-	rc = h2s_workers_start(d, from, err, errlen);
+	/* The workers last: once their sockets listen they share the clients. */
+	rc = adopt_surplus(d, from, err, errlen);
 	if (rc == 0)
-		rc = adopt_surplus(d, from, err, errlen);
+		rc = h2s_workers_start(d, from, err, errlen);
 	if (rc < 0)
 		return rc;
 	h2s_daemon_publish(d);

@@ -93,21 +93,20 @@ static void linger_over(struct h2s_timer *t)
 
 /* ---- the other loops: what the main loop tells them (workers.h) ---- */
 
-/* The main loop drains: so does this one, its listeners as the main loop's (handed over: they
- * are the new daemon's now; else they linger for connects already on their way).
+/* The main loop drains: so does this one; its listeners linger for connects already on their
+ * way, as the main loop's do.
  */
 static void worker_drain(struct h2s_daemon *w)
 {
 	if (w->draining)
 		return;
-	if (w->main->handed_sockets)
-		h2s_daemon_close_listeners(w);
-	else
-		h2s_timer_arm(&w->loop, &w->linger_timer, H2S_LINGER_MS);
+	h2s_timer_arm(&w->loop, &w->linger_timer, H2S_LINGER_MS);
 	wind_down(w, "draining");
 }
 
-/* The new daemon serves (it has this loop's listening sockets too): drain. */
+/* The new daemon has this loop's listening sockets too (it serves, or the main loop drains
+ * while handing over): close our copies and drain.
+ */
 static void worker_leave(struct h2s_daemon *w)
 {
 	h2s_daemon_close_listeners(w);
@@ -140,7 +139,7 @@ static void drain(struct h2s_daemon *d)
 	if (d->keep_state)
 		leave_node(d); /* a restart: the next daemon may start while we drain */
 	wind_down(d, "draining");
-	h2s_workers_post(d, worker_drain);
+	h2s_workers_post(d, d->handed_sockets ? worker_leave : worker_drain);
 }
 
 static void stop_now(struct h2s_flush *f)

@@ -41,7 +41,7 @@ struct h2s_service_rt *h2s_registry_service(struct h2s_registry *r, const struct
 	return NULL;
 }
 
-static struct h2s_backend_rt *backend_find(struct h2s_registry *r, const struct h2s_addr *a)
+struct h2s_backend_rt *h2s_registry_backend(struct h2s_registry *r, const struct h2s_addr *a)
 {
 	for (struct h2s_backend_rt *b = r->be[bucket(a)]; b; b = b->hnext)
 		if (h2s_addr_equal(&b->addr, a))
@@ -51,7 +51,7 @@ static struct h2s_backend_rt *backend_find(struct h2s_registry *r, const struct 
 
 static struct h2s_backend_rt *backend_get(struct h2s_registry *r, const struct h2s_addr *a)
 {
-	struct h2s_backend_rt *b = backend_find(r, a);
+	struct h2s_backend_rt *b = h2s_registry_backend(r, a);
 	unsigned k;
 
 	if (b)
@@ -420,7 +420,7 @@ static void publish_be_vip(struct h2s_registry *r)
 		}
 	/* Stale entries first (keys collected before deleting: a delete can restart a walk). */
 	while (bpf_map_get_next_key(r->maps->be_vip, prev, &next) == 0) {
-		struct h2s_backend_rt *be = backend_find(r, &next);
+		struct h2s_backend_rt *be = h2s_registry_backend(r, &next);
 
 		cur = next;
 		prev = &cur;
@@ -440,8 +440,9 @@ static void publish_be_vip(struct h2s_registry *r)
 }
 
 /* Another loop's registry: take the health the main loop's checks found (see
- * follow_health), when it changed or (force) the members did. A member with no state yet is
- * unknown when its service checks health (not usable until a check says so), else unchecked.
+ * follow_health), when it changed or (force) the members did. A member of a service without
+ * checks is unchecked (what h2s_be_state says may be left from checks since removed); of one
+ * with checks, as the state says, unknown (not usable) while there is none yet.
  */
 static void follow_health(struct h2s_registry *r, bool force)
 {
@@ -456,11 +457,21 @@ static void follow_health(struct h2s_registry *r, bool force)
 	r->health_seen = g;
 	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
 		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext)
-			for (size_t k = 0; k < s->n; k++)
-				s->be[k]->health = h2s_be_state_get(r->maps, &s->be[k]->addr,
-								    &st) == 0 ? st.health
-				: s->disc.health ? H2S_HEALTH_UNKNOWN
-						 : H2S_HEALTH_UNCHECKED;
+			for (size_t k = 0; k < s->n; k++) {
+				struct h2s_backend_rt *be = s->be[k];
+				uint8_t was = be->health;
+
+				if (!s->disc.health)
+					be->health = H2S_HEALTH_UNCHECKED; /* whatever is left */
+				else if (h2s_be_state_get(r->maps, &be->addr, &st) == 0)
+					be->health = st.health;
+				else
+					be->health = H2S_HEALTH_UNKNOWN;
+				/* As in the main loop: a check that says it serves re-admits. */
+				if (be->health == H2S_HEALTH_SERVING && was != be->health &&
+				    h2s_outlier_ejected(&be->out, h2s_now_ms()))
+					h2s_outlier_readmit(&be->out);
+			}
 }
 
 int h2s_registry_refresh(struct h2s_registry *r)
@@ -971,9 +982,9 @@ void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be
 		.eject = be->out.reason,
 		.fail_streak = be->out.streak,
 		.ejections = be->out.ejections,
-		.inflight = be->inflight,
+		.inflight = be->inflight + be->other_loops.inflight,
 		.ejected_until_ms = be->out.until_ms,
-		.rpcs = be->rpcs,
+		.rpcs = be->rpcs + be->other_loops.rpcs,
 		.failures = be->out.failures,
 		.latency_us = (__u32)(be->ewma_ns / 1000),
 	};

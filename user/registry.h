@@ -50,6 +50,13 @@ struct h2s_backend_rt {
 	/* The kernel's view (h2s_be_kstats) when last read, to fold in only what is new. */
 	uint64_t kstats_read_ms, kstats_updated_ns, kstats_retrans;
 	size_t apply_idx; /* apply_members' scratch: 1 + its index among the old members */
+	/* The main registry's: what the other loops count for it, gathered each second for
+	 * h2s_be_state (the CLI shows every loop's).
+	 */
+	struct {
+		uint32_t inflight;
+		uint64_t rpcs;
+	} other_loops;
 };
 
 /* What nghttp2 assumes of a peer before its SETTINGS arrive. */
@@ -159,6 +166,7 @@ void h2s_registry_fini(struct h2s_registry *r);
 /* Reload from the maps if ctl.gen moved (cheap when it did not: one load from mmap'ed memory). */
 int h2s_registry_refresh(struct h2s_registry *r);
 struct h2s_service_rt *h2s_registry_service(struct h2s_registry *r, const struct h2s_addr *vip);
+struct h2s_backend_rt *h2s_registry_backend(struct h2s_registry *r, const struct h2s_addr *addr);
 /* The service whose backends serve an RPC of svc to `path`: the target of svc's longest
  * matching route, or svc itself. NULL when the route's target is not declared; *to_out then
  * names it.

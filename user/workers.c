@@ -35,6 +35,7 @@ struct h2s_worker {
 	pthread_cond_t cv;     /* a waited-for call is done */
 	struct call *head, **tail;
 	bool finished; /* its loop ended: no call is queued any more */
+	bool told_to_exit; /* stop_loop(): the main loop is exiting */
 };
 
 struct h2s_workers {
@@ -103,8 +104,11 @@ static void *worker_main(void *arg)
 	int rc = h2s_daemon_run(&w->d);
 	struct call *c;
 
-	if (rc < 0)
-		log_err("loop %d: %s", w->d.loop_index, strerror(-rc));
+	if (rc < 0 || (!w->d.draining && !w->told_to_exit)) {
+		/* It ended on its own: its listeners must not keep a share of the clients. */
+		log_err("loop %d stopped: %s", w->d.loop_index, rc < 0 ? strerror(-rc) : "?");
+		h2s_daemon_close_listeners(&w->d);
+	}
 	pthread_mutex_lock(&w->mu);
 	w->finished = true;
 	c = take_calls(w);
@@ -192,6 +196,7 @@ int h2s_workers_start(struct h2s_daemon *d, const struct h2s_handover *from, cha
 
 static void stop_loop(struct h2s_daemon *w)
 {
+	h2s_container_of(w, struct h2s_worker, d)->told_to_exit = true;
 	h2s_loop_stop(&w->loop);
 }
 

@@ -55,6 +55,14 @@ def test_two_loops_share_the_clients_and_count_as_one(lab):
         assert all(r["by_backend"].get(b.id, 0) >= 80 for b in bes), r["by_backend"]
     st = lab.cli(d, "stats", json_out=True).json
     assert st["streams_total"] == 16 * 300 and st["client_connections_accepted"] == 16, st
+    # `backend list` reads what the main loop publishes each second: every loop's RPCs.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        listed = lab.cli(d, "backend", "list", vip, json_out=True).json
+        if sum(b["rpcs"] for b in listed) == 16 * 300:
+            break
+        time.sleep(0.2)
+    assert sorted(b["rpcs"] for b in listed) == sorted(by_be), (listed, by_be)
     status = lab.cli(d, "status", json_out=True).json["daemon"]
     assert status["loops"] == 2, status
     assert "2 event loops" in lab.cli(d, "status").stdout
@@ -165,6 +173,27 @@ def test_takeover_from_two_loops_to_one_and_back_fails_nothing(lab):
     assert metric(c.scrape(), "h2steer_event_loops") == 2
     r = lab.client(vip, "unary", "-n", 300, "-c", 3)
     assert r["ok"] == 300 and all(n == 100 for n in r["by_backend"].values()), r
+
+
+def test_takeover_from_one_loop_opens_its_sockets_to_a_second(lab):
+    """One loop never sets SO_REUSEPORT (nothing else may join its address); a daemon with
+    two that takes its sockets over sets it, so that its second loop can join them."""
+    bes = lab.backends(2)
+    vip = lab.vip()
+    a = lab.daemon(services={vip: [b.addr for b in bes]})
+    clients = [lab.client_async(vip, "unary", "-n", 1500, "-c", 2, "-interval-us", 5000,
+                                "-max-time", "90s") for _ in range(6)]
+    time.sleep(1.5)
+    b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover", *LOOPS2])
+    assert a.proc.p.wait(40) == 0, a.proc.tail()
+    for cl in clients:
+        assert cl.p.wait(120) == 0, cl.tail()
+        r = json.loads(cl.text().strip().splitlines()[-1])
+        assert r["ok"] == 1500 and r["errors"] == {}, r
+    reports = run_clients(lab, vip, 16, "unary", "-n", 20, "-c", 1)
+    assert all(r["ok"] == 20 for r in reports), reports
+    per_loop = accepted_per_loop(b.scrape())
+    assert all(v > 0 for v in per_loop.values()) and len(per_loop) == 2, per_loop
 
 
 def test_loops_setting_is_checked(lab):
