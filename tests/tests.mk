@@ -10,8 +10,19 @@ ASAN_OBJS  := $(LIB_SRCS:%=$(ASAN_DIR)/%.o)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 KERN_SRCS  := $(wildcard tests/kernel/*.c)
 
-$(ASAN_DIR):
+# The same daemon under ThreadSanitizer, for the tests of more than one event loop.
+TSAN       := -fsanitize=thread
+TSAN_DIR   := $(BUILD)/tsan
+TSAN_OBJS  := $(LIB_SRCS:%=$(TSAN_DIR)/%.o)
+
+$(ASAN_DIR) $(TSAN_DIR):
 	mkdir -p $@
+
+$(TSAN_DIR)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(TSAN_DIR)
+	$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -c $< -o $@
+
+$(TSAN_DIR)/h2steerd: $(TSAN_DIR)/h2steerd.o $(TSAN_OBJS)
+	$(CC) -O1 -g $(TSAN) -o $@ $^ $(LDLIBS)
 
 $(ASAN_DIR)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(ASAN_DIR)
 	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -c $< -o $@
@@ -45,13 +56,13 @@ test-kernel: $(BUILD)/kernel-tests
 $(BUILD)/other_lb.bpf.o: tests/bpf/other_lb.bpf.c vmlinux/vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-test-e2e: all $(ASAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
+test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
 	@[ "$$(id -u)" -eq 0 ] || { echo "test-e2e needs root (sudo make test)"; exit 1; }
 	$(PYTEST) -v tests/e2e
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd \
-		$(BUILD)/other_lb.bpf.o
+		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
 	$(MAKE) test-unit test-kernel test-e2e
 
 # The daemon the end-to-end tests run: sanitizers on, so a memory error or a leak at exit fails

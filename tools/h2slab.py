@@ -357,7 +357,7 @@ class Lab:
             elif rc != 0:
                 problems.append(f"{p.name} exited {rc} after SIGTERM")
             text = p.text()
-            for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
                 if bad in text:
                     problems.append(f"{p.name}: sanitizer report ({bad}) in its log")
         for d in self.pin_dirs:
