@@ -26,14 +26,24 @@ def rpcs_by_backend(scraped, bes):
                 if n == "h2steer_rpcs_total" and ("backend", b.addr) in ls) for b in bes]
 
 
-def run_clients(lab, vip, n_clients, *args):
-    """n_clients Go clients at once, each with its own connection; their reports."""
-    clients = [lab.client_async(vip, *args) for _ in range(n_clients)]
+def start_clients(lab, vip, n_clients, *args):
+    """n_clients Go clients at once, each with its own connection."""
+    return [lab.client_async(vip, *args) for _ in range(n_clients)]
+
+
+def finish_clients(clients, ok=None):
+    """Their reports, once each exited 0 (and, given ok, ran that many RPCs, none failed)."""
     out = []
     for c in clients:
         assert c.p.wait(120) == 0, c.tail()
-        out.append(json.loads(c.text().strip().splitlines()[-1]))
+        r = json.loads(c.text().strip().splitlines()[-1])
+        assert ok is None or (r["ok"] == ok and r["errors"] == {}), r
+        out.append(r)
     return out
+
+
+def run_clients(lab, vip, n_clients, *args):
+    return finish_clients(start_clients(lab, vip, n_clients, *args))
 
 
 def test_two_loops_share_the_clients_and_count_as_one(lab):
@@ -76,8 +86,8 @@ def slow_rpcs_on_both_loops(lab, n_clients, streams):
     bes = lab.backends(2)
     vip = lab.vip()
     d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
-    clients = [lab.client_async(vip, "concurrent", "-streams", streams, "-sleep-ms", 2500)
-               for _ in range(n_clients)]
+    clients = start_clients(lab, vip, n_clients, "concurrent", "-streams", streams,
+                            "-sleep-ms", 2500)
     return d, clients
 
 
@@ -93,8 +103,7 @@ def test_conn_and_stream_lists_cover_every_loop(lab):
     per_loop = accepted_per_loop(d.scrape())
     assert len(conns) == 12 and len(streams) == 36, (conns, streams)
     assert all(v > 0 for v in per_loop.values()), per_loop
-    for c in clients:
-        assert c.p.wait(30) == 0, c.tail()
+    finish_clients(clients)
 
 
 def health_svc(vip, bes):
@@ -144,8 +153,7 @@ def test_sigterm_drains_every_loop(lab):
     per_loop = accepted_per_loop(d.scrape())
     assert all(v > 0 for v in per_loop.values()), per_loop
     os.kill(d.proc.pid, signal.SIGTERM)
-    for c in clients:
-        assert c.p.wait(30) == 0, c.tail()
+    finish_clients(clients)
     assert d.proc.p.wait(30) == 0, d.proc.tail()
     text = d.proc.text()
     assert "loop 1: draining" in text and "\ndraining" in text.replace("<5>", "\n"), text[-2000:]
@@ -157,8 +165,8 @@ def test_takeover_from_two_loops_to_one_and_back_fails_nothing(lab):
     vip = lab.vip()
     a = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
     # 8 connections of steady RPCs (~9 s) across both takeovers.
-    clients = [lab.client_async(vip, "unary", "-n", 3000, "-c", 2, "-interval-us", 5000,
-                                "-max-time", "90s") for _ in range(8)]
+    clients = start_clients(lab, vip, 8, "unary", "-n", 3000, "-c", 2, "-interval-us", 5000,
+                            "-max-time", "90s")
     time.sleep(2)
     b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover"])
     assert a.proc.p.wait(40) == 0, a.proc.tail()
@@ -167,10 +175,7 @@ def test_takeover_from_two_loops_to_one_and_back_fails_nothing(lab):
     time.sleep(2)
     c = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover", *LOOPS2])
     assert b.proc.p.wait(40) == 0, b.proc.tail()
-    for cl in clients:
-        assert cl.p.wait(120) == 0, cl.tail()
-        r = json.loads(cl.text().strip().splitlines()[-1])
-        assert r["ok"] == 3000 and r["errors"] == {}, r
+    finish_clients(clients, ok=3000)
     k = lab.cli(c, "stats", json_out=True).json["kernel"]
     assert k["l4_fallback"] == 0 and k["no_daemon"] == 0, k
     assert metric(c.scrape(), "h2steer_event_loops") == 2
@@ -184,15 +189,12 @@ def test_takeover_from_one_loop_opens_its_sockets_to_a_second(lab):
     bes = lab.backends(2)
     vip = lab.vip()
     a = lab.daemon(services={vip: [b.addr for b in bes]})
-    clients = [lab.client_async(vip, "unary", "-n", 1500, "-c", 2, "-interval-us", 5000,
-                                "-max-time", "90s") for _ in range(6)]
+    clients = start_clients(lab, vip, 6, "unary", "-n", 1500, "-c", 2, "-interval-us", 5000,
+                            "-max-time", "90s")
     time.sleep(1.5)
     b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover", *LOOPS2])
     assert a.proc.p.wait(40) == 0, a.proc.tail()
-    for cl in clients:
-        assert cl.p.wait(120) == 0, cl.tail()
-        r = json.loads(cl.text().strip().splitlines()[-1])
-        assert r["ok"] == 1500 and r["errors"] == {}, r
+    finish_clients(clients, ok=1500)
     reports = run_clients(lab, vip, 16, "unary", "-n", 20, "-c", 1)
     assert all(r["ok"] == 20 for r in reports), reports
     per_loop = accepted_per_loop(b.scrape())
@@ -209,8 +211,8 @@ def test_three_loops_under_thread_sanitizer(lab):
                    extra=("--set", "loops=3"))
     for b in bes:
         wait_health(lab, a, vip, b.addr, "serving")
-    clients = [lab.client_async(vip, "unary", "-n", 600, "-c", 2, "-interval-us", 3000,
-                                "-max-time", "90s") for _ in range(9)]
+    clients = start_clients(lab, vip, 9, "unary", "-n", 600, "-c", 2, "-interval-us", 3000,
+                            "-max-time", "90s")
     for i in range(8):
         a.scrape()
         for what in (("conn", "list"), ("stream", "list"), ("stats",),
@@ -222,16 +224,11 @@ def test_three_loops_under_thread_sanitizer(lab):
     b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, binary=TSAN_DAEMON,
                    extra=("--takeover", "--set", "loops=2"))
     assert a.proc.p.wait(60) == 0, a.proc.tail()
-    for c in clients:
-        assert c.p.wait(120) == 0, c.tail()
-        r = json.loads(c.text().strip().splitlines()[-1])
-        assert r["ok"] == 600 and r["errors"] == {}, r
-    slow = [lab.client_async(vip, "concurrent", "-streams", 3, "-sleep-ms", 1500)
-            for _ in range(6)]
+    finish_clients(clients, ok=600)
+    slow = start_clients(lab, vip, 6, "concurrent", "-streams", 3, "-sleep-ms", 1500)
     time.sleep(0.5)
     os.kill(b.proc.pid, signal.SIGTERM)
-    for c in slow:
-        assert c.p.wait(60) == 0, c.tail()
+    finish_clients(slow)
     assert b.proc.p.wait(60) == 0, b.proc.tail()
     for d in (a, b):
         assert "ThreadSanitizer" not in d.proc.text(), d.proc.text()[-6000:]
