@@ -297,6 +297,15 @@ class Lab:
             time.sleep(0.05)
         raise LabError(self.cli(daemon, "backend", "list", vip).stdout)
 
+    def wait_streams(self, daemon, n, timeout=10):
+        """Until `stream list` shows n streams; returns the last list (maybe not n long)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            streams = self.cli(daemon, "stream", "list", json_out=True).json
+            if len(streams) == n or time.monotonic() >= deadline:
+                return streams
+            time.sleep(0.1)
+
     def cli(self, daemon, *args, json_out=False, check=True):
         argv = [CLI, "-d", daemon.pin_dir] + (["-j"] if json_out else []) + [str(a) for a in args]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)

@@ -504,6 +504,20 @@ static int data_plane_init(struct h2s_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* The loop's registry read from the maps now, and again every REFRESH_MS. */
+static int load_services(struct h2s_daemon *d, char *err, size_t errlen)
+{
+	int rc = h2s_registry_refresh(&d->reg);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
+		return rc;
+	}
+	d->refresh_timer.fire = refresh_tick;
+	h2s_timer_arm(&d->loop, &d->refresh_timer, REFRESH_MS);
+	return 0;
+}
+
 int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struct h2s_options *o,
 		    int n, const struct h2s_handover *from, char *err, size_t errlen)
 {
@@ -561,14 +575,10 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		return -errno;
 	}
-	d->refresh_timer.fire = refresh_tick;
-	d->state_timer.fire = state_tick;
-	rc = h2s_registry_refresh(&d->reg);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
+	rc = load_services(d, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
-	h2s_timer_arm(&d->loop, &d->refresh_timer, REFRESH_MS);
+	d->state_timer.fire = state_tick;
 	h2s_timer_arm(&d->loop, &d->state_timer, 1000);
 	if (o->metrics_on) {
 		d->metrics = h2s_metrics_start(d, &o->metrics, err, errlen);
@@ -634,14 +644,7 @@ int h2s_daemon_init_worker(struct h2s_daemon *w, struct h2s_daemon *m, int index
 			return rc;
 	}
 	h2s_lifecycle_init_worker(w);
-	w->refresh_timer.fire = refresh_tick;
-	rc = h2s_registry_refresh(&w->reg);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
-		return rc;
-	}
-	h2s_timer_arm(&w->loop, &w->refresh_timer, REFRESH_MS);
-	return 0;
+	return load_services(w, err, errlen);
 }
 
 void h2s_daemon_close_listeners(struct h2s_daemon *d)

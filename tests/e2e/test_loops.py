@@ -9,6 +9,7 @@ import time
 
 import h2slab
 from h2slab import metric
+from test_health import health_svc, wait_state
 
 LOOPS2 = ("--set", "loops=2")
 # The daemon built with ThreadSanitizer (tests/tests.mk): a data race between the loops is
@@ -93,12 +94,7 @@ def slow_rpcs_on_both_loops(lab, n_clients, streams):
 
 def test_conn_and_stream_lists_cover_every_loop(lab):
     d, clients = slow_rpcs_on_both_loops(lab, 12, 3)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        streams = lab.cli(d, "stream", "list", json_out=True).json
-        if len(streams) == 36:
-            break
-        time.sleep(0.1)
+    streams = lab.wait_streams(d, 36)
     conns = lab.cli(d, "conn", "list", json_out=True).json
     per_loop = accepted_per_loop(d.scrape())
     assert len(conns) == 12 and len(streams) == 36, (conns, streams)
@@ -106,30 +102,15 @@ def test_conn_and_stream_lists_cover_every_loop(lab):
     finish_clients(clients)
 
 
-def health_svc(vip, bes):
-    return (f"services:\n  - vip: \"{vip}\"\n    health: {{service: \"\"}}\n"
-            "    backends:\n" + "".join(f"      - address: \"{b.addr}\"\n" for b in bes))
-
-
-def wait_health(lab, d, vip, addr, value, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(b["address"] == addr and b["health"] == value
-               for b in lab.cli(d, "backend", "list", vip, json_out=True).json):
-            return
-        time.sleep(0.05)
-    raise AssertionError(lab.cli(d, "backend", "list", vip).stdout)
-
-
 def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
     bes = lab.backends(3, extra=["-health"])
     vip = lab.vip()
     d = lab.daemon(config=health_svc(vip, bes), extra=LOOPS2)
     for b in bes:
-        wait_health(lab, d, vip, b.addr, "serving")
+        wait_state(lab, d, vip, b.addr, "health", "serving")
     bes[0].proc.p.stdin.write(b"health NOT_SERVING\n")
     bes[0].proc.p.stdin.flush()
-    wait_health(lab, d, vip, bes[0].addr, "not_serving")
+    wait_state(lab, d, vip, bes[0].addr, "health", "not_serving")
     before = rpcs_by_backend(d.scrape(), bes)
     reports = run_clients(lab, vip, 12, "unary", "-n", 200, "-c", 2)
     assert all(r["ok"] == 200 and r["errors"] == {} for r in reports), reports
@@ -142,7 +123,7 @@ def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
     # Serving again: every loop takes it back.
     bes[0].proc.p.stdin.write(b"health SERVING\n")
     bes[0].proc.p.stdin.flush()
-    wait_health(lab, d, vip, bes[0].addr, "serving")
+    wait_state(lab, d, vip, bes[0].addr, "health", "serving")
     reports = run_clients(lab, vip, 12, "unary", "-n", 300, "-c", 3)
     assert all(r["by_backend"].get(bes[0].id, 0) >= 80 for r in reports), reports
 
@@ -210,7 +191,7 @@ def test_three_loops_under_thread_sanitizer(lab):
     a = lab.daemon(config=health_svc(vip, bes), binary=TSAN_DAEMON,
                    extra=("--set", "loops=3"))
     for b in bes:
-        wait_health(lab, a, vip, b.addr, "serving")
+        wait_state(lab, a, vip, b.addr, "health", "serving")
     clients = start_clients(lab, vip, 9, "unary", "-n", 600, "-c", 2, "-interval-us", 3000,
                             "-max-time", "90s")
     for i in range(8):

@@ -116,12 +116,7 @@ def test_conn_and_stream_list_show_live_traffic(lab):
     vip = lab.vip()
     d = lab.daemon(services={vip: [b.addr for b in bes]})
     c = lab.client_async(vip, "concurrent", "-streams", 4, "-sleep-ms", 4000)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        streams = lab.cli(d, "stream", "list", json_out=True).json
-        if len(streams) == 4:
-            break
-        time.sleep(0.1)
+    streams = lab.wait_streams(d, 4)
     assert len(streams) == 4, streams
     assert {s["backend"] for s in streams} == {b.addr for b in bes}
     assert all(s["method"].startswith("/") and s["service"] == vip for s in streams)
