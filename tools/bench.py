@@ -414,7 +414,11 @@ def scale_checks(lab, direct, h2steer, body, reps, divisor):
         for rep in range(reps):
             for name, t in (("direct", direct), ("h2steer", h2steer[case.loops])):
                 progress(f"scale {rep + 1}/{reps}: {case.label}: {t.name}")
-                runs[name].append(scale_run(lab, t, case, n, body))
+                cpu0 = t.cpu_ms()
+                r = scale_run(lab, t, case, n, body)
+                # The balancer's CPU per 1000 requests (direct has none).
+                r["cpu_per_1k"] = (t.cpu_ms() - cpu0) * 1000 / n if cpu0 is not None else None
+                runs[name].append(r)
         cases.append(summarize_scale(case, n, runs))
     return cases
 
@@ -431,7 +435,8 @@ def scale_run(lab, target, case, n, body):
 SCALE_METRICS = {
     "unary": (("RPC/s", "rps"), ("p50 µs", "p50_us"), ("p99 µs", "p99_us"),
               ("MB/s each way", "mb_per_s")),
-    "h2load": (("req/s", "rps"), ("mean µs", "mean_us")),
+    "h2load": (("req/s", "rps"), ("mean µs", "mean_us"),
+               ("balancer CPU ms / 1k requests", "cpu_per_1k")),
     "sstream": (("MB/s", "mb_per_s"),),
 }
 
@@ -451,8 +456,13 @@ def summarize_scale(case, n, runs):
                          for r in rs for p in r["problems"]]}
 
 
+def utc_now():
+    """The time a report is stamped with."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+
+
 def run_meta(args, backends, targets, comparison_s, scale_s):
-    return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+    return {"date_utc": utc_now(),
             "kernel": platform.release(), "cpu": cpu_model(), "cpus": os.cpu_count(),
             "reps": args.reps, "quick": args.quick, "counts": dataclasses.asdict(args.counts),
             "message_bytes": MESSAGE, "in_flight": IN_FLIGHT,

@@ -21,9 +21,11 @@ import time
 import h2slab
 
 BALANCERS = ("h2steer", "h2steer-poll", "nginx", "haproxy", "nghttpx")
-# h2steer-poll's busy polling settings (README: Busy polling).
+# h2steer-poll's busy polling settings (README: Busy polling), as --set KEY=VALUE.
 BUSY_POLL_US = 200
 BUSY_POLL_MAX_STREAMS = 1
+BUSY_POLL_SETTINGS = (f"busy_poll_us={BUSY_POLL_US}",
+                      f"busy_poll_max_streams={BUSY_POLL_MAX_STREAMS}")
 REFERENCES = ("h2steer-1be", "haproxy-tcp")
 TARGETS = ("direct",) + BALANCERS + REFERENCES
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -77,25 +79,28 @@ def start_h2steer(lab, addrs, fastpath=False):
             Target("h2steer-1be", vip_1be, daemon.proc, in_cgroup=True))
 
 
-def start_h2steer_poll(lab, addrs):
-    """h2steer with busy polling (busy_poll_us): a second daemon, capturing the clients of a
-    cgroup of its own."""
+def start_h2steer_variant(lab, addrs, name, settings):
+    """Another h2steer daemon, with --set `settings`, capturing the clients of a cgroup of
+    its own (so that it never sees the other targets' clients)."""
     vip = lab.vip()
-    cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + "-poll")
-    daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup,
-                        extra=("--log-level", "info", "--set", f"busy_poll_us={BUSY_POLL_US}",
-                               "--set", f"busy_poll_max_streams={BUSY_POLL_MAX_STREAMS}"))
-    return Target("h2steer-poll", vip, daemon.proc, in_cgroup=cgroup)
+    cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + "-" + name)
+    extra = ("--log-level", "info") + tuple(a for kv in settings for a in ("--set", kv))
+    daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup, extra=extra)
+    return Target(name, vip, daemon.proc, in_cgroup=cgroup)
+
+
+def start_h2steer_poll(lab, addrs):
+    """h2steer with busy polling (busy_poll_us)."""
+    return start_h2steer_variant(lab, addrs, "h2steer-poll", BUSY_POLL_SETTINGS)
 
 
 def start_h2steer_loops(lab, addrs, loops):
-    """h2steer with `loops` event loops (for the scale checks): another daemon, capturing the
-    clients of a cgroup of its own."""
-    vip = lab.vip()
-    cgroup = lab.make_cgroup(os.path.relpath(lab.cgroup, lab.root) + f"-loops{loops}")
-    daemon = lab.daemon(services={vip: addrs}, cgroup=cgroup,
-                        extra=("--log-level", "info", "--set", f"loops={loops}"))
-    return Target(f"h2steer-{loops}loops", vip, daemon.proc, in_cgroup=cgroup)
+    """h2steer with `loops` event loops (for the scale checks); it must say it runs them."""
+    target = start_h2steer_variant(lab, addrs, f"h2steer-{loops}loops", (f"loops={loops}",))
+    if f"{loops} event loops" not in target.proc.text():
+        raise h2slab.LabError(f"{target.name}: not running {loops} loops:\n"
+                              f"{target.proc.tail()}")
+    return target
 
 
 NGINX_CONF = """\

@@ -43,7 +43,7 @@ import bench_report  # noqa: E402
 import bench_targets  # noqa: E402
 import h2slab  # noqa: E402
 
-PUBLISH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench")
+PUBLISH_DIR = bench.PUBLISH_DIR
 TOP_SYMBOLS = 15
 PERF_TIMEOUT_S = 30
 
@@ -119,8 +119,7 @@ def start_daemon(lab, addrs, wrap=(), settings=(), service=None):
 
 # ---- 1 and 2: perf ----
 
-BUSY_POLL = (f"busy_poll_us={bench_targets.BUSY_POLL_US}",
-             f"busy_poll_max_streams={bench_targets.BUSY_POLL_MAX_STREAMS}")
+BUSY_POLL = bench_targets.BUSY_POLL_SETTINGS
 LOADS = (
     # label, daemon settings, how: ("h2load", connections, streams) or ("unary", in flight)
     ("h2load, 1 connection x 16 streams (the bench's load)", (), ("h2load", 1, 16)),
@@ -227,7 +226,7 @@ def perf_stat(lab, target, pid, label, how, requests, body):
     ticks0, switches0, t0 = cpu_ticks(), ctxt_switches(pid), time.monotonic()
     done, rps = run_load(lab, target, how, requests, body)
     ticks1, switches1, wall = cpu_ticks(), ctxt_switches(pid), time.monotonic() - t0
-    tick_s = os.sysconf("SC_CLK_TCK") * wall
+    tick_s = bench_targets.CLK_TCK * wall
     stat.stop()
     counters = {}
     with open(out) as f:
@@ -445,7 +444,7 @@ def markdown(args, costs, shares, symbols, paths, instructions, picks):
     n = bench_report.number
     lines = [
         "# h2steer profile", "",
-        f"`make profile` on {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}: the release "
+        f"`make profile` on {bench.utc_now()}: the release "
         "daemon in front of 3 grpc-go backends, 100-byte unary RPCs, "
         f"{os.cpu_count()} CPUs ({bench.cpu_model()}), kernel {os.uname().release}, "
         f"h2steer {bench_targets.versions()['h2steer']}"

@@ -125,7 +125,6 @@ def spliced_total(d):
                if name == "h2steer_spliced_connections_total")
 
 
-
 def test_non_h2c_clients_that_cannot_be_served_are_closed_and_harm_nothing(lab):
     """Bytes for a service whose backends are all gone, and a client that sends the start of
     a preface and stalls: each is closed on its own; h2c clients of the daemon carry on."""

@@ -22,6 +22,14 @@ def accepted_per_loop(scraped):
             if n == "h2steer_loop_client_connections_accepted_total"}
 
 
+def assert_both_loops_accepted(scraped):
+    """Loops 0 and 1 each accepted client connections (a loop that does not exist would
+    have no line at all)."""
+    per_loop = accepted_per_loop(scraped)
+    assert set(per_loop) == {"0", "1"} and all(v > 0 for v in per_loop.values()), per_loop
+    return per_loop
+
+
 def rpcs_by_backend(scraped, bes):
     return [sum(v for (n, ls), v in scraped.items()
                 if n == "h2steer_rpcs_total" and ("backend", b.addr) in ls) for b in bes]
@@ -43,21 +51,19 @@ def finish_clients(clients, ok=None):
     return out
 
 
-def run_clients(lab, vip, n_clients, *args):
-    return finish_clients(start_clients(lab, vip, n_clients, *args))
+def run_clients(lab, vip, n_clients, *args, ok=None):
+    return finish_clients(start_clients(lab, vip, n_clients, *args), ok)
 
 
 def test_two_loops_share_the_clients_and_count_as_one(lab):
     bes = lab.backends(3)
     vip = lab.vip()
     d = lab.daemon(services={vip: [b.addr for b in bes]}, extra=LOOPS2)
-    reports = run_clients(lab, vip, 16, "unary", "-n", 300, "-c", 4)
-    assert all(r["ok"] == 300 and r["errors"] == {} for r in reports), reports
+    reports = run_clients(lab, vip, 16, "unary", "-n", 300, "-c", 4, ok=300)
     m = d.scrape()
-    per_loop = accepted_per_loop(m)
     # 16 connections hashed over 2 listeners: each loop got some (all on one: 2^-15).
     assert metric(m, "h2steer_event_loops") == 2
-    assert set(per_loop) == {"0", "1"} and all(v > 0 for v in per_loop.values()), per_loop
+    per_loop = assert_both_loops_accepted(m)
     assert sum(per_loop.values()) == 16 == metric(m, "h2steer_client_connections_accepted_total")
     # Every RPC counted once, whichever loop relayed it, and spread evenly by both.
     by_be = rpcs_by_backend(m, bes)
@@ -96,9 +102,8 @@ def test_conn_and_stream_lists_cover_every_loop(lab):
     d, clients = slow_rpcs_on_both_loops(lab, 12, 3)
     streams = lab.wait_streams(d, 36)
     conns = lab.cli(d, "conn", "list", json_out=True).json
-    per_loop = accepted_per_loop(d.scrape())
     assert len(conns) == 12 and len(streams) == 36, (conns, streams)
-    assert all(v > 0 for v in per_loop.values()), per_loop
+    assert_both_loops_accepted(d.scrape())
     finish_clients(clients)
 
 
@@ -112,12 +117,10 @@ def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
     bes[0].proc.p.stdin.flush()
     wait_state(lab, d, vip, bes[0].addr, "health", "not_serving")
     before = rpcs_by_backend(d.scrape(), bes)
-    reports = run_clients(lab, vip, 12, "unary", "-n", 200, "-c", 2)
-    assert all(r["ok"] == 200 and r["errors"] == {} for r in reports), reports
+    reports = run_clients(lab, vip, 12, "unary", "-n", 200, "-c", 2, ok=200)
     m = d.scrape()
     after = rpcs_by_backend(m, bes)
-    per_loop = accepted_per_loop(m)
-    assert all(v > 0 for v in per_loop.values()), per_loop
+    assert_both_loops_accepted(m)
     assert after[0] == before[0], (before, after)  # no loop sent it anything
     assert all(r["by_backend"].get(bes[0].id, 0) == 0 for r in reports), reports
     # Serving again: every loop takes it back.
@@ -131,8 +134,7 @@ def test_health_checked_by_the_main_loop_is_honoured_by_every_loop(lab):
 def test_sigterm_drains_every_loop(lab):
     d, clients = slow_rpcs_on_both_loops(lab, 10, 4)
     time.sleep(0.8)
-    per_loop = accepted_per_loop(d.scrape())
-    assert all(v > 0 for v in per_loop.values()), per_loop
+    assert_both_loops_accepted(d.scrape())
     os.kill(d.proc.pid, signal.SIGTERM)
     finish_clients(clients)
     assert d.proc.p.wait(30) == 0, d.proc.tail()
@@ -176,10 +178,8 @@ def test_takeover_from_one_loop_opens_its_sockets_to_a_second(lab):
     b = lab.daemon(pin_dir=a.pin_dir, listen=a.listen, extra=["--takeover", *LOOPS2])
     assert a.proc.p.wait(40) == 0, a.proc.tail()
     finish_clients(clients, ok=1500)
-    reports = run_clients(lab, vip, 16, "unary", "-n", 20, "-c", 1)
-    assert all(r["ok"] == 20 for r in reports), reports
-    per_loop = accepted_per_loop(b.scrape())
-    assert all(v > 0 for v in per_loop.values()) and len(per_loop) == 2, per_loop
+    run_clients(lab, vip, 16, "unary", "-n", 20, "-c", 1, ok=20)
+    assert_both_loops_accepted(b.scrape())
 
 
 def test_three_loops_under_thread_sanitizer(lab):
@@ -211,13 +211,12 @@ def test_three_loops_under_thread_sanitizer(lab):
     os.kill(b.proc.pid, signal.SIGTERM)
     finish_clients(slow)
     assert b.proc.p.wait(60) == 0, b.proc.tail()
-    for d in (a, b):
-        assert "ThreadSanitizer" not in d.proc.text(), d.proc.text()[-6000:]
+    # A race report fails the test at teardown (the lab checks every daemon's log).
 
 
 def test_loops_setting_is_checked(lab):
     d = lab.daemon(extra=("--set", "loops=0"))  # one per CPU
-    assert lab.cli(d, "status", json_out=True).json["daemon"]["loops"] == min(os.cpu_count(), 16)
+    assert lab.cli(d, "status", json_out=True).json["daemon"]["loops"] == min(len(os.sched_getaffinity(0)), 16)
     path = os.path.join(lab.tmp, "loops.yaml")
     for config, argv in (("loops: 17\n", []), ("services: []\n", ["--set", "loops=17"]),
                          ("loops: -1\n", [])):

@@ -119,6 +119,13 @@ func runServer(args []string) int {
 
 	var listeners []net.Listener
 	for _, addr := range strings.Split(*listen, ",") {
+		if addr == "" {
+			fmt.Fprintln(os.Stderr, "server: -listen: an empty address in the list")
+			for _, l := range listeners {
+				l.Close()
+			}
+			return exitUsage
+		}
 		lis, err := net.Listen("tcp", addr)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "server: listen on %s: %v\n", addr, err)
