@@ -89,7 +89,8 @@ def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
         for m in case["metrics"]:
             assert isinstance(m["h2steer"], (int, float)), (case["label"], m)
             if m["metric"].startswith("balancer CPU"):  # direct has no balancer
-                assert m["direct"] is None and m["h2steer"] > 0, (case["label"], m)
+                # (--quick's few requests may take less than a clock tick: 0 is possible)
+                assert m["direct"] is None and m["h2steer"] >= 0, (case["label"], m)
             else:
                 assert isinstance(m["direct"], (int, float)), (case["label"], m)
 
