@@ -8,26 +8,73 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lnghttp2 -lcyaml -lyaml -ljansson -lcares -lresolv -lmicrohttpd -lm -pthread
+# -MMD: each object's header dependencies, read back below (a change to a header rebuilds
+# exactly the objects that include it).
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -MMD -MP
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ivmlinux -Ibpf
 
-# Every host object of the project; daemon and CLI link what they use, tests link all.
-LIB_SRCS := addr bytequeue hash subset cgroup config conn daemon h2_server h2_upstream hdrs \
-	    loader log loop maps outbuf picker registry relay cli cmd_service cmd_backend \
-	    cmd_stats cmd_conn cmd_route outlier resolver resolver_file resolver_dns dns health \
-	    discovery stats strbuf metrics control takeover yamlpos lifecycle cni pods cmd_pod \
-	    splice workers
-LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/%.o)
+# The layers of user/ (DESIGN.md 4a, README "Working on h2steer"), lowest first. A layer's
+# code is compiled with its own folder and the folders of USES_<layer> on the include path,
+# nothing else: an #include of a header from a layer above (or beside) fails to build. Each
+# layer is one static archive; a binary links the archives of its layer and of those it uses.
+LAYERS         := common kernel balance config proxy discovery daemon cli cni
+USES_common    :=
+USES_kernel    := common
+USES_balance   := kernel common
+USES_config    := balance kernel common
+USES_proxy     := config balance kernel common
+USES_discovery := proxy config balance kernel common
+USES_daemon    := discovery proxy config balance kernel common
+USES_cli       := kernel common
+USES_cni       := kernel common
+# What each layer's code calls outside the project.
+LIBS_common    :=
+LIBS_kernel    := -lbpf -lelf -lz -ljansson
+LIBS_balance   := -lm
+LIBS_config    := -lcyaml -lyaml
+LIBS_proxy     := -lnghttp2
+LIBS_discovery := -lcares -lresolv
+LIBS_daemon    := -lmicrohttpd -ljansson -pthread
+LIBS_cli       := -ljansson
+LIBS_cni       := -ljansson
+# The programs' main files (not in their layer's archive).
+MAINS          := daemon/h2steerd cli/h2steer cni/h2steer_cni
+
+layer_inc  = -Iuser/$(1) $(foreach u,$(USES_$(1)),-Iuser/$(u))
+layer_srcs = $(filter-out $(MAINS:%=user/%.c),$(wildcard user/$(1)/*.c))
+# A layer and every layer below it that it uses, highest first (static link order).
+layer_deps = $(1) $(USES_$(1))
+layer_libs = $(foreach l,$(call layer_deps,$(1)),$(LIBS_$(l)))
+# Every include path of user/, for the tests (they reach into any layer).
+ALL_INC    := $(foreach l,$(LAYERS),-Iuser/$(l))
+
+# One build variant: objects and archives under $(1), compiled with the flags $(2).
+#   $(1)/<layer>/<file>.o, $(1)/libh2s_<layer>.a
+define variant
+$(1)/%.o: user/%.c | $(BUILD)/h2steer.skel.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) -I$(BUILD) $$(call layer_inc,$$(firstword $$(subst /, ,$$*))) \
+		$(2) $$(WARN) -c $$< -o $$@
+$(foreach l,$(LAYERS),
+$(1)/libh2s_$(l).a: $$(patsubst user/%.c,$(1)/%.o,$$(call layer_srcs,$(l)))
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+)
+endef
+# An archive list for linking: the layers $(2) of variant $(1).
+archives = $(foreach l,$(2),$(1)/libh2s_$(l).a)
+
+OBJ := $(BUILD)/obj
+$(eval $(call variant,$(OBJ),$(CFLAGS)))
 
 DAEMON := $(BUILD)/h2steerd
 CLI    := $(BUILD)/h2steer
 CNI    := $(BUILD)/h2steer-cni
 PEER   := $(BUILD)/h2s-grpc-peer
 
-.PHONY: all deps test test-unit test-kernel test-e2e demo bench profile clean help
+.PHONY: all deps test test-unit test-kernel test-e2e test-walls demo bench profile clean help
 .DELETE_ON_ERROR:
 
 all: $(DAEMON) $(CLI) $(CNI) $(PEER)
@@ -57,17 +104,14 @@ $(BUILD)/h2steer.bpf.o: bpf/h2steer.bpf.c bpf/h2s_maps.bpf.h include/*.h vmlinux
 $(BUILD)/h2steer.skel.h: $(BUILD)/h2steer.bpf.o
 	$(BPFTOOL) gen skeleton $< name h2steer_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
-
-$(DAEMON): $(BUILD)/h2steerd.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(CLI): $(BUILD)/h2steer.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(CNI): $(BUILD)/h2steer_cni.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# program $(1) from main file $(2) in layer $(3), variant dir $(4), extra link flags $(5)
+define program
+$(1): $(4)/$(2).o $(call archives,$(4),$(call layer_deps,$(3)))
+	$$(CC) $(5) -o $$@ $$^ $(call layer_libs,$(3))
+endef
+$(eval $(call program,$(DAEMON),daemon/h2steerd,daemon,$(OBJ),$(CFLAGS)))
+$(eval $(call program,$(CLI),cli/h2steer,cli,$(OBJ),$(CFLAGS)))
+$(eval $(call program,$(CNI),cni/h2steer_cni,cni,$(OBJ),$(CFLAGS)))
 
 # The Go test peer (gRPC server and client used by tests, demo and bench), built offline
 # against Debian's golang-google-grpc-dev.
@@ -93,3 +137,5 @@ profile: deps
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

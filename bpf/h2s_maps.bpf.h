@@ -143,4 +143,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_fast_live SEC(".maps");
 
+/* Every map of H2S_MAP_LIST is defined above, under its name (that the object has no others
+ * is for the unit test maps_names.bpf_object_has_exactly_the_listed_maps to see).
+ */
+#define H2S_MAP_DEFINED(id, field) \
+	_Static_assert(sizeof(h2s_##field), H2S_MAP_NAME(field) " is listed but not defined");
+H2S_MAP_LIST(H2S_MAP_DEFINED)
+#undef H2S_MAP_DEFINED
+
 #endif /* H2S_MAPS_BPF_H */

@@ -9,10 +9,13 @@
  *                  retransmits and connect outcomes per backend into h2s_be_kstats
  *   getpeername4/6 a captured socket still reports the VIP it dialled
  *
- * Every error path leaves the connection as the client asked for it (fail open).
+ * What to do with a connect() is decided in include/h2s_decide.h (unit-tested on the host);
+ * this file looks up what those decisions need and carries them out. Every error path leaves
+ * the connection as the client asked for it (fail open).
  */
 #include "h2s_maps.bpf.h"
 #include "h2s_addr.h"
+#include "h2s_decide.h"
 
 /* vmlinux.h carries types, not macros. */
 #define SOCK_STREAM 1
@@ -36,54 +39,19 @@ static __always_inline void count(enum h2s_counter c)
 		*v += 1; /* per-CPU slot: no atomics needed */
 }
 
-/* The daemon's listener for this destination, or NULL when nothing should be captured. */
-static __always_inline const struct h2s_addr *listener_for(const struct h2s_addr *dst)
-{
-	__u32 zero = 0;
-	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
-	const struct h2s_addr *l;
-
-	if (!ctl || !(ctl->flags & H2S_CTL_F_CAPTURE))
-		return NULL;
-	l = h2s_addr_is_v4(dst) ? &ctl->listen4 : &ctl->listen6;
-	return l->port ? l : NULL;
-}
-
 /* Where a connect() comes from: the daemon's network namespace (0), a registered pod's (1,
  * *pod set), or another one (-EXDEV: neither the daemon's listeners nor, necessarily, the
- * backends' addresses are reachable from there). Without a known daemon namespace, every
- * connect counts as the daemon's.
+ * backends' addresses are reachable from there).
  */
 static __always_inline int netns_of(struct bpf_sock_addr *ctx, const struct h2s_ctl *ctl,
 				    const struct h2s_pod **pod)
 {
-	__u64 cookie;
+	__u64 cookie = bpf_get_netns_cookie(ctx);
 
-	if (!ctl->netns_cookie)
-		return 0;
-	cookie = bpf_get_netns_cookie(ctx);
-	if (cookie == ctl->netns_cookie)
+	if (h2s_daemon_netns(ctl, cookie))
 		return 0;
 	*pod = bpf_map_lookup_elem(&h2s_pods, &cookie);
 	return *pod ? 1 : -EXDEV;
-}
-
-/* The daemon's listener as a pod reaches it, while a daemon accepts. Its liveness cannot be
- * checked from the pod's namespace (the socket lookup searches the caller's), so a daemon
- * silent for H2S_POD_DAEMON_STALE_NS (killed) counts as gone.
- */
-#define H2S_POD_DAEMON_STALE_NS 3000000000ull
-
-static __always_inline const struct h2s_addr *pod_listener(const struct h2s_ctl *ctl,
-							   const struct h2s_pod *pod,
-							   const struct h2s_addr *dst)
-{
-	const struct h2s_addr *l = h2s_addr_is_v4(dst) ? &pod->to4 : &pod->to6;
-
-	if (!(ctl->flags & H2S_CTL_F_CAPTURE) || !l->port ||
-	    bpf_ktime_get_ns() - ctl->heartbeat_ns > H2S_POD_DAEMON_STALE_NS)
-		return NULL;
-	return l;
 }
 
 /* Is a socket listening at the daemon's address? Not when the daemon died without clearing
@@ -116,43 +84,21 @@ static __always_inline __s64 l4_conns(const struct h2s_addr *be)
 	return n ? *n : 0;
 }
 
-/* One of the service's usable backends, for a connection that goes to it directly (mode l4,
- * or no daemon accepting): two random slots of h2s_lb (a backend of weight w fills w of them),
- * the one with fewer connections open wins. NULL: none, the fallback is off (for mode l4:
- * capture is off too — the daemon stopped for good, connects are left alone) or expired.
+/* One of the service's backends, for a connection that goes to it directly (mode l4, or no
+ * daemon accepting), or NULL: h2s_decide.h says when, which slots and which of the two.
  */
-static __always_inline const struct h2s_addr *l4_pick(const struct h2s_addr *dst, bool mode_l4)
+static __always_inline const struct h2s_addr *l4_pick(const struct h2s_ctl *ctl,
+						      const struct h2s_service *svc,
+						      const struct h2s_addr *dst)
 {
-	__u32 zero = 0, i, j;
-	const struct h2s_ctl *ctl = bpf_map_lookup_elem(&h2s_ctl, &zero);
-	__u32 on = H2S_CTL_F_L4_FALLBACK | (mode_l4 ? H2S_CTL_F_CAPTURE : 0);
-	const struct h2s_addr *pick;
-	const struct h2s_lb *lb;
+	const struct h2s_addr *a, *b;
 
-	if (!ctl || !(ctl->flags & on))
+	if (!h2s_l4_allowed(ctl, svc, bpf_ktime_get_ns()))
 		return NULL;
-	/* No daemon has kept the slots fresh for that long (uninstalled, crash-looping): the
-	 * backends may be long gone, so leave the connect alone.
-	 */
-	if (ctl->fallback_ttl_ns && bpf_ktime_get_ns() - ctl->heartbeat_ns > ctl->fallback_ttl_ns)
+	if (!h2s_l4_candidates(bpf_map_lookup_elem(&h2s_lb, dst), bpf_get_prandom_u32(),
+			       bpf_get_prandom_u32(), &a, &b))
 		return NULL;
-	lb = bpf_map_lookup_elem(&h2s_lb, dst);
-	if (!lb || !lb->n || lb->n > H2S_LB_SLOTS_MAX)
-		return NULL;
-	i = bpf_get_prandom_u32() % lb->n;
-	j = bpf_get_prandom_u32() % lb->n;
-	if (i >= H2S_LB_SLOTS_MAX || j >= H2S_LB_SLOTS_MAX)
-		return NULL;
-	/* Choose between the two pointers, not the indices: each pointer keeps the bounds its
-	 * own index was checked against (an index picked by a branch loses them for the verifier).
-	 */
-	pick = &lb->slot[i];
-	if (l4_conns(&lb->slot[j]) < l4_conns(pick))
-		pick = &lb->slot[j];
-	/* The daemon lists only the VIP's family; an IPv4 socket cannot reach an IPv6 backend. */
-	if (h2s_addr_is_v4(pick) != h2s_addr_is_v4(dst))
-		return NULL;
-	return pick;
+	return h2s_l4_choose(dst, a, l4_conns(a), b, l4_conns(b));
 }
 
 /* Decide whether a connect() to *dst is captured; on success *to is where it must go instead:
@@ -184,7 +130,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		if (!vip)
 			return -ENOENT;
 		svc = bpf_map_lookup_elem(&h2s_services, vip);
-		if (!svc || !(svc->flags & H2S_SVC_F_CAPTURE_BACKENDS) || svc->mode != H2S_MODE_L7)
+		if (!h2s_captures_backends(svc))
 			return -ENOENT;
 		by_backend = true;
 	}
@@ -196,22 +142,19 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 		count(H2S_CNT_SKIP_OTHER_NETNS);
 		return from;
 	}
-	if (svc->mode == H2S_MODE_L4) {
-		l = NULL; /* straight to a backend, below */
-	} else if (pod) {
-		l = pod_listener(ctl, pod, dst);
-	} else {
-		l = listener_for(dst);
-		if (l && !listener_alive(ctx, l)) {
-			count(H2S_CNT_NO_DAEMON);
-			l = NULL;
-		}
+	l = h2s_listener(ctl, svc, pod, dst, bpf_ktime_get_ns());
+	/* A pod's daemon was judged by its heartbeat instead: a socket lookup searches the
+	 * pod's namespace, not the daemon's.
+	 */
+	if (l && !pod && !listener_alive(ctx, l)) {
+		count(H2S_CNT_NO_DAEMON);
+		l = NULL;
 	}
 	if (!l) {
 		/* Already on its way to a backend: no better place to send it. */
 		if (by_backend)
 			return -ENOTCONN;
-		l = l4_pick(dst, svc->mode == H2S_MODE_L4);
+		l = l4_pick(ctl, svc, dst);
 		if (!l) {
 			count(H2S_CNT_SKIP_NO_LISTENER);
 			return -ENOTCONN;
@@ -238,10 +181,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct h2s_a
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->cgroup_id = bpf_get_current_cgroup_id();
 	*to = *l;
-	if (svc->mode == H2S_MODE_L4)
-		count(H2S_CNT_L4_MODE);
-	else
-		count(direct ? H2S_CNT_L4_FALLBACK : pod ? H2S_CNT_CAPTURED_POD : H2S_CNT_CAPTURED);
+	count(h2s_redirect_counter(svc, pod, direct));
 	if (by_backend)
 		count(H2S_CNT_BY_BACKEND);
 	return 0;
@@ -266,7 +206,7 @@ int h2s_connect6(struct bpf_sock_addr *ctx)
 	struct h2s_addr dst, to;
 
 	/* A v4-mapped destination on a dual-stack socket is the IPv4 service: the key is the same
-	 * and listener_for() picks the IPv4 listener, which the socket reaches v4-mapped as well.
+	 * and h2s_listener() picks the IPv4 listener, which the socket reaches v4-mapped as well.
 	 */
 	h2s_addr_set6(&dst, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3],
 		      h2s_sockaddr_port(ctx->user_port));

@@ -14,23 +14,38 @@
 #define H2S_PIN_LINKS_SUBDIR "links" /* cgroup links: they keep the programs attached */
 #define H2S_PIN_PROGS_SUBDIR "progs" /* the programs themselves, for bpftool and the CLI */
 
-/* Map names as the kernel shows them (<= 15 chars) and as pinned under the pin dir. */
-#define H2S_MAP_CTL      "h2s_ctl"
-#define H2S_MAP_SERVICES "h2s_services"
-#define H2S_MAP_BACKENDS "h2s_backends"
-#define H2S_MAP_ORIGINS  "h2s_origins"
-#define H2S_MAP_SOCKS    "h2s_socks"
-#define H2S_MAP_COUNTERS "h2s_counters"
-#define H2S_MAP_DISCOVERY "h2s_discovery"
-#define H2S_MAP_BE_STATE "h2s_be_state"
-#define H2S_MAP_LB "h2s_lb"
-#define H2S_MAP_BE_KSTATS "h2s_be_kstats"
-#define H2S_MAP_ROUTES "h2s_routes"
-#define H2S_MAP_PODS "h2s_pods"
-#define H2S_MAP_L4_CONNS "h2s_l4_conns"
-#define H2S_MAP_BE_VIP "h2s_be_vip"
-#define H2S_MAP_FAST "h2s_fast"
-#define H2S_MAP_FAST_LIVE "h2s_fast_live"
+/* Every map of the contract, declared once: X(ID, field) per map. The map is called
+ * "h2s_<field>" (H2S_MAP_NAME) in the BPF object, under the pin dir and in the kernel: libbpf
+ * pins a map under its variable name and the skeleton names it so too, hence one spelling
+ * rather than a name to keep in step. Userspace knows it as H2S_M_<ID> and as the field
+ * <field> of struct h2s_maps (user/kernel/maps.h); bpf/h2s_maps.bpf.h defines it (the unit
+ * test maps_names.bpf_object_has_exactly_the_listed_maps holds the object to this list).
+ */
+#define H2S_MAP_LIST(X)          \
+	X(CTL, ctl)              \
+	X(SERVICES, services)    \
+	X(BACKENDS, backends)    \
+	X(ORIGINS, origins)      \
+	X(SOCKS, socks)          \
+	X(COUNTERS, counters)    \
+	X(DISCOVERY, discovery)  \
+	X(BE_STATE, be_state)    \
+	X(LB, lb)                \
+	X(BE_KSTATS, be_kstats)  \
+	X(ROUTES, routes)        \
+	X(PODS, pods)            \
+	X(L4_CONNS, l4_conns)    \
+	X(BE_VIP, be_vip)        \
+	X(FAST, fast)            \
+	X(FAST_LIVE, fast_live)
+
+#define H2S_MAP_NAME(field) "h2s_" #field
+
+/* The kernel keeps BPF_OBJ_NAME_LEN (16) bytes of a name: a longer one would show truncated. */
+#define H2S_MAP_NAME_FITS(id, field) \
+	_Static_assert(sizeof(H2S_MAP_NAME(field)) <= 16, H2S_MAP_NAME(field) " is too long");
+H2S_MAP_LIST(H2S_MAP_NAME_FITS)
+#undef H2S_MAP_NAME_FITS
 
 #define H2S_MAX_SERVICES 4096
 #define H2S_MAX_BACKENDS 65536

@@ -3,37 +3,34 @@
 #   test-unit    Criterion, host build with AddressSanitizer + UBSan: pure functions
 #   test-kernel  Criterion, root: the real BPF programs on real sockets in throwaway cgroups
 #   test-e2e     pytest, root: h2steerd with real gRPC servers and clients (tests/e2e)
+#   test-walls   the layers of user/: no folder can include a header of one it may not use
 
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_DIR   := $(BUILD)/asan
-ASAN_OBJS  := $(LIB_SRCS:%=$(ASAN_DIR)/%.o)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 KERN_SRCS  := $(wildcard tests/kernel/*.c)
+# The tests see every layer (they test each one), and link all of them.
+TEST_LIBS  := $(call archives,$(ASAN_DIR),daemon discovery proxy config balance cli cni kernel common)
+TEST_LDLIBS := $(sort $(foreach l,$(LAYERS),$(LIBS_$(l)))) -lcriterion
 
 # The same daemon under ThreadSanitizer, for the tests of more than one event loop.
 TSAN       := -fsanitize=thread
 TSAN_DIR   := $(BUILD)/tsan
-TSAN_OBJS  := $(LIB_SRCS:%=$(TSAN_DIR)/%.o)
 
-$(ASAN_DIR) $(TSAN_DIR):
-	mkdir -p $@
+$(eval $(call variant,$(ASAN_DIR),-O1 -g $(SAN)))
+$(eval $(call variant,$(TSAN_DIR),-O1 -g $(TSAN)))
+# The daemon the end-to-end tests run: sanitizers on, so a memory error or a leak at exit fails
+# the test that caused it.
+$(eval $(call program,$(ASAN_DIR)/h2steerd,daemon/h2steerd,daemon,$(ASAN_DIR),-O1 -g $(SAN)))
+$(eval $(call program,$(TSAN_DIR)/h2steerd,daemon/h2steerd,daemon,$(TSAN_DIR),-O1 -g $(TSAN)))
 
-$(TSAN_DIR)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(TSAN_DIR)
-	$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -c $< -o $@
+$(BUILD)/unit-tests: $(UNIT_SRCS) tests/unit/*.h include/*.h $(TEST_LIBS)
+	$(CC) -D_GNU_SOURCE -Iinclude $(ALL_INC) -I$(BUILD) -Itests/unit -O1 -g $(SAN) $(WARN) -o $@ \
+		$(UNIT_SRCS) $(TEST_LIBS) $(TEST_LDLIBS)
 
-$(TSAN_DIR)/h2steerd: $(TSAN_DIR)/h2steerd.o $(TSAN_OBJS)
-	$(CC) -O1 -g $(TSAN) -o $@ $^ $(LDLIBS)
-
-$(ASAN_DIR)/%.o: user/%.c user/*.h include/*.h $(BUILD)/h2steer.skel.h | $(ASAN_DIR)
-	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -c $< -o $@
-
-$(BUILD)/unit-tests: $(UNIT_SRCS) tests/unit/*.h $(ASAN_OBJS)
-	$(CC) $(CPPFLAGS) -Itests/unit -O1 -g $(SAN) $(WARN) -o $@ $(UNIT_SRCS) $(ASAN_OBJS) \
-		$(LDLIBS) -lcriterion
-
-$(BUILD)/kernel-tests: $(KERN_SRCS) tests/kernel/*.h $(ASAN_OBJS)
-	$(CC) $(CPPFLAGS) -Itests/kernel -O1 -g $(SAN) $(WARN) -o $@ $(KERN_SRCS) $(ASAN_OBJS) \
-		$(LDLIBS) -lcriterion
+$(BUILD)/kernel-tests: $(KERN_SRCS) tests/kernel/*.h include/*.h $(TEST_LIBS)
+	$(CC) -D_GNU_SOURCE -Iinclude $(ALL_INC) -I$(BUILD) -Itests/kernel -O1 -g $(SAN) $(WARN) -o $@ \
+		$(KERN_SRCS) $(TEST_LIBS) $(TEST_LDLIBS)
 
 PYTEST := /usr/bin/python3 -m pytest -p no:cacheprovider
 
@@ -56,6 +53,14 @@ test-kernel: $(BUILD)/kernel-tests
 $(BUILD)/other_lb.bpf.o: tests/bpf/other_lb.bpf.c vmlinux/vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+comma := ,
+empty :=
+space := $(empty) $(empty)
+WALLS := $(foreach l,$(LAYERS),$(l):$(subst $(space),$(comma),$(strip $(USES_$(l)))))
+
+test-walls: $(BUILD)/h2steer.skel.h
+	WALLS="$(WALLS)" CC="$(CC)" BUILD="$(BUILD)" tests/walls/check_walls.sh
+
 test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
 	@[ "$$(id -u)" -eq 0 ] || { echo "test-e2e needs root (sudo make test)"; exit 1; }
 	$(PYTEST) -v tests/e2e
@@ -63,9 +68,4 @@ test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd \
 		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
-	$(MAKE) test-unit test-kernel test-e2e
-
-# The daemon the end-to-end tests run: sanitizers on, so a memory error or a leak at exit fails
-# the test that caused it.
-$(ASAN_DIR)/h2steerd: $(ASAN_DIR)/h2steerd.o $(ASAN_OBJS)
-	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS)
+	$(MAKE) test-walls test-unit test-kernel test-e2e

@@ -16,13 +16,22 @@
 
 TestSuite(loader, .init = ktest_setup, .fini = ktest_teardown, .timeout = 30);
 
-static const char *const pinned[] = {
-	H2S_MAP_CTL, H2S_MAP_SERVICES, H2S_MAP_BACKENDS, H2S_MAP_ORIGINS, H2S_MAP_SOCKS,
-	H2S_MAP_COUNTERS, H2S_MAP_DISCOVERY, H2S_MAP_BE_STATE, H2S_MAP_LB,
+/* Pinned besides the maps (h2s_map_names). */
+static const char *const pinned_progs[] = {
 	"links/h2s_connect4", "links/h2s_connect6", "links/h2s_peername4",
 	"links/h2s_peername6", "links/h2s_sockops", "progs/h2s_connect4", "progs/h2s_connect6",
 	"progs/h2s_peername4", "progs/h2s_peername6", "progs/h2s_sockops",
 };
+
+static void expect_owner_only(const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", kt.pin_dir, name);
+	cr_assert(stat(path, &st) == 0, "%s missing", path);
+	cr_assert_eq(st.st_mode & 0777, 0600, "%s has mode %o", path, st.st_mode & 0777);
+}
 
 static __u32 link_id(const char *name)
 {
@@ -41,14 +50,12 @@ static __u32 link_id(const char *name)
 
 Test(loader, everything_pinned_owner_only)
 {
-	char path[256];
 	struct stat st;
 
-	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", kt.pin_dir, pinned[i]);
-		cr_assert(stat(path, &st) == 0, "%s missing", path);
-		cr_assert_eq(st.st_mode & 0777, 0600, "%s has mode %o", path, st.st_mode & 0777);
-	}
+	for (size_t i = 0; i < H2S_M__COUNT; i++)
+		expect_owner_only(h2s_map_names[i]);
+	for (size_t i = 0; i < sizeof(pinned_progs) / sizeof(pinned_progs[0]); i++)
+		expect_owner_only(pinned_progs[i]);
 	cr_assert(stat(kt.pin_dir, &st) == 0);
 	cr_assert_eq(st.st_mode & 0777, 0700);
 }
@@ -76,10 +83,10 @@ Test(loader, incompatible_pinned_map_is_refused_with_a_reason)
 	h2s_loader_stop(&kt.l, false);
 	cr_assert(mkdir(kt.pin_dir, 0700) == 0);
 	/* A map called like ours but with another value size, as an old version might leave. */
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, H2S_MAP_SERVICES, sizeof(struct h2s_addr), 4, 16,
-			    NULL);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, h2s_map_names[H2S_M_SERVICES],
+			    sizeof(struct h2s_addr), 4, 16, NULL);
 	cr_assert(fd >= 0);
-	snprintf(path, sizeof(path), "%s/%s", kt.pin_dir, H2S_MAP_SERVICES);
+	snprintf(path, sizeof(path), "%s/%s", kt.pin_dir, h2s_map_names[H2S_M_SERVICES]);
 	cr_assert(bpf_obj_pin(fd, path) == 0);
 	close(fd);
 	cr_assert_lt(h2s_loader_start(&kt.l, kt.pin_dir, kt.cgroup, 0, err, sizeof(err)), 0);

@@ -1,4 +1,4 @@
-/* test_addr.c — user/addr.c (text and sockaddr conversions) and the port helpers of
+/* test_addr.c — user/common/addr.c (text and sockaddr conversions) and the port helpers of
  * include/h2s_addr.h that the BPF programs and the daemon share.
  */
 #include "unit.h"
@@ -390,7 +390,7 @@ static int sim_tuple_of(const struct sim_sockops *s, struct h2s_tuple *t)
 	return 0;
 }
 
-/* A copy of user/h2_server.c origin_of(): getpeername() is the client, getsockname() the
+/* A copy of user/proxy/h2_server.c origin_of(): getpeername() is the client, getsockname() the
  * listener, both of the accepted socket.
  */
 static int sim_origin_of(const struct sockaddr *peer, const struct sockaddr *self,

@@ -1,4 +1,4 @@
-/* test_busy_poll.c — the event loop's busy polling (struct h2s_busy_poll in user/loop.h): how
+/* test_busy_poll.c — the event loop's busy polling (struct h2s_busy_poll in user/proxy/loop.h): how
  * long it polls before sleeping, the timer deadline and the share cap bounding it, the pays()
  * gate, an event ending a poll, and how the poll length adapts to when events come. Events
  * come from a timerfd at set times. Time bounds are loose (sanitizer build, shared CPUs: a poll

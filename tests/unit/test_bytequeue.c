@@ -1,4 +1,4 @@
-/* test_bytequeue.c — user/bytequeue.c: the chunked byte FIFO of a relayed stream body. */
+/* test_bytequeue.c — user/common/bytequeue.c: the chunked byte FIFO of a relayed stream body. */
 #include "unit.h"
 
 #include "bytequeue.h"

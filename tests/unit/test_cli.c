@@ -1,4 +1,4 @@
-/* test_cli.c — user/cli.c and the command tables of user/cmd_*.c: word matching, usage errors,
+/* test_cli.c — user/cli/cli.c and the command tables of user/cli/cmd_*.c: word matching, usage errors,
  * JSON errors, help. Nothing here reaches the maps: pin_dir points at a directory that does not
  * exist, so commands that are well formed fail at "open the maps".
  */

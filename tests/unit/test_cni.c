@@ -1,5 +1,5 @@
-/* test_cni.c — user/cni.c (h2steer-cni's configuration and the pod in prevResult) and
- * user/pods.c (pod records). The prevResult fixtures are shaped as containernetworking-plugins'
+/* test_cni.c — user/cni/cni.c (h2steer-cni's configuration and the pod in prevResult) and
+ * user/kernel/pods.c (pod records). The prevResult fixtures are shaped as containernetworking-plugins'
  * bridge + host-local 1.1 print them (captured from tests/e2e/test_pods.py's chain).
  */
 #include "unit.h"

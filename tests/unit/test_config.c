@@ -1,9 +1,10 @@
-/* test_config.c — user/config.c: h2steerd's YAML config file and command line. */
+/* test_config.c — user/config/config.c: h2steerd's YAML config file and command line. */
 #include "unit.h"
 
 #include "config.h"
 #include "log.h"
 #include "maps.h"
+#include "spec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +67,7 @@ static void expect_addr(const struct h2s_addr *a, const char *text)
 		  h2s_addr_format(a, got, sizeof(got)), text);
 }
 
-/* The example of user/config.h with every field set to a non-default value. */
+/* The example of user/config/config.h with every field set to a non-default value. */
 static const char full_yaml[] =
 	"listen: [\"127.0.0.1:15001\", \"[::1]:15001\"]\n"
 	"cgroup: /sys/fs/cgroup/unified/clients\n"
@@ -395,7 +396,7 @@ Test(config, window_bounds_are_accepted)
 	cr_assert_eq(o.set.conn_window, 2147483647u);
 }
 
-/* "Unknown keys and bad values are errors" (user/config.h). libcyaml reads any scalar other than
+/* "Unknown keys and bad values are errors" (user/config/config.h). libcyaml reads any scalar other than
  * false/no/off/disable/0 as true, so a typo like "keep_state: flase" would leave the BPF state
  * pinned at exit.
  */
@@ -1021,7 +1022,7 @@ Test(config, health_unknown_key_is_rejected)
 			  "servcie");
 }
 
-/* The request encoder takes names up to 127 bytes (user/health.h). */
+/* The request encoder takes names up to 127 bytes (user/discovery/health.h). */
 Test(config, health_service_name_of_128_bytes_is_rejected)
 {
 	char yaml[512];

@@ -1,6 +1,6 @@
 /* test_control.c — h2s_control_answer, the JSON the control socket replies with, for the requests
  * that need no running daemon. A zeroed struct h2s_daemon is enough for those (each test says
- * why); "stats" is not among them: it reads the kernel counters through d->maps.
+ * why); "stats" is not among them: it reads the kernel counters through d->p.maps.
  */
 #include "unit.h"
 
@@ -18,7 +18,7 @@ static struct h2s_daemon *idle_daemon(void)
 	struct h2s_daemon *d = calloc(1, sizeof(*d));
 
 	cr_assert_not_null(d);
-	h2s_list_init(&d->clients);
+	h2s_list_init(&d->p.clients);
 	return d;
 }
 
@@ -82,8 +82,8 @@ Test(control_answer, status_of_a_daemon_without_capture)
 	struct h2s_daemon *d = idle_daemon();
 	json_t *j, *listen;
 
-	d->nclients = 3;
-	d->stats.streams_live = 7;
+	d->p.nclients = 3;
+	d->p.stats.streams_live = 7;
 	d->nlis = 2;
 	d->lis[0].addr = addr_of("127.0.0.1:15001");
 	d->lis[1].addr = addr_of("[::1]:15001");
@@ -111,7 +111,7 @@ Test(control_answer, status_while_draining)
 	struct h2s_daemon *d = idle_daemon();
 	json_t *j;
 
-	d->draining = true;
+	d->p.draining = true;
 	j = answer(d, "status");
 	cr_assert(json_is_false(json_object_get(j, "ready")));
 	cr_assert_str_eq(json_string_value(json_object_get(j, "not_ready")), "draining");

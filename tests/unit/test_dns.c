@@ -1,9 +1,10 @@
-/* test_dns.c — the pure parts of user/dns.c: h2s_dns_min_ttl (libresolv's parser over a raw
+/* test_dns.c — the pure parts of user/discovery/dns.c: h2s_dns_min_ttl (libresolv's parser over a raw
  * DNS response, for the SRV re-resolve time) and h2s_dns_server_add (the c-ares servers CSV
  * built from --dns-server / dns_servers).
  */
 #include "unit.h"
 
+#include "config.h"
 #include "dns.h"
 
 #include <arpa/nameser.h>

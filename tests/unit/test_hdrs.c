@@ -1,4 +1,4 @@
-/* test_hdrs.c — user/hdrs.c: the header blocks the daemon keeps for replay and relaying. */
+/* test_hdrs.c — user/proxy/hdrs.c: the header blocks the daemon keeps for replay and relaying. */
 #include "unit.h"
 
 #include "hdrs.h"

@@ -1,4 +1,4 @@
-/* test_health_proto.c — user/health.c's hand-written grpc.health.v1 wire format:
+/* test_health_proto.c — user/discovery/health.c's hand-written grpc.health.v1 wire format:
  * h2s_health_request_encode (HealthCheckRequest in a gRPC frame) and h2s_health_response_decode
  * (HealthCheckResponse, no frame).
  *

@@ -1,4 +1,4 @@
-/* test_heap.c — the timer min-heap of user/loop.c (h2s_heap_*). */
+/* test_heap.c — the timer min-heap of user/proxy/loop.c (h2s_heap_*). */
 #include "unit.h"
 
 #include "loop.h"

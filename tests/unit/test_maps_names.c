@@ -1,10 +1,13 @@
-/* test_maps_names.c — the name tables of user/maps.c shared by the CLI, the config file, the
- * logs and `h2steer stats`.
+/* test_maps_names.c — the name tables of user/kernel/maps.c shared by the CLI, the config file,
+ * the logs and `h2steer stats`, and the map list against the BPF object.
  */
 #include "unit.h"
 
+#include "h2steer.skel.h"
 #include "maps.h"
+#include "spec.h"
 
+#include <bpf/libbpf.h>
 #include <errno.h>
 
 Test(maps_names, algo_names)
@@ -52,4 +55,31 @@ Test(maps_names, counter_names_distinct)
 Test(maps_names, out_of_range_counter_is_unknown)
 {
 	cr_assert_str_eq(h2s_counter_name(H2S_CNT__COUNT), "unknown");
+}
+
+/* The BPF object (the one the skeleton embeds: what the daemon loads) has exactly the maps of
+ * H2S_MAP_LIST. A listed map it lacks already fails its build (bpf/h2s_maps.bpf.h); one it has
+ * but the list lacks would be pinned yet never opened, checked or shown by userspace, and only
+ * this test sees it.
+ */
+Test(maps_names, bpf_object_has_exactly_the_listed_maps)
+{
+	struct h2steer_bpf *skel = h2steer_bpf__open();
+	struct bpf_map *map;
+
+	cr_assert_not_null(skel, "cannot open the BPF object: %s", strerror(errno));
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+		size_t i = 0;
+
+		if (bpf_map__is_internal(map))
+			continue; /* .rodata, .bss: the programs' globals */
+		while (i < H2S_M__COUNT && strcmp(name, h2s_map_names[i]) != 0)
+			i++;
+		cr_expect_lt(i, H2S_M__COUNT, "map %s of the BPF object is not in H2S_MAP_LIST", name);
+	}
+	for (size_t i = 0; i < H2S_M__COUNT; i++)
+		cr_expect_not_null(bpf_object__find_map_by_name(skel->obj, h2s_map_names[i]),
+				   "%s is in H2S_MAP_LIST but not in the BPF object", h2s_map_names[i]);
+	h2steer_bpf__destroy(skel);
 }

@@ -1,4 +1,4 @@
-/* test_mountinfo.c — user/cgroup.c h2s_mountinfo_cgroup2(): finding cgroup v2 in mountinfo. */
+/* test_mountinfo.c — user/kernel/cgroup.c h2s_mountinfo_cgroup2(): finding cgroup v2 in mountinfo. */
 #include "unit.h"
 
 #include "cgroup.h"

@@ -1,4 +1,4 @@
-/* test_outlier.c — user/outlier.c: passive ejection of failing backends (connect failures at
+/* test_outlier.c — user/balance/outlier.c: passive ejection of failing backends (connect failures at
  * once, failed RPCs after `consecutive` in a row, doubling ejection times with caps).
  */
 #include "unit.h"

@@ -1,4 +1,4 @@
-/* test_picker.c — user/picker.c: smooth weighted round robin, least request (P2C) and affinity
+/* test_picker.c — user/balance/picker.c: smooth weighted round robin, least request (P2C) and affinity
  * (weighted rendezvous hashing).
  */
 #include "unit.h"

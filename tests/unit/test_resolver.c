@@ -1,4 +1,4 @@
-/* test_resolver.c — the pure parts of user/resolver.c: h2s_endpoints_normalize (what every
+/* test_resolver.c — the pure parts of user/discovery/resolver.c: h2s_endpoints_normalize (what every
  * resolver's set goes through before it is published) and h2s_backends_file_parse (the file
  * resolver's "ADDR:PORT [WEIGHT]" lines).
  */

@@ -5,6 +5,7 @@
  */
 #include "unit.h"
 
+#include "clock.h"
 #include "stats.h"
 
 #include <sanitizer/lsan_interface.h>

@@ -1,5 +1,5 @@
-/* test_subset.c — user/subset.c: deterministic subsetting (with a node index) and rendezvous
- * hashing (without one), over fleets of hundreds of nodes and backends; and user/hash.c, the
+/* test_subset.c — user/balance/subset.c: deterministic subsetting (with a node index) and rendezvous
+ * hashing (without one), over fleets of hundreds of nodes and backends; and user/common/hash.c, the
  * hash both rank backends by.
  *
  * The fleet tests print what they measure (spread, churn) to stderr, for the release notes.

@@ -249,7 +249,7 @@ static char tmp_ctl[64];
 static void make_tmp_dir(void)
 {
 	cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
-	snprintf(tmp_ctl, sizeof(tmp_ctl), "%s/%s", tmp_dir, H2S_MAP_CTL);
+	snprintf(tmp_ctl, sizeof(tmp_ctl), "%s/%s", tmp_dir, H2S_MAP_NAME(ctl));
 }
 
 static void remove_tmp_dir(void)

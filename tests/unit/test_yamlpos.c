@@ -1,4 +1,4 @@
-/* test_yamlpos.c — user/yamlpos.c: finding a value's or a key's line and column. */
+/* test_yamlpos.c — user/config/yamlpos.c: finding a value's or a key's line and column. */
 #include "unit.h"
 
 #include "yamlpos.h"

@@ -1,0 +1,44 @@
+/* settings.c — see settings.h. */
+#include "settings.h"
+
+void h2s_settings_default(struct h2s_settings *s)
+{
+	*s = (struct h2s_settings){
+		/* Per client connection and direction at most max_streams x stream_window is
+		 * buffered (64 MiB): per-stream flow control is what bounds it.
+		 */
+		.max_streams = 256,
+		.stream_window = 256u << 10,
+		.conn_window = 16u << 20,
+		.max_header_list = 65536,
+		.connect_timeout_ms = 2000,
+		.handshake_timeout_ms = 10000,
+		.upstream_idle_ms = 60000,
+		.drain_timeout_ms = 30000,
+		.max_attempts = 5,
+		.retry_percent = 10,
+		.retry_min = 10,
+		.replay_body_max = 65536,
+		.resolver_grace_ms = 300000,
+		.dns_ttl_cap_ms = 30000,
+		.l4_fallback_ttl_ms = 600000,
+		.node_index = H2S_NODE_INDEX_NONE,
+		.ewma_decay_ms = 1000,
+		.busy_poll_us = 0, /* off: it trades CPU time for latency (README) */
+		.busy_poll_max_streams = 1,
+		.busy_poll_share = 100,
+		.loops = 1, /* README: Event loops */
+	};
+	h2s_health_cfg_default(&s->health);
+	h2s_outlier_cfg_default(&s->outlier);
+}
+
+void h2s_health_cfg_default(struct h2s_health_cfg *c)
+{
+	*c = (struct h2s_health_cfg){
+		.interval_ms = 5000,
+		.timeout_ms = 2000,
+		.healthy_threshold = 1,
+		.unhealthy_threshold = 2,
+	};
+}

@@ -1,0 +1,70 @@
+/* settings.h — the daemon's tunables (every one a key of the config file and a --set of the
+ * command line, config.c's table), with their defaults. Plain data, read by every layer that
+ * needs one: the proxy (windows, timeouts, retry budget), balance (outlier ejection, EWMA),
+ * discovery (health checks, resolver grace) and the daemon (loops, drain).
+ */
+#ifndef H2S_SETTINGS_H
+#define H2S_SETTINGS_H
+
+#include "outlier.h"
+
+#include <stdint.h>
+
+/* Active health checks (discovery/health.h). */
+struct h2s_health_cfg {
+	uint32_t interval_ms; /* between Checks (when Watch is unimplemented) */
+	uint32_t timeout_ms;  /* for one Check, and for connect + SETTINGS */
+	uint32_t healthy_threshold, unhealthy_threshold;
+};
+
+/* The most loops a daemon runs (and so listening sockets per address a takeover hands over). */
+#define H2S_LOOPS_MAX 16
+
+/* node_index when none is set. */
+#define H2S_NODE_INDEX_NONE 0xffffffffu
+
+struct h2s_settings {
+	uint32_t max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS offered to clients */
+	uint32_t stream_window;     /* INITIAL_WINDOW_SIZE on both legs */
+	uint32_t conn_window;       /* connection-level receive window on both legs */
+	uint32_t max_header_list;   /* SETTINGS_MAX_HEADER_LIST_SIZE on both legs */
+	uint32_t connect_timeout_ms;
+	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
+	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
+	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
+	uint32_t max_attempts;      /* picks per stream (replays of unprocessed streams) */
+	/* Safe retry budget: replayed streams not answered yet <= max(retry_min, retry_percent%
+	 * of the streams in flight); a stream is replayed only with at most replay_body_max
+	 * bytes of request body sent.
+	 */
+	uint32_t retry_percent, retry_min, replay_body_max;
+	uint32_t resolver_grace_ms; /* a failing resolver keeps its last good set this long */
+	uint32_t dns_ttl_cap_ms;    /* re-resolve at least this often */
+	/* With no daemon accepting, connects go straight to a backend for at most this long
+	 * after the last daemon's last heartbeat (0: never, leave them alone).
+	 */
+	uint32_t l4_fallback_ttl_ms;
+	/* This node's index among the nodes, for deterministic subsetting; H2S_NODE_INDEX_NONE:
+	 * rendezvous hashing on the host name instead.
+	 */
+	uint32_t node_index;
+	/* peak_ewma: a latency sample's weight fades with this time constant, and so does the
+	 * estimate of a backend no answer comes from.
+	 */
+	uint32_t ewma_decay_ms;
+	uint32_t fastpath; /* 1: H2S_CTL_F_FASTPATH (experimental, off by default) */
+	/* Busy polling (loop.h): up to busy_poll_us before sleeping, while at most
+	 * busy_poll_max_streams streams are open (with more, the loop is rarely idle and the
+	 * CPU is better left to the backends), for at most busy_poll_share % of the time.
+	 */
+	uint32_t busy_poll_us, busy_poll_max_streams, busy_poll_share;
+	/* Event loops (workers.h): 1, or up to H2S_LOOPS_MAX; 0: one per CPU. */
+	uint32_t loops;
+	struct h2s_health_cfg health;
+	struct h2s_outlier_cfg outlier;
+};
+
+void h2s_settings_default(struct h2s_settings *s);
+void h2s_health_cfg_default(struct h2s_health_cfg *c);
+
+#endif /* H2S_SETTINGS_H */

@@ -1,0 +1,188 @@
+/* conn.c — see conn.h. */
+#include "conn.h"
+
+#include "plane.h"
+#include "list.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Frames are gathered up to this many bytes before one send(). */
+#define OUT_BATCH 65536
+/* Reads per readiness event before giving other sockets a turn (epoll is level-triggered). */
+#define READS_PER_EVENT 8
+
+static void conn_io(struct h2s_watch *w, uint32_t events);
+static void conn_flush(struct h2s_flush *f);
+static void conn_free(struct h2s_reap *r);
+
+void h2s_conn_init(struct h2s_conn *c, struct h2s_plane *p, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->w.fd = fd;
+	c->w.on_io = conn_io;
+	c->flush.run = conn_flush;
+	c->reap.free = conn_free;
+}
+
+int h2s_conn_start(struct h2s_conn *c)
+{
+	if (c->w.fd < 0)
+		return 0;
+	return h2s_watch_add(&c->p->loop, &c->w, EPOLLIN | (c->connecting ? EPOLLOUT : 0));
+}
+
+void h2s_conn_mark(struct h2s_conn *c)
+{
+	if (!c->dead)
+		h2s_flush_queue(&c->p->loop, &c->flush);
+}
+
+void h2s_conn_close(struct h2s_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (c->w.fd >= 0) {
+		h2s_watch_del(&c->p->loop, &c->w);
+		close(c->w.fd);
+		c->w.fd = -1;
+	}
+	h2s_flush_cancel(&c->p->loop, &c->flush);
+	c->teardown(c, why);
+	h2s_loop_defer_free(&c->p->loop, &c->reap);
+}
+
+static void conn_free(struct h2s_reap *r)
+{
+	struct h2s_conn *c = h2s_container_of(r, struct h2s_conn, reap);
+
+	nghttp2_session_del(c->ng);
+	h2s_ob_free(&c->out);
+	c->destroy(c);
+}
+
+/* Serialize pending frames and write them; 0, or a negative errno when the connection is
+ * unusable. Stops (and waits for EPOLLOUT) when the socket is full, which is what
+ * back-pressures the data providers and, through flow control, the peer on the other leg.
+ */
+static int write_out(struct h2s_conn *c)
+{
+	for (;;) {
+		while (h2s_ob_pending(&c->out) < OUT_BATCH) {
+			const uint8_t *data;
+			ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+
+			if (n < 0)
+				return -EPROTO;
+			if (n == 0)
+				break;
+			if (h2s_ob_append(&c->out, data, (size_t)n) < 0)
+				return -ENOMEM;
+		}
+		if (!h2s_ob_pending(&c->out) || c->w.fd < 0)
+			break;
+		ssize_t w = send(c->w.fd, h2s_ob_data(&c->out), h2s_ob_pending(&c->out), MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		h2s_ob_consume(&c->out, (size_t)w);
+		if (h2s_ob_pending(&c->out))
+			break; /* short write: the socket buffer is full */
+	}
+	return 0;
+}
+
+static void conn_flush(struct h2s_flush *f)
+{
+	struct h2s_conn *c = h2s_container_of(f, struct h2s_conn, flush);
+	bool pending;
+	int rc;
+
+	if (c->dead || c->connecting)
+		return;
+	rc = write_out(c);
+	if (rc < 0) {
+		h2s_conn_close(c, rc == -EPROTO ? "HTTP/2 session error" : strerror(-rc));
+		return;
+	}
+	pending = h2s_ob_pending(&c->out) > 0;
+	if (!pending && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
+		h2s_conn_close(c, "session finished");
+		return;
+	}
+	if (c->w.fd >= 0)
+		h2s_watch_set(&c->p->loop, &c->w, EPOLLIN | (pending ? EPOLLOUT : 0));
+}
+
+static int read_in(struct h2s_conn *c)
+{
+	uint8_t *buf = c->p->rbuf;
+
+	for (int i = 0; i < READS_PER_EVENT; i++) {
+		ssize_t n = recv(c->w.fd, buf, sizeof(c->p->rbuf), 0);
+		ssize_t used;
+
+		if (n == 0)
+			return -ECONNRESET; /* peer closed: an HTTP/2 peer that is done just closes */
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
+		if (used < 0)
+			return used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? -EBADMSG : -EPROTO;
+		if (c->dead)
+			return 0;
+		if ((size_t)n < sizeof(c->p->rbuf))
+			return 0;
+	}
+	return 0;
+}
+
+static void conn_io(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_conn *c = h2s_container_of(w, struct h2s_conn, w);
+	int rc;
+
+	if (c->dead)
+		return;
+	if (c->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		c->connecting = false;
+		c->on_connected(c, err);
+		if (!c->dead && !err)
+			h2s_conn_mark(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		rc = read_in(c);
+		if (rc < 0) {
+			h2s_conn_close(c, rc == -ECONNRESET ? "closed by peer"
+					  : rc == -EBADMSG  ? "not HTTP/2 (bad connection preface)"
+					  : rc == -EPROTO   ? "HTTP/2 protocol error"
+							    : strerror(-rc));
+			return;
+		}
+	}
+	h2s_conn_mark(c);
+}

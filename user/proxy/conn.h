@@ -1,0 +1,47 @@
+/* conn.h — what both legs of the proxy share: a non-blocking socket driven by one nghttp2
+ * session, read with nghttp2_session_mem_recv and written in batches built with
+ * nghttp2_session_mem_send once per loop turn.
+ *
+ * A conn made with fd -1 has no socket: its batches stay in `out` for whoever drives the
+ * session in memory (the relay's unit tests play both peers that way), and, as with a full
+ * socket, no more is serialized while a batch is pending.
+ */
+#ifndef H2S_CONN_H
+#define H2S_CONN_H
+
+#include "loop.h"
+#include "outbuf.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct h2s_plane;
+
+struct h2s_conn {
+	struct h2s_watch w;
+	struct h2s_flush flush;
+	struct h2s_reap reap;
+	struct h2s_plane *p;
+	nghttp2_session *ng;
+	struct h2s_outbuf out; /* serialized frames not yet accepted by the socket */
+	bool connecting; /* non-blocking connect() in progress */
+	bool dead;       /* socket closed; memory freed after this loop turn */
+	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */
+	void (*teardown)(struct h2s_conn *c, const char *why);
+	/* Upstream leg: connect() finished (err = 0 or errno). */
+	void (*on_connected)(struct h2s_conn *c, int err);
+	/* Frees the leg's object (deferred to the end of the turn). */
+	void (*destroy)(struct h2s_conn *c);
+};
+
+void h2s_conn_init(struct h2s_conn *c, struct h2s_plane *p, int fd);
+/* Start watching the socket (EPOLLIN, plus EPOLLOUT while connecting); none with fd -1. */
+int h2s_conn_start(struct h2s_conn *c);
+/* Ask for this connection's output to be written at the end of the turn. */
+void h2s_conn_mark(struct h2s_conn *c);
+/* Close the socket, tear the leg down, free it after the turn. Idempotent. */
+void h2s_conn_close(struct h2s_conn *c, const char *why);
+
+#endif /* H2S_CONN_H */

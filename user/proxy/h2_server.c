@@ -1,0 +1,274 @@
+/* h2_server.c — see h2_server.h. */
+#include "h2_server.h"
+
+#include "addr.h"
+#include "plane.h"
+#include "log.h"
+#include "maps.h"
+#include "splice.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Between the shutdown notice and the final GOAWAY: time for requests already on the wire. */
+#define GOAWAY_GRACE_MS 1000
+
+static struct h2s_client *client_of(struct h2s_conn *c)
+{
+	return h2s_container_of(c, struct h2s_client, c);
+}
+
+static struct h2s_stream *stream_of(nghttp2_session *ng, int32_t sid)
+{
+	return nghttp2_session_get_stream_user_data(ng, sid);
+}
+
+/* ---- nghttp2 callbacks (server session towards a client) ---- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct h2s_client *cl = ud;
+	struct h2s_stream *st;
+
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = h2s_stream_new(cl, f->hd.stream_id);
+	if (!st)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM(INTERNAL_ERROR) */
+	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
+	return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+	struct h2s_stream *st;
+
+	(void)flags;
+	(void)ud;
+	if (f->hd.type != NGHTTP2_HEADERS || !(st = stream_of(ng, f->hd.stream_id)))
+		return 0;
+	if (h2s_hdrs_add(f->headers.cat == NGHTTP2_HCAT_REQUEST ? &st->req : &st->req_trailers,
+			 name, nlen, value, vlen) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct h2s_client *cl = ud;
+	struct h2s_stream *st;
+
+	if (h2s_timer_armed(&cl->hello_timer))
+		h2s_timer_cancel(&cl->c.p->loop, &cl->hello_timer);
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+		return 0;
+	st = stream_of(ng, f->hd.stream_id);
+	if (!st)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		if (end)
+			st->flags |= H2S_ST_REQ_END;
+		h2s_relay_request_start(st);
+	} else if (end) {
+		h2s_relay_request_end(st); /* last DATA, or request trailers */
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
+			 size_t len, void *ud)
+{
+	struct h2s_stream *st = stream_of(ng, sid);
+
+	(void)flags;
+	(void)ud;
+	/* The connection window moves at once; the stream window once the bytes went on. */
+	nghttp2_session_consume_connection(ng, len);
+	if (st && h2s_relay_request_data(st, data, len) < 0)
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_INTERNAL_ERROR);
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	(void)ud;
+	/* RFC 9113 §8.1: a server that has answered a request the client is still sending ends
+	 * the stream with RST_STREAM(NO_ERROR). nghttp2 leaves that to us, and it must happen
+	 * after the END_STREAM frame went out, or the response would be dropped.
+	 */
+	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    nghttp2_session_get_stream_remote_close(ng, f->hd.stream_id) == 0)
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
+{
+	struct h2s_stream *st = stream_of(ng, sid);
+
+	(void)ud;
+	if (st)
+		h2s_relay_client_closed(st, code);
+	return 0;
+}
+
+int h2s_server_callbacks(nghttp2_session_callbacks **out)
+{
+	nghttp2_session_callbacks *cb;
+	int rc = nghttp2_session_callbacks_new(&cb);
+
+	if (rc)
+		return rc;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	*out = cb;
+	return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void client_teardown(struct h2s_conn *c, const char *why)
+{
+	struct h2s_client *cl = client_of(c);
+	struct h2s_plane *p = c->p;
+
+	h2s_timer_cancel(&p->loop, &cl->goaway_timer);
+	h2s_timer_cancel(&p->loop, &cl->hello_timer);
+	log_debug("client %s: closed after %llu streams (%s)", cl->name,
+		  (unsigned long long)cl->streams_total, why);
+	h2s_relay_client_gone(cl);
+	h2s_list_del(&cl->link);
+	p->nclients--;
+	h2s_plane_conn_gone(p);
+}
+
+static void client_destroy(struct h2s_conn *c)
+{
+	free(client_of(c));
+}
+
+static void goaway_final(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, goaway_timer);
+
+	nghttp2_submit_goaway(cl->c.ng, NGHTTP2_FLAG_NONE,
+			      nghttp2_session_get_last_proc_stream_id(cl->c.ng), NGHTTP2_NO_ERROR,
+			      NULL, 0);
+	h2s_conn_mark(&cl->c);
+}
+
+static void hello_expired(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, hello_timer);
+
+	h2s_conn_close(&cl->c, "no HTTP/2 preface and SETTINGS in time");
+}
+
+void h2s_client_shutdown(struct h2s_client *cl)
+{
+	if (h2s_timer_armed(&cl->goaway_timer))
+		return;
+	nghttp2_submit_shutdown_notice(cl->c.ng);
+	h2s_timer_arm(&cl->c.p->loop, &cl->goaway_timer, GOAWAY_GRACE_MS);
+	h2s_conn_mark(&cl->c);
+}
+
+/* Where was this connection going? The sockops program recorded the client's 4-tuple. */
+static int origin_of(struct h2s_plane *p, int fd, struct h2s_addr *peer, struct h2s_origin *o)
+{
+	struct sockaddr_storage a, b;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+	struct h2s_tuple t;
+
+	if (getpeername(fd, (struct sockaddr *)&a, &la) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&b, &lb) < 0)
+		return -errno;
+	memset(&t, 0, sizeof(t));
+	if (h2s_addr_from_sockaddr((struct sockaddr *)&a, &t.client) < 0 ||
+	    h2s_addr_from_sockaddr((struct sockaddr *)&b, &t.listener) < 0)
+		return -EAFNOSUPPORT;
+	*peer = t.client;
+	return h2s_origin_get(p->maps, &t, o) < 0 ? -ENOENT : 0;
+}
+
+void h2s_client_accept(struct h2s_plane *p, int fd)
+{
+	char ps[H2S_ADDR_STRLEN];
+	struct h2s_addr peer;
+	struct h2s_origin origin;
+	int rc;
+
+	rc = origin_of(p, fd, &peer, &origin);
+	if (rc < 0) {
+		p->stats.capture_misses++;
+		log_notice("connection from %s was not captured by h2steer (%s): closing it",
+			   rc == -ENOENT ? h2s_addr_format(&peer, ps, sizeof(ps)) : "?",
+			   rc == -ENOENT ? "no origin record" : strerror(-rc));
+		close(fd);
+		return;
+	}
+	h2s_splice_accept(p, fd, &peer, &origin);
+}
+
+void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
+		      const struct h2s_origin *origin)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, p->set.max_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, p->set.stream_window },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, p->set.max_header_list },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+	char ps[H2S_ADDR_STRLEN], vs[H2S_ADDR_STRLEN];
+	struct h2s_client *cl;
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	h2s_conn_init(&cl->c, p, fd);
+	cl->c.teardown = client_teardown;
+	cl->c.destroy = client_destroy;
+	cl->peer = *peer;
+	cl->vip = origin->vip;
+	cl->origin = *origin;
+	cl->accepted_ms = h2s_now_ms();
+	cl->goaway_timer.fire = goaway_final;
+	cl->hello_timer.fire = hello_expired;
+	h2s_list_init(&cl->streams);
+	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
+		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));
+	if (nghttp2_session_server_new2(&cl->c.ng, p->server_cbs, cl, p->opt) != 0 ||
+	    h2s_conn_start(&cl->c) < 0) {
+		nghttp2_session_del(cl->c.ng);
+		close(fd);
+		free(cl);
+		return;
+	}
+	nghttp2_submit_settings(cl->c.ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+	nghttp2_session_set_local_window_size(cl->c.ng, NGHTTP2_FLAG_NONE, 0, (int32_t)p->set.conn_window);
+	h2s_list_add_tail(&p->clients, &cl->link);
+	p->nclients++;
+	h2s_timer_arm(&p->loop, &cl->hello_timer, p->set.handshake_timeout_ms);
+	p->stats.conns_accepted++;
+	log_debug("client %s: accepted", cl->name);
+	if (p->draining)
+		h2s_client_shutdown(cl);
+	h2s_conn_mark(&cl->c);
+}

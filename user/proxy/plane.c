@@ -1,0 +1,135 @@
+/* plane.c — see plane.h. */
+#include "plane.h"
+
+#include "h2_server.h"
+#include "h2_upstream.h"
+#include "log.h"
+#include "splice.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* How often a loop looks for map changes when no RPC asks (to close dropped backends). */
+#define REFRESH_MS 200
+
+/* Polling pays while few streams are open: the loop waits for a backend or a client one
+ * RPC at a time, where each wake-up is latency. With many, it is seldom idle anyway.
+ */
+static bool busy_poll_pays(struct h2s_loop *l)
+{
+	struct h2s_plane *p = h2s_container_of(l, struct h2s_plane, loop);
+
+	return p->stats.streams_live <= p->set.busy_poll_max_streams;
+}
+
+static void refresh(struct h2s_plane *p)
+{
+	if (h2s_registry_refresh(&p->reg) < 0)
+		log_warn("cannot reload services from the maps");
+}
+
+static void refresh_now(struct h2s_flush *f)
+{
+	refresh(h2s_container_of(f, struct h2s_plane, refresh_flush));
+}
+
+static void refresh_tick(struct h2s_timer *t)
+{
+	struct h2s_plane *p = h2s_container_of(t, struct h2s_plane, refresh_timer);
+
+	refresh(p);
+	h2s_timer_arm(&p->loop, t, REFRESH_MS);
+}
+
+int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_settings *set,
+		   const struct h2s_plane_ops *ops, char *err, size_t errlen)
+{
+	int rc;
+
+	p->maps = maps;
+	p->set = *set;
+	p->ops = ops;
+	h2s_list_init(&p->clients);
+	h2s_list_init(&p->splices);
+	rc = h2s_loop_init(&p->loop);
+	if (rc < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+		return rc;
+	}
+	p->loop.poll.max_us = p->set.busy_poll_us;
+	p->loop.poll.share_pct = p->set.busy_poll_share;
+	p->loop.poll.pays = busy_poll_pays;
+	h2s_registry_init(&p->reg, maps);
+	p->reg.outlier = &p->set.outlier;
+	p->reg.stats = &p->stats;
+	p->reg.ewma_decay_ms = p->set.ewma_decay_ms;
+	p->reg.on_idle = h2s_pool_idle;
+	p->refresh_flush.run = refresh_now;
+	p->refresh_timer.fire = refresh_tick;
+	return 0;
+}
+
+int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
+{
+	if (from) {
+		p->server_cbs = from->server_cbs;
+		p->upstream_cbs = from->upstream_cbs;
+		p->opt = from->opt;
+		return 0;
+	}
+	if (h2s_server_callbacks(&p->server_cbs) || h2s_upstream_callbacks(&p->upstream_cbs) ||
+	    nghttp2_option_new(&p->opt))
+		return -ENOMEM;
+	/* We acknowledge received DATA ourselves, once the other leg took it (relay.h). */
+	nghttp2_option_set_no_auto_window_update(p->opt, 1);
+	return 0;
+}
+
+int h2s_plane_load_services(struct h2s_plane *p, char *err, size_t errlen)
+{
+	int rc = h2s_registry_refresh(&p->reg);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read services from the maps: %s", strerror(-rc));
+		return rc;
+	}
+	h2s_timer_arm(&p->loop, &p->refresh_timer, REFRESH_MS);
+	return 0;
+}
+
+void h2s_plane_refresh_soon(struct h2s_plane *p)
+{
+	h2s_flush_queue(&p->loop, &p->refresh_flush);
+}
+
+void h2s_plane_conn_gone(struct h2s_plane *p)
+{
+	if (p->draining && p->nclients == 0 && p->nsplices == 0 && p->ops && p->ops->drained)
+		p->ops->drained(p);
+}
+
+void h2s_plane_close_all(struct h2s_plane *p, const char *why)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &p->clients)
+		h2s_conn_close(&h2s_container_of(pos, struct h2s_client, link)->c, why);
+	h2s_splice_close_all(p);
+	h2s_pool_close_all(p);
+}
+
+void h2s_plane_fini(struct h2s_plane *p, bool own_sessions)
+{
+	h2s_loop_fini(&p->loop); /* frees the closed connections */
+	h2s_registry_fini(&p->reg);
+	h2s_stats_free(&p->stats);
+	if (!own_sessions)
+		return;
+	if (p->server_cbs)
+		nghttp2_session_callbacks_del(p->server_cbs);
+	if (p->upstream_cbs)
+		nghttp2_session_callbacks_del(p->upstream_cbs);
+	if (p->opt)
+		nghttp2_option_del(p->opt);
+}

@@ -1,0 +1,764 @@
+/* relay.c — see relay.h. */
+#include "relay.h"
+
+#include "plane.h"
+#include "retry.h"
+#include "addr.h"
+#include "h2_upstream.h"
+#include "hash.h"
+#include "log.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* gRPC status codes this file produces. */
+#define GRPC_INTERNAL 13
+#define GRPC_UNAVAILABLE 14
+
+/* Header blocks up to this many fields are converted on the stack. */
+#define NV_STACK 64
+
+/* Request bytes have nowhere to go any more (response finished or failed): acknowledge and
+ * drop them as they come.
+ */
+#define H2S_ST_REQ_DISCARD (1u << 31)
+
+static void release_budget(struct h2s_stream *st);
+
+static void stream_free(struct h2s_stream *st)
+{
+	if (st->cl)
+		st->cl->streams_open--;
+	st->p->stats.streams_live--;
+	release_budget(st);
+	h2s_list_del(&st->cl_link);
+	h2s_list_del(&st->up_link);
+	h2s_hdrs_free(&st->req);
+	h2s_hdrs_free(&st->req_trailers);
+	h2s_hdrs_free(&st->resp);
+	h2s_hdrs_free(&st->resp_trailers);
+	h2s_bq_clear(&st->req_q);
+	h2s_bq_clear(&st->resp_q);
+	h2s_bq_clear(&st->req_sent);
+	free(st);
+}
+
+/* A replayed stream holds one unit of the retry budget until a backend answers it. */
+static void release_budget(struct h2s_stream *st)
+{
+	if (st->flags & H2S_ST_BUDGET) {
+		st->flags &= ~H2S_ST_BUDGET;
+		h2s_retry_give_back(&st->p->stats);
+	}
+}
+
+static void maybe_free(struct h2s_stream *st)
+{
+	if ((st->flags & H2S_ST_CLIENT_CLOSED) && !st->up)
+		stream_free(st);
+}
+
+struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
+{
+	struct h2s_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	h2s_list_init(&st->cl_link);
+	h2s_list_init(&st->up_link);
+	st->cl = cl;
+	st->csid = csid;
+	h2s_hdrs_init(&st->req);
+	h2s_hdrs_init(&st->req_trailers);
+	h2s_hdrs_init(&st->resp);
+	h2s_hdrs_init(&st->resp_trailers);
+	h2s_bq_init(&st->req_q);
+	h2s_bq_init(&st->resp_q);
+	h2s_bq_init(&st->req_sent);
+	h2s_list_add_tail(&cl->streams, &st->cl_link);
+	cl->streams_total++;
+	cl->streams_open++;
+	st->p = cl->c.p;
+	st->p->stats.streams_total++;
+	st->p->stats.streams_live++;
+	st->svc = h2s_stats_service(&st->p->stats, &cl->vip);
+	st->status = H2S_RPC_NONE;
+	st->t0_ns = h2s_now_ns();
+	return st;
+}
+
+/* ---- flow-control acknowledgements ----
+ *
+ * Connection windows are acknowledged as soon as bytes arrive (in the legs' on_data_chunk),
+ * so one slow stream never holds a connection's window that other streams share. Stream
+ * windows are acknowledged only when the other leg took the bytes: each stream is
+ * back-pressured on its own, and buffers at most one stream window per direction.
+ */
+
+static void ack_client(struct h2s_stream *st, size_t n)
+{
+	if (!n || !st->cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+		return;
+	nghttp2_session_consume_stream(st->cl->c.ng, st->csid, n);
+	h2s_conn_mark(&st->cl->c);
+}
+
+static void ack_upstream(struct h2s_stream *st, size_t n)
+{
+	if (!n || !st->up)
+		return;
+	nghttp2_session_consume_stream(st->up->c.ng, st->usid, n);
+	h2s_conn_mark(&st->up->c);
+}
+
+static void discard_request(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_REQ_DISCARD;
+	st->req_replayed = 0;
+	h2s_bq_clear(&st->req_q);
+}
+
+static void discard_response(struct h2s_stream *st)
+{
+	h2s_bq_clear(&st->resp_q);
+}
+
+static int submit_hdrs(const struct h2s_hdrs *h, int (*fn)(void *arg, const nghttp2_nv *nv,
+							     size_t n),
+		       void *arg)
+{
+	nghttp2_nv stack[NV_STACK], *nv = stack;
+	int rc;
+
+	if (h->n > NV_STACK) {
+		nv = malloc(h->n * sizeof(*nv));
+		if (!nv)
+			return NGHTTP2_ERR_NOMEM;
+	}
+	h2s_hdrs_to_nv(h, nv);
+	rc = fn(arg, nv, h->n);
+	if (nv != stack)
+		free(nv);
+	return rc;
+}
+
+/* ---- locally generated answers ---- */
+
+static bool is_grpc(const struct h2s_stream *st)
+{
+	size_t len;
+	const uint8_t *ct = h2s_hdrs_get(&st->req, "content-type", &len);
+
+	/* req is freed once the response started; by then the answer is the backend's anyway. */
+	return !ct || (len >= 16 && memcmp(ct, "application/grpc", 16) == 0);
+}
+
+/* Finish the client's stream with a gRPC status of ours (UNAVAILABLE when no backend could
+ * take it, or when its backend connection died mid-way).
+ */
+static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, ...)
+{
+	char msg[256], code[12];
+	struct h2s_client *cl = st->cl;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(code, sizeof(code), "%d", grpc_code);
+	discard_request(st);
+	if (!cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+		return;
+	cl->c.p->stats.streams_failed++;
+	st->status = grpc_code;
+	log_debug("%s stream %d: %s", cl->name, st->csid, msg);
+	if (!(st->flags & H2S_ST_RESP_STARTED)) {
+		/* Trailers-Only: one HEADERS with END_STREAM. */
+		bool grpc = is_grpc(st);
+		nghttp2_nv nv[] = {
+			{ (uint8_t *)":status", (uint8_t *)(grpc ? "200" : "503"), 7, 3, 0 },
+			{ (uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0 },
+			{ (uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), 0 },
+			{ (uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg), 0 },
+		};
+
+		st->flags |= H2S_ST_RESP_STARTED | H2S_ST_RESP_END;
+		nghttp2_submit_response(cl->c.ng, st->csid, nv, grpc ? 4 : 1, NULL);
+	} else if (!(st->flags & H2S_ST_RESP_END)) {
+		/* Headers already went out: the status travels in trailers after queued data. */
+		h2s_hdrs_free(&st->resp_trailers);
+		h2s_hdrs_add(&st->resp_trailers, (const uint8_t *)"grpc-status", 11,
+			     (const uint8_t *)code, strlen(code));
+		h2s_hdrs_add(&st->resp_trailers, (const uint8_t *)"grpc-message", 12,
+			     (const uint8_t *)msg, strlen(msg));
+		st->flags |= H2S_ST_RESP_END;
+		nghttp2_session_resume_data(cl->c.ng, st->csid);
+	}
+	h2s_conn_mark(&cl->c);
+}
+
+/* ---- request: client -> backend ---- */
+
+/* Body bytes that went upstream are kept until the response starts, up to H2S_REPLAY_MAX. */
+static void keep_for_replay(struct h2s_stream *st, const uint8_t *buf, size_t n)
+{
+	if (st->flags & (H2S_ST_REPLAY_LOST | H2S_ST_RESP_STARTED))
+		return;
+	if (h2s_bq_len(&st->req_sent) + n > st->cl->c.p->set.replay_body_max ||
+	    h2s_bq_append(&st->req_sent, buf, n) < 0) {
+		st->flags |= H2S_ST_REPLAY_LOST;
+		h2s_bq_clear(&st->req_sent);
+	}
+}
+
+/* The request as it was before it went to the backend that refused it: kept body first. */
+static void rewind_request(struct h2s_stream *st)
+{
+	struct h2s_bytequeue all = st->req_sent;
+
+	/* The client was credited for these bytes when they first went upstream. */
+	st->req_replayed = h2s_bq_len(&all);
+	h2s_bq_init(&st->req_sent);
+	h2s_bq_concat(&all, &st->req_q);
+	st->req_q = all;
+}
+
+struct trailer_ctx {
+	nghttp2_session *ng;
+	int32_t sid;
+};
+
+static int submit_trailer_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct trailer_ctx *t = arg;
+
+	return nghttp2_submit_trailer(t->ng, t->sid, nv, n);
+}
+
+static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+			uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	size_t n = h2s_bq_read(&st->req_q, buf, len);
+
+	(void)ud;
+	if (n) {
+		size_t old = n < st->req_replayed ? n : st->req_replayed;
+
+		if (st->svc)
+			st->svc->bytes_request += n - old;
+		keep_for_replay(st, buf, n);
+		st->req_replayed -= old;
+		ack_client(st, n - old);
+	}
+	if (h2s_bq_len(&st->req_q))
+		return (ssize_t)n;
+	if (!(st->flags & H2S_ST_REQ_END))
+		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (st->req_trailers.n) {
+		/* Trailers must be submitted from here to follow the last DATA (nghttp2 sends
+		 * HEADERS ahead of queued DATA otherwise). They stay held for a replay.
+		 */
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		if (submit_hdrs(&st->req_trailers, submit_trailer_nv,
+				&(struct trailer_ctx){ ng, sid }) < 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST(INTERNAL_ERROR) */
+	}
+	return (ssize_t)n;
+}
+
+struct submit_ctx {
+	struct h2s_upstream *up;
+	struct h2s_stream *st;
+	bool body;
+};
+
+static int submit_request_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct submit_ctx *sc = arg;
+	nghttp2_data_provider prd = { .source.ptr = sc->st, .read_callback = req_read };
+
+	return nghttp2_submit_request(sc->up->c.ng, NULL, nv, n, sc->body ? &prd : NULL, sc->st);
+}
+
+static int attach(struct h2s_stream *st, struct h2s_upstream *up)
+{
+	struct submit_ctx sc = {
+		.up = up,
+		.st = st,
+		.body = !(st->flags & H2S_ST_REQ_END) || h2s_bq_len(&st->req_q) ||
+			st->req_trailers.n,
+	};
+	int32_t sid = submit_hdrs(&st->req, submit_request_nv, &sc);
+
+	if (sid < 0)
+		return sid;
+	st->up = up;
+	st->usid = sid;
+	st->sent_ns = h2s_now_ns();
+	st->pair = h2s_stats_pair(&st->p->stats, &st->cl->vip, &up->be->addr);
+	h2s_list_add_tail(&up->streams, &st->up_link);
+	up->nstreams++;
+	up->be->inflight++;
+	up->be->rpcs++;
+	h2s_upstream_busy(up);
+	h2s_conn_mark(&up->c);
+	return 0;
+}
+
+/* Off the upstream stream: counts, and the connection window of bytes it will never read. */
+static void detach(struct h2s_stream *st)
+{
+	struct h2s_upstream *up = st->up;
+
+	if (!up)
+		return;
+	h2s_list_del(&st->up_link);
+	up->nstreams--;
+	up->be->inflight--;
+	st->up = NULL;
+	h2s_upstream_stream_done(up);
+}
+
+/* The service whose backends serve st: its VIP's, or the target of the route its method
+ * takes; st's affinity key is taken as that service says. NULL when st failed instead.
+ */
+static struct h2s_service_rt *service_of(struct h2s_stream *st)
+{
+	struct h2s_plane *p = st->p;
+	struct h2s_service_rt *svc;
+
+	if (h2s_registry_refresh(&p->reg) < 0)
+		log_warn("cannot reload services from the maps; using the previous set");
+	svc = h2s_registry_service(&p->reg, &st->cl->vip);
+	if (!svc) {
+		stream_fail(st, GRPC_UNAVAILABLE, "h2steer: %s is not a managed service any more",
+			    st->cl->name);
+		return NULL;
+	}
+	if (svc->nroutes) {
+		struct h2s_addr to;
+		char name[H2S_ADDR_STRLEN];
+		struct h2s_service_rt *target = h2s_registry_route(&p->reg, svc, st->path, &to);
+
+		if (!target) {
+			stream_fail(st, GRPC_UNAVAILABLE,
+				    "h2steer: %s routes this method to %s, which is not a service",
+				    svc->name, h2s_addr_format(&to, name, sizeof(name)));
+			return NULL;
+		}
+		svc = target;
+	}
+	if (svc->cfg.affinity_header[0]) {
+		size_t len;
+		const uint8_t *v = h2s_hdrs_get(&st->req, svc->cfg.affinity_header, &len);
+
+		if (v) {
+			st->affinity = h2s_hash64(v, len, 0);
+			st->flags |= H2S_ST_AFFINITY;
+		}
+	}
+	return svc;
+}
+
+/* The backend of st's next attempt: the registry's pick among svc's, or the plane's own. */
+static struct h2s_backend_rt *pick(struct h2s_stream *st, struct h2s_service_rt *svc)
+{
+	struct h2s_plane *p = st->p;
+
+	if (p->pick)
+		return p->pick(p, st);
+	return h2s_registry_pick(&p->reg, svc, st->avoid,
+				 st->flags & H2S_ST_AFFINITY ? &st->affinity : NULL,
+				 p->loop.now_ms);
+}
+
+void h2s_relay_request_start(struct h2s_stream *st)
+{
+	struct h2s_plane *p = st->p;
+	struct h2s_service_rt *svc = NULL;
+	const char *name;
+
+	if (!st->path[0]) {
+		size_t len;
+		const uint8_t *v = h2s_hdrs_get(&st->req, ":path", &len);
+
+		if (v) {
+			len = len < sizeof(st->path) - 1 ? len : sizeof(st->path) - 1;
+			memcpy(st->path, v, len);
+			st->path[len] = '\0';
+		}
+	}
+	if (!p->pick && !(svc = service_of(st)))
+		return;
+	/* A plane's own pick has no service: the messages name the VIP the client dialled. */
+	name = svc ? svc->name : st->cl->name;
+	while (st->attempts < p->set.max_attempts) {
+		struct h2s_backend_rt *be = pick(st, svc);
+		struct h2s_upstream *up;
+		int rc;
+
+		st->attempts++;
+		if (!be) {
+			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: service %s has no backends", name);
+			return;
+		}
+		up = h2s_pool_get(p, be);
+		if (!up)
+			continue; /* the pool marked the backend down */
+		rc = attach(st, up);
+		if (rc == 0)
+			return;
+		stream_fail(st, GRPC_INTERNAL, "h2steer: cannot open a stream to %s: %s", be->name,
+			    nghttp2_strerror(rc));
+		return;
+	}
+	if (st->flags & H2S_ST_REFUSED)
+		stream_fail(st, GRPC_UNAVAILABLE,
+			    "h2steer: backends of %s refused the stream %u times", name,
+			    st->attempts);
+	else
+		stream_fail(st, GRPC_UNAVAILABLE, "h2steer: no backend of %s is reachable", name);
+}
+
+int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len)
+{
+	if (st->flags & H2S_ST_REQ_DISCARD) {
+		ack_client(st, len); /* nowhere to go: let the client finish sending */
+		return 0;
+	}
+	if (h2s_bq_append(&st->req_q, data, len) < 0)
+		return -ENOMEM;
+	if (st->up) {
+		nghttp2_session_resume_data(st->up->c.ng, st->usid);
+		h2s_conn_mark(&st->up->c);
+	}
+	return 0;
+}
+
+void h2s_relay_request_end(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_REQ_END;
+	st->req_end_ns = h2s_now_ns();
+	if (st->up) {
+		nghttp2_session_resume_data(st->up->c.ng, st->usid);
+		h2s_conn_mark(&st->up->c);
+	}
+}
+
+static void cancel_upstream(struct h2s_stream *st)
+{
+	if (!st->up)
+		return;
+	nghttp2_submit_rst_stream(st->up->c.ng, NGHTTP2_FLAG_NONE, st->usid, NGHTTP2_CANCEL);
+	h2s_conn_mark(&st->up->c);
+}
+
+/* The client side is over: whatever is left for the client is dropped, and the backend is
+ * told to stop unless its side is complete too.
+ */
+/* The RPC is over for the client: count it once, with how it ended and how long it took. */
+static void record(struct h2s_stream *st)
+{
+	struct h2s_pair_stats *p = st->pair;
+
+	if (!p && st->svc) {
+		struct h2s_addr none = { 0 };
+
+		p = h2s_stats_pair(&st->p->stats, &st->svc->vip, &none);
+	}
+	if (p)
+		h2s_stats_rpc(p, p->svc ? h2s_stats_method(p->svc, st->path) : NULL, st->status,
+			      (double)(h2s_now_ns() - st->t0_ns) / 1e9);
+}
+
+static void client_side_over(struct h2s_stream *st)
+{
+	bool complete = (st->flags & H2S_ST_REQ_END) && (st->flags & H2S_ST_RESP_END) &&
+			!(st->flags & H2S_ST_REQ_DISCARD);
+
+	st->flags |= H2S_ST_CLIENT_CLOSED;
+	record(st);
+	discard_response(st);
+	if (!complete) {
+		discard_request(st);
+		cancel_upstream(st);
+	}
+	maybe_free(st);
+}
+
+void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code)
+{
+	if (error_code != NGHTTP2_NO_ERROR) {
+		log_debug("%s stream %d closed with %s", st->cl->name, st->csid,
+			  nghttp2_http2_strerror(error_code));
+		if (!(st->flags & H2S_ST_RESP_END))
+			st->status = H2S_RPC_RESET; /* cancelled or reset by the client */
+	}
+	client_side_over(st);
+}
+
+void h2s_relay_client_gone(struct h2s_client *cl)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &cl->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, cl_link);
+
+		/* Its session is being deleted: no acknowledgements to it any more. */
+		cl->streams_open--;
+		st->cl = NULL;
+		h2s_list_del(&st->cl_link);
+		if (st->flags & H2S_ST_CLIENT_CLOSED) {
+			maybe_free(st);
+		} else {
+			if (!(st->flags & H2S_ST_RESP_END))
+				st->status = H2S_RPC_RESET; /* the connection went away */
+			client_side_over(st);
+		}
+	}
+}
+
+/* ---- response: backend -> client ---- */
+
+/* A response's gRPC status feeds passive ejection: UNAVAILABLE counts against the backend,
+ * any other status shows it is working.
+ */
+static void note_status(struct h2s_stream *st, const struct h2s_hdrs *h)
+{
+	size_t len;
+	const uint8_t *v = h2s_hdrs_get(h, "grpc-status", &len);
+
+	if (v && len >= 1 && len <= 2) {
+		int code = 0;
+
+		for (size_t i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+			code = code * 10 + (v[i] - '0');
+		st->status = code <= 16 ? code : H2S_RPC_NONE;
+	}
+	if (!st->up)
+		return;
+	if (v && len == 2 && v[0] == '1' && v[1] == '4')
+		h2s_backend_rpc_failed(&st->p->reg, st->up->be, "grpc-status UNAVAILABLE");
+	else
+		h2s_backend_ok(&st->p->reg, st->up->be);
+}
+
+static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+			 uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	size_t n = h2s_bq_read(&st->resp_q, buf, len);
+
+	(void)ud;
+	if (n) {
+		ack_upstream(st, n);
+		if (st->svc)
+			st->svc->bytes_response += n;
+	}
+	if (h2s_bq_len(&st->resp_q))
+		return (ssize_t)n;
+	if (!(st->flags & H2S_ST_RESP_END))
+		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (st->resp_trailers.n) {
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		if (submit_hdrs(&st->resp_trailers, submit_trailer_nv,
+				&(struct trailer_ctx){ ng, sid }) < 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST(INTERNAL_ERROR) */
+		h2s_hdrs_free(&st->resp_trailers);
+	}
+	return (ssize_t)n;
+}
+
+static int submit_response_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct h2s_stream *st = arg;
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = resp_read };
+	bool end = st->flags & H2S_ST_RESP_END;
+
+	return nghttp2_submit_response(st->cl->c.ng, st->csid, nv, n, end ? NULL : &prd);
+}
+
+void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
+{
+	if (end_stream) {
+		st->flags |= H2S_ST_RESP_END;
+		note_status(st, &st->resp); /* Trailers-Only */
+	}
+	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED)) {
+		h2s_hdrs_free(&st->resp);
+		return;
+	}
+	st->flags |= H2S_ST_RESP_STARTED;
+	if (st->up && st->up->ready_ns && (st->flags & H2S_ST_REQ_END)) {
+		/* The backend's own time: from the last of request sent, request complete (a
+		 * client's upload is not the backend's speed) and connection ready (nor is a new
+		 * connection's handshake). A response that starts before the request ended
+		 * (bidirectional streams) says nothing of it.
+		 */
+		uint64_t now = h2s_now_ns(), from = st->sent_ns;
+
+		from = st->req_end_ns > from ? st->req_end_ns : from;
+		from = st->up->ready_ns > from ? st->up->ready_ns : from;
+		h2s_backend_latency(st->up->be, now - from, now, st->p->reg.ewma_decay_ms);
+	}
+	release_budget(st);
+	/* Committed to this backend: no replay from here on. */
+	h2s_hdrs_free(&st->req);
+	h2s_hdrs_free(&st->req_trailers);
+	h2s_bq_clear(&st->req_sent);
+	if (submit_hdrs(&st->resp, submit_response_nv, st) < 0)
+		nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
+					  NGHTTP2_INTERNAL_ERROR);
+	h2s_hdrs_free(&st->resp);
+	h2s_conn_mark(&st->cl->c);
+}
+
+static int submit_info_nv(void *arg, const nghttp2_nv *nv, size_t n)
+{
+	struct h2s_stream *st = arg;
+
+	return nghttp2_submit_headers(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, NULL, nv, n, NULL);
+}
+
+void h2s_relay_informational(struct h2s_stream *st)
+{
+	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {
+		submit_hdrs(&st->resp, submit_info_nv, st);
+		h2s_conn_mark(&st->cl->c);
+	}
+	h2s_hdrs_free(&st->resp);
+}
+
+int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len)
+{
+	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+		return 0; /* the upstream stream is being cancelled */
+	if (h2s_bq_append(&st->resp_q, data, len) < 0)
+		return -ENOMEM;
+	nghttp2_session_resume_data(st->cl->c.ng, st->csid);
+	h2s_conn_mark(&st->cl->c);
+	return 0;
+}
+
+void h2s_relay_response_end(struct h2s_stream *st)
+{
+	st->flags |= H2S_ST_RESP_END;
+	note_status(st, &st->resp_trailers);
+	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {
+		nghttp2_session_resume_data(st->cl->c.ng, st->csid);
+		h2s_conn_mark(&st->cl->c);
+	}
+}
+
+/* May the stream be replayed on another backend? Only if this backend provably saw none of
+ * it: it refused it, or the connection never came up, and no body byte left us.
+ */
+static bool replayable(struct h2s_stream *st)
+{
+	if ((st->flags & (H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) ||
+	    !st->req.n)
+		return false;
+	/* Within the retry budget: a stream holds one unit until answered, however often it
+	 * is replayed meanwhile.
+	 */
+	if (!(st->flags & H2S_ST_BUDGET)) {
+		if (!h2s_retry_take(&st->p->stats, &st->p->set))
+			return false;
+		st->flags |= H2S_ST_BUDGET;
+	}
+	return true;
+}
+
+static void replay(struct h2s_stream *st)
+{
+	st->flags &= ~H2S_ST_HEADERS_SENT;
+	rewind_request(st);
+	h2s_relay_request_start(st);
+}
+
+void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
+{
+	char be[64] = "";
+
+	/* Named in a log line below, when the backend may be gone already (rare: not copied
+	 * for every stream).
+	 */
+	if (error_code == NGHTTP2_REFUSED_STREAM)
+		snprintf(be, sizeof(be), "%s", st->up->be->name);
+	st->avoid = st->up->be;
+	detach(st);
+	if (st->flags & H2S_ST_CLIENT_CLOSED) {
+		maybe_free(st);
+		return;
+	}
+	if (st->flags & H2S_ST_RESP_END) {
+		/* Response complete; a reset now only means "stop sending the request". */
+		if (!(st->flags & H2S_ST_REQ_END))
+			discard_request(st);
+		return;
+	}
+	if (error_code == NGHTTP2_REFUSED_STREAM && replayable(st)) {
+		/* RFC 9113 §8.7: a refused stream was not processed; send it again. */
+		log_debug("stream refused by %s: replaying it", be);
+		st->flags |= H2S_ST_REFUSED;
+		replay(st);
+		return;
+	}
+	/* The backend reset the stream: so does the client's copy, with the same code. */
+	st->status = H2S_RPC_RESET;
+	discard_request(st);
+	nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, error_code);
+	h2s_conn_mark(&st->cl->c);
+}
+
+void h2s_relay_move(struct h2s_stream *st)
+{
+	struct h2s_upstream *up = st->up;
+
+	/* nghttp2 still holds its HEADERS in its queue: make it forget the stream (a reset of
+	 * a queued request cancels it unsent), then send it elsewhere. Not a retry: it never
+	 * left.
+	 */
+	nghttp2_session_set_stream_user_data(up->c.ng, st->usid, NULL);
+	nghttp2_submit_rst_stream(up->c.ng, NGHTTP2_FLAG_NONE, st->usid, NGHTTP2_REFUSED_STREAM);
+	h2s_conn_mark(&up->c);
+	detach(st);
+	st->attempts--;
+	h2s_relay_request_start(st);
+}
+
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &up->streams) {
+		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
+
+		st->avoid = up->be;
+		detach(st);
+		if (st->flags & H2S_ST_CLIENT_CLOSED) {
+			maybe_free(st);
+		} else if (st->flags & H2S_ST_RESP_END) {
+			if (!(st->flags & H2S_ST_REQ_END))
+				discard_request(st);
+		} else if ((unproven || !(st->flags & H2S_ST_HEADERS_SENT)) && replayable(st)) {
+			/* The backend cannot have processed it: the request never left, or the
+			 * connection never became a working HTTP/2 session.
+			 */
+			replay(st);
+		} else {
+			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: connection to backend %s lost (%s)",
+				    up->be->name, why);
+		}
+	}
+}

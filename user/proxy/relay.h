@@ -1,0 +1,128 @@
+/* relay.h — one relayed stream (= one RPC): its client side on a client connection, its
+ * upstream side on a pooled backend connection, and the rules that couple the two.
+ *
+ *   client --HEADERS/DATA/trailers--> [req_q]  --data provider--> upstream
+ *   client <--HEADERS/DATA/trailers-- [resp_q] <--data provider-- upstream
+ *
+ * Flow control is coupled per stream: bytes read on one leg are acknowledged to their sender at
+ * stream level only when the other leg's data provider has taken them, so a slow reader slows
+ * only its own stream, and each queue stays within one stream window. Connection windows are
+ * acknowledged on arrival, so one stalled stream cannot starve the others of its connection.
+ *
+ * Lifetime: the stream is freed when its client side is closed and it is off any upstream
+ * connection; each nghttp2 session refers to it only until that side's on_stream_close (or
+ * the session's teardown), so neither side ever sees a freed stream.
+ */
+#ifndef H2S_RELAY_H
+#define H2S_RELAY_H
+
+#include "bytequeue.h"
+#include "conn.h"
+#include "hdrs.h"
+#include "h2s_maps.h"
+#include "list.h"
+#include "loop.h"
+#include "stats.h"
+
+#include <stdint.h>
+
+struct h2s_backend_rt;
+
+/* A captured client connection (server session). */
+struct h2s_client {
+	struct h2s_conn c;
+	struct h2s_list link;    /* in daemon->clients */
+	struct h2s_list streams; /* struct h2s_stream.cl_link */
+	struct h2s_addr peer, vip;
+	char name[80];           /* "peer -> vip", for logs */
+	struct h2s_timer goaway_timer;
+	struct h2s_timer hello_timer; /* until the client's first frame (preface + SETTINGS) */
+	uint64_t streams_total;
+	uint32_t streams_open;
+	uint64_t accepted_ms;
+	struct h2s_origin origin; /* what the kernel recorded: the VIP, process, cgroup */
+};
+
+/* One connection to a backend (client session), pooled per backend. */
+struct h2s_upstream {
+	struct h2s_conn c;
+	struct h2s_list pool_link; /* in backend->conns */
+	struct h2s_list streams;   /* struct h2s_stream.up_link */
+	struct h2s_backend_rt *be;
+	uint32_t nstreams;         /* our count of open streams (nghttp2 has no public one) */
+	bool established;          /* connect() completed */
+	bool settings_received;    /* the backend's SETTINGS (its stream limit) arrived */
+	uint64_t ready_ns;         /* when they did: latency samples start there at the earliest */
+	struct h2s_timer timer;    /* connect timeout, then idle timeout */
+};
+
+enum {
+	H2S_ST_REQ_END = 1 << 0,        /* client sent END_STREAM: req_q holds the rest */
+	H2S_ST_RESP_END = 1 << 1,       /* backend sent END_STREAM: resp_q holds the rest */
+	H2S_ST_RESP_STARTED = 1 << 2,   /* response headers were submitted to the client */
+	H2S_ST_CLIENT_CLOSED = 1 << 3,  /* client side closed (stream or whole connection) */
+	H2S_ST_REPLAY_LOST = 1 << 4,    /* more body went upstream than req_sent keeps: no replay */
+	H2S_ST_REFUSED = 1 << 5,        /* a backend refused it (REFUSED_STREAM / GOAWAY) */
+	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
+	H2S_ST_BUDGET = 1 << 7,         /* a replay holding one unit of the retry budget */
+	H2S_ST_AFFINITY = 1 << 8,       /* `affinity` holds the hash of its affinity header */
+};
+
+/* Request body is kept after it went upstream, until the response starts, so a stream the
+ * backend provably did not process can be replayed elsewhere; bodies larger than the daemon's
+ * replay_body_max are not replayable.
+ */
+
+struct h2s_stream {
+	struct h2s_list cl_link, up_link;
+	struct h2s_plane *p;
+	struct h2s_client *cl; /* NULL once the client connection is gone */
+	int32_t csid;
+	struct h2s_upstream *up; /* NULL when not on an upstream stream; while set, the stream
+				  * counts in up->be->inflight */
+	int32_t usid;
+	uint32_t flags;
+	uint32_t attempts;
+	const struct h2s_backend_rt *avoid; /* the backend a replay comes from (only compared) */
+	/* For the metrics: where it went, how it ended (enum-like H2S_RPC_* or a gRPC code). */
+	struct h2s_svc_stats *svc;
+	struct h2s_pair_stats *pair;
+	int status;
+	uint64_t t0_ns;
+	uint64_t sent_ns;    /* put on its current upstream stream (peak_ewma's latency sample) */
+	uint64_t req_end_ns; /* the client's END_STREAM arrived */
+	uint64_t affinity; /* see H2S_ST_AFFINITY */
+	char path[H2S_ROUTE_PREFIX_MAX]; /* :path (the gRPC method), truncated: routes, stats */
+	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
+	struct h2s_bytequeue req_q, resp_q;
+	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */
+	size_t req_replayed; /* head of req_q that is a replay: the client was credited already */
+};
+
+/* ---- from the client leg (h2_server.c) ---- */
+struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid);
+/* Request headers complete: pick a backend and open the upstream stream. */
+void h2s_relay_request_start(struct h2s_stream *st);
+int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len);
+/* END_STREAM (or request trailers) arrived. */
+void h2s_relay_request_end(struct h2s_stream *st);
+void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code);
+/* The client connection is going away: every stream of it is closed. */
+void h2s_relay_client_gone(struct h2s_client *cl);
+
+/* ---- from the upstream leg (h2_upstream.c) ---- */
+void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream);
+void h2s_relay_informational(struct h2s_stream *st);
+int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len);
+void h2s_relay_response_end(struct h2s_stream *st);
+void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code);
+/* The backend's SETTINGS leave no room for this stream, whose HEADERS are still queued in
+ * nghttp2: take it back and open it on another connection.
+ */
+void h2s_relay_move(struct h2s_stream *st);
+/* The upstream connection is gone; unproven when it never proved to be a working HTTP/2
+ * backend (no SETTINGS): then none of its streams counts as seen by the backend.
+ */
+void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why);
+
+#endif /* H2S_RELAY_H */
