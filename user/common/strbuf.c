@@ -1,6 +1,7 @@
 /* strbuf.c — see strbuf.h. */
 #include "strbuf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,4 +62,14 @@ void h2s_sb_free(struct h2s_strbuf *b)
 	b->s = NULL;
 	b->len = b->cap = 0;
 	b->oom = false;
+}
+
+int h2s_einval(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
 }

@@ -16,4 +16,8 @@ void h2s_sb_printf(struct h2s_strbuf *b, const char *fmt, ...) __attribute__((fo
 char *h2s_sb_take(struct h2s_strbuf *b, size_t *len);
 void h2s_sb_free(struct h2s_strbuf *b);
 
+/* The parsers' way to fail: a one-line reason into err, and -EINVAL. */
+int h2s_einval(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif /* H2S_STRBUF_H */

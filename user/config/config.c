@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "addr.h"
+#include "strbuf.h"
 #include "log.h"
 #include "maps.h"
 #include "pods.h"
@@ -26,7 +27,6 @@ struct y_backend {
 	unsigned *weight; /* pointer: "omitted" (default 1) is not the same as 0 (an error) */
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 struct y_resolver {
 	char *dns;  /* NAME[:PORT] */
@@ -243,7 +243,7 @@ static int apply_setting(struct h2s_settings *set, const char *key, unsigned lon
 		if (strcmp(key, settings[i].key))
 			continue;
 		if (value < settings[i].min || value > settings[i].max)
-			return fail(err, errlen, "%s: %s must be from %u to %u", origin, key,
+			return h2s_einval(err, errlen, "%s: %s must be from %u to %u", origin, key,
 				    settings[i].min, settings[i].max);
 		*(uint32_t *)((char *)set + settings[i].off) = (uint32_t)value;
 		return 0;
@@ -302,7 +302,7 @@ static int set_metrics(struct h2s_options *o, const char *text, const char *wher
 		return 0;
 	}
 	if (h2s_addr_parse(text, &o->metrics, why, sizeof(why)) < 0)
-		return fail(err, errlen, "%s: %s (or off)", where, why);
+		return h2s_einval(err, errlen, "%s: %s (or off)", where, why);
 	o->metrics_on = true;
 	return 0;
 }
@@ -322,15 +322,6 @@ void h2s_options_free(struct h2s_options *o)
 	h2s_options_init(o);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 int h2s_log_level_parse(const char *name)
 {
@@ -354,9 +345,9 @@ static int add_listen(struct h2s_options *o, const char *text, const char *where
 	char why[160];
 
 	if (o->nlisten == H2S_MAX_LISTENERS)
-		return fail(err, errlen, "%s: at most %d listen addresses", where, H2S_MAX_LISTENERS);
+		return h2s_einval(err, errlen, "%s: at most %d listen addresses", where, H2S_MAX_LISTENERS);
 	if (h2s_addr_parse(text, &o->listen[o->nlisten], why, sizeof(why)) < 0)
-		return fail(err, errlen, "%s: %s", where, why);
+		return h2s_einval(err, errlen, "%s: %s", where, why);
 	o->nlisten++;
 	return 0;
 }
@@ -401,7 +392,7 @@ static int convert_knobs(struct h2s_cfg_service *s, const struct y_service *ys, 
 
 		if (text && h2s_spec_set(&s->s, &s->disc, service_knobs[k].key, text, why,
 					 sizeof(why)) < 0)
-			return fail(err, errlen, "%s.%s: %s", at, service_knobs[k].key, why);
+			return h2s_einval(err, errlen, "%s.%s: %s", at, service_knobs[k].key, why);
 	}
 	if (ys->capture_backends) {
 		char where[PATH_MAX + 64];
@@ -430,16 +421,16 @@ static int convert_routes(struct h2s_cfg_service *s, const struct y_service *ys,
 		struct h2s_route_entry *re = &s->routes[k];
 
 		if (h2s_addr_parse(yr->service, &re->r.to, why, sizeof(why)) < 0)
-			return fail(err, errlen, "%s.routes[%u].service: %s", at, k, why);
+			return h2s_einval(err, errlen, "%s.routes[%u].service: %s", at, k, why);
 		if (h2s_addr_equal(&re->r.to, &s->vip))
-			return fail(err, errlen,
+			return h2s_einval(err, errlen,
 				    "%s.routes[%u].service: a service cannot route to itself", at, k);
 		if (h2s_route_key_make(&s->vip, yr->prefix, &re->k) < 0)
-			return fail(err, errlen, "%s.routes[%u].prefix: '%s' " H2S_ROUTE_RULE, at, k,
+			return h2s_einval(err, errlen, "%s.routes[%u].prefix: '%s' " H2S_ROUTE_RULE, at, k,
 				    yr->prefix);
 		for (unsigned j = 0; j < k; j++)
 			if (!memcmp(&s->routes[j].k, &re->k, sizeof(re->k)))
-				return fail(err, errlen, "%s.routes[%u]: prefix '%s' is listed twice",
+				return h2s_einval(err, errlen, "%s.routes[%u]: prefix '%s' is listed twice",
 					    at, k, yr->prefix);
 		s->nroutes = k + 1;
 	}
@@ -456,16 +447,16 @@ static int convert_discovery(struct h2s_cfg_service *s, const struct y_service *
 		const struct y_resolver *yr = ys->resolver;
 
 		if (!!yr->dns == !!yr->file)
-			return fail(err, errlen, "%s.resolver: give exactly one of dns or file", at);
+			return h2s_einval(err, errlen, "%s.resolver: give exactly one of dns or file", at);
 		if (h2s_resolver_arg_parse(yr->dns ? H2S_RES_DNS : H2S_RES_FILE,
 					   yr->dns ? yr->dns : yr->file, &s->disc, why,
 					   sizeof(why)) < 0)
-			return fail(err, errlen, "%s.resolver: %s", at, why);
+			return h2s_einval(err, errlen, "%s.resolver: %s", at, why);
 	}
 	if (ys->health && h2s_spec_set(&s->s, &s->disc, "health_service",
 				       ys->health->service ? ys->health->service : "", why,
 				       sizeof(why)) < 0)
-		return fail(err, errlen, "%s.health.service: %s", at, why);
+		return h2s_einval(err, errlen, "%s.health.service: %s", at, why);
 	return 0;
 }
 
@@ -482,13 +473,13 @@ static int convert_backends(struct h2s_cfg_service *s, const struct y_service *y
 		struct h2s_cfg_backend *cb = &s->backends[b];
 
 		if (h2s_addr_parse(yb->address, &cb->addr, why, sizeof(why)) < 0)
-			return fail(err, errlen, "%s.backends[%u].address: %s", at, b, why);
+			return h2s_einval(err, errlen, "%s.backends[%u].address: %s", at, b, why);
 		if (yb->weight && (*yb->weight < 1 || *yb->weight > H2S_WEIGHT_MAX))
-			return fail(err, errlen, "%s.backends[%u].weight: %u is not in 1..%u", at, b,
+			return h2s_einval(err, errlen, "%s.backends[%u].weight: %u is not in 1..%u", at, b,
 				    *yb->weight, H2S_WEIGHT_MAX);
 		for (unsigned k = 0; k < b; k++)
 			if (h2s_addr_equal(&s->backends[k].addr, &cb->addr))
-				return fail(err, errlen, "%s.backends[%u]: %s is listed twice", at, b,
+				return h2s_einval(err, errlen, "%s.backends[%u]: %s is listed twice", at, b,
 					    yb->address);
 		cb->b.weight = yb->weight ? *yb->weight : H2S_WEIGHT_DEFAULT;
 		s->nbackends = b + 1;
@@ -506,10 +497,10 @@ static int convert_service(struct h2s_options *o, unsigned i, const struct y_ser
 
 	snprintf(at, sizeof(at), "%s: services[%u]", origin, i);
 	if (h2s_addr_parse(ys->vip, &s->vip, why, sizeof(why)) < 0)
-		return fail(err, errlen, "%s.vip: %s", at, why);
+		return h2s_einval(err, errlen, "%s.vip: %s", at, why);
 	for (unsigned k = 0; k < i; k++)
 		if (h2s_addr_equal(&o->services[k].vip, &s->vip))
-			return fail(err, errlen, "%s.vip: %s is declared twice", at, ys->vip);
+			return h2s_einval(err, errlen, "%s.vip: %s is declared twice", at, ys->vip);
 	if ((rc = convert_knobs(s, ys, at, err, errlen)) < 0 ||
 	    (rc = convert_routes(s, ys, at, err, errlen)) < 0 ||
 	    (rc = convert_discovery(s, ys, at, err, errlen)) < 0)
@@ -544,7 +535,7 @@ static int parse_bool(const char *text, bool *out, const char *where, char *err,
 	else if (!strcmp(text, "false") || !strcmp(text, "no"))
 		*out = false;
 	else
-		return fail(err, errlen, "%s: '%s' is not true or false", where, text);
+		return h2s_einval(err, errlen, "%s: '%s' is not true or false", where, text);
 	return 0;
 }
 
@@ -571,7 +562,7 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		char detail[512];
 
 		snprintf(detail, sizeof(detail), "%s", eb.used ? err : cyaml_strerror(ce));
-		return fail(err, errlen, "%s: %s", origin, detail);
+		return h2s_einval(err, errlen, "%s: %s", origin, detail);
 	}
 	if (!y)
 		return 0; /* empty document */
@@ -585,7 +576,7 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		rc = set_string(&o->cgroup, y->cgroup);
 	if (rc == 0 && y->pin_dir) {
 		if (y->pin_dir[0] != '/')
-			rc = fail(err, errlen, "%s: pin_dir: '%s' must be an absolute path", origin,
+			rc = h2s_einval(err, errlen, "%s: pin_dir: '%s' must be an absolute path", origin,
 				  y->pin_dir);
 		else
 			rc = set_string(&o->pin_dir, y->pin_dir);
@@ -594,7 +585,7 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		int l = h2s_log_level_parse(y->log_level);
 
 		if (l < 0)
-			rc = fail(err, errlen, "%s: log_level: '%s' is not one of err, warning, "
+			rc = h2s_einval(err, errlen, "%s: log_level: '%s' is not one of err, warning, "
 					       "notice, info, debug",
 				  origin, y->log_level);
 		else
@@ -610,14 +601,14 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 	}
 	if (rc == 0 && y->pod_state_dir) {
 		if (y->pod_state_dir[0] != '/')
-			rc = fail(err, errlen, "%s: pod_state_dir: '%s' must be an absolute path",
+			rc = h2s_einval(err, errlen, "%s: pod_state_dir: '%s' must be an absolute path",
 				  origin, y->pod_state_dir);
 		else
 			rc = set_string(&o->pod_state_dir, y->pod_state_dir);
 	}
 	if (rc == 0 && y->control) {
 		if (y->control[0] != '/')
-			rc = fail(err, errlen, "%s: control: '%s' must be an absolute path", origin,
+			rc = h2s_einval(err, errlen, "%s: control: '%s' must be an absolute path", origin,
 				  y->control);
 		else
 			rc = set_string(&o->control, y->control);
@@ -637,7 +628,7 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		rc = h2s_dns_server_add(o->dns_servers, sizeof(o->dns_servers), y->dns_servers[i],
 					why, sizeof(why));
 		if (rc < 0)
-			rc = fail(err, errlen, "%s: dns_servers[%u]: %s", origin, i, why);
+			rc = h2s_einval(err, errlen, "%s: dns_servers[%u]: %s", origin, i, why);
 	}
 	if (rc == 0)
 		rc = convert_services(o, y, origin, err, errlen);
@@ -730,12 +721,12 @@ static int load_file(struct h2s_options *o, const char *path, char *err, size_t 
 	int rc;
 
 	if (!f)
-		return fail(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		return h2s_einval(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
 	n = getdelim(&text, &cap, '\0', f);
 	fclose(f);
 	if (n < 0) {
 		free(text);
-		return fail(err, errlen, "cannot read config file %s", path);
+		return h2s_einval(err, errlen, "cannot read config file %s", path);
 	}
 	rc = h2s_options_load_yaml(o, text, (size_t)n, path, err, errlen);
 	free(text);
@@ -850,9 +841,9 @@ static int take_listen(struct h2s_options *o, struct cmdline *cl, const struct f
 
 	(void)o, (void)f;
 	if (cl->nlisten == H2S_MAX_LISTENERS)
-		return fail(err, errlen, "--listen: at most %d addresses", H2S_MAX_LISTENERS);
+		return h2s_einval(err, errlen, "--listen: at most %d addresses", H2S_MAX_LISTENERS);
 	if (h2s_addr_parse(v, &cl->listen[cl->nlisten], why, sizeof(why)) < 0)
-		return fail(err, errlen, "--listen: %s", why);
+		return h2s_einval(err, errlen, "--listen: %s", why);
 	cl->nlisten++;
 	return 0;
 }
@@ -862,7 +853,7 @@ static int take_pin_dir(struct h2s_options *o, struct cmdline *cl, const struct 
 {
 	(void)o, (void)f;
 	if (v[0] != '/')
-		return fail(err, errlen, "--pin-dir: '%s' must be an absolute path", v);
+		return h2s_einval(err, errlen, "--pin-dir: '%s' must be an absolute path", v);
 	cl->pin_dir = v;
 	return 0;
 }
@@ -889,7 +880,7 @@ static int take_log_level(struct h2s_options *o, struct cmdline *cl, const struc
 	(void)o, (void)f;
 	cl->level = h2s_log_level_parse(v);
 	if (cl->level < 0)
-		return fail(err, errlen,
+		return h2s_einval(err, errlen,
 			    "--log-level: '%s' is not one of err, warning, notice, info, debug", v);
 	return 0;
 }
@@ -910,7 +901,7 @@ static int take_setting(struct h2s_options *o, struct cmdline *cl, const struct 
 
 	(void)o;
 	if (cl->nsets == (int)(sizeof(cl->sets) / sizeof(cl->sets[0])))
-		return fail(err, errlen, "too many settings on the command line");
+		return h2s_einval(err, errlen, "too many settings on the command line");
 	snprintf(cs->flag, sizeof(cs->flag), "--%s", f->name);
 	cs->key = f->setting;
 	cs->value = v;
@@ -919,7 +910,7 @@ static int take_setting(struct h2s_options *o, struct cmdline *cl, const struct 
 		char *eq = strchr(v, '=');
 
 		if (!eq || eq == v)
-			return fail(err, errlen, "--set: expected KEY=VALUE, got '%s'", v);
+			return h2s_einval(err, errlen, "--set: expected KEY=VALUE, got '%s'", v);
 		*eq = '\0';
 		cs->key = v;
 		cs->value = eq + 1;
@@ -935,7 +926,7 @@ static int take_dns_server(struct h2s_options *o, struct cmdline *cl, const stru
 
 	(void)o, (void)f;
 	if (h2s_dns_server_add(cl->dns, sizeof(cl->dns), v, why, sizeof(why)) < 0)
-		return fail(err, errlen, "--dns-server: %s", why);
+		return h2s_einval(err, errlen, "--dns-server: %s", why);
 	return 0;
 }
 
@@ -952,7 +943,7 @@ static int take_control(struct h2s_options *o, struct cmdline *cl, const struct 
 {
 	(void)cl, (void)f;
 	if (v[0] != '/' || strlen(v) > 107)
-		return fail(err, errlen,
+		return h2s_einval(err, errlen,
 			    "--control: '%s' must be an absolute path of at most 107 characters", v);
 	return set_string(&o->control, v) < 0 ? -ENOMEM : 0;
 }
@@ -962,7 +953,7 @@ static int take_pod_state_dir(struct h2s_options *o, struct cmdline *cl, const s
 {
 	(void)cl, (void)f;
 	if (v[0] != '/')
-		return fail(err, errlen, "--pod-state-dir: '%s' must be an absolute path", v);
+		return h2s_einval(err, errlen, "--pod-state-dir: '%s' must be an absolute path", v);
 	return set_string(&o->pod_state_dir, v) < 0 ? -ENOMEM : 0;
 }
 
@@ -1024,7 +1015,8 @@ static const struct flag flags[] = {
 	  "as '-')",
 	  take_control, NULL },
 	{ "pod-state-dir", 0, "DIR",
-	  "records of pods registered by h2steer-cni, loaded at\nstart (default " H2S_POD_STATE_DIR_DEFAULT ")",
+	  "records of pods registered by h2steer-cni, loaded at\nstart (default "
+	  H2S_POD_STATE_DIR_DEFAULT ")",
 	  take_pod_state_dir, NULL },
 	{ "set", 0, "KEY=VALUE", "any numeric setting (repeatable), KEY one of:", take_setting,
 	  NULL },
@@ -1072,10 +1064,10 @@ static int apply_cli_setting(struct h2s_options *o, const struct cli_setting *cs
 	errno = 0;
 	v = cs->value[0] >= '0' && cs->value[0] <= '9' ? strtoul(cs->value, &end, 10) : 0;
 	if (cs->value[0] < '0' || cs->value[0] > '9' || errno || *end)
-		return fail(err, errlen, "%s: '%s' is not a number", cs->flag, cs->value);
+		return h2s_einval(err, errlen, "%s: '%s' is not a number", cs->flag, cs->value);
 	rc = apply_setting(&o->set, cs->key, v, cs->flag, err, errlen);
 	if (rc == -ENOENT)
-		return fail(err, errlen, "%s: unknown setting '%s' (see h2steerd --help)", cs->flag,
+		return h2s_einval(err, errlen, "%s: unknown setting '%s' (see h2steerd --help)", cs->flag,
 			    cs->key);
 	return rc;
 }
@@ -1108,17 +1100,17 @@ static int read_flags(struct h2s_options *o, struct cmdline *cl, int argc, char 
 
 		if (c == ':') {
 			if (optopt && optopt < 256)
-				return fail(err, errlen, "option -%c needs a value", optopt);
-			return fail(err, errlen, "option %s needs a value", argv[optind - 1]);
+				return h2s_einval(err, errlen, "option -%c needs a value", optopt);
+			return h2s_einval(err, errlen, "option %s needs a value", argv[optind - 1]);
 		}
 		for (size_t i = 0; i < NFLAGS && !fl; i++)
 			if (c == 256 + (int)i || (c < 256 && c == flags[i].letter))
 				fl = &flags[i];
 		if (!fl || c == '?') {
 			if (optopt && optopt < 256)
-				return fail(err, errlen, "unknown option '-%c' (see h2steerd --help)",
+				return h2s_einval(err, errlen, "unknown option '-%c' (see h2steerd --help)",
 					    optopt);
-			return fail(err, errlen, "unknown option '%s' (see h2steerd --help)",
+			return h2s_einval(err, errlen, "unknown option '%s' (see h2steerd --help)",
 				    argv[optind - 1]);
 		}
 		rc = fl->take(o, cl, fl, optarg, err, errlen);
@@ -1126,7 +1118,7 @@ static int read_flags(struct h2s_options *o, struct cmdline *cl, int argc, char 
 			return rc;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s' (see h2steerd --help)",
+		return h2s_einval(err, errlen, "unexpected argument '%s' (see h2steerd --help)",
 			    argv[optind]);
 	return 0;
 }
@@ -1169,7 +1161,7 @@ static int complete(struct h2s_options *o, char *err, size_t errlen)
 	for (int i = 0; i < o->nlisten; i++)
 		for (int k = 0; k < i; k++)
 			if (h2s_addr_equal(&o->listen[k], &o->listen[i]))
-				return fail(err, errlen, "listen: %s is listed twice",
+				return h2s_einval(err, errlen, "listen: %s is listed twice",
 					    h2s_addr_format(&o->listen[i], (char[H2S_ADDR_STRLEN]){ 0 },
 							    H2S_ADDR_STRLEN));
 	if (!o->pin_dir && set_string(&o->pin_dir, H2S_PIN_DIR_DEFAULT) < 0)

@@ -67,7 +67,8 @@ static void schedule(struct dns_res *dr, uint64_t delay_ms)
 
 static void succeeded(struct dns_res *dr, long min_ttl_s)
 {
-	uint64_t cap = dr->r->src->p->set.dns_ttl_cap_ms, delay = min_ttl_s > 0 ? (uint64_t)min_ttl_s * 1000 : 0;
+	uint64_t cap = dr->r->src->p->set.dns_ttl_cap_ms;
+	uint64_t delay = min_ttl_s > 0 ? (uint64_t)min_ttl_s * 1000 : 0;
 
 	h2s_resolver_publish(dr->r, dr->acc, dr->nacc);
 	dr->nacc = 0;

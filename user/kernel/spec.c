@@ -2,6 +2,7 @@
 #include "spec.h"
 
 #include "addr.h"
+#include "strbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,17 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* The index of name in a table of n names, or -EINVAL. */
 static int index_of(const char *const *table, int n, const char *name)
@@ -123,7 +114,7 @@ int h2s_subset_arg_parse(const char *text, __u16 *out, char *err, size_t errlen)
 	errno = 0;
 	v = strtoul(text, &end, 10);
 	if (errno || end == text || *end || text[0] == '-' || v < 1 || v >= H2S_SUBSET_ALL)
-		return fail(err, errlen, "'%s' is not all, auto or a count from 1 to %u", text,
+		return h2s_einval(err, errlen, "'%s' is not all, auto or a count from 1 to %u", text,
 			    H2S_SUBSET_ALL - 1);
 	*out = (__u16)v;
 	return 0;
@@ -139,13 +130,13 @@ int h2s_affinity_header_parse(const char *text, char out[H2S_AFFINITY_HEADER_MAX
 		return 0;
 	}
 	if (len == 0 || len >= H2S_AFFINITY_HEADER_MAX)
-		return fail(err, errlen, "a header name of 1 to %d characters",
+		return h2s_einval(err, errlen, "a header name of 1 to %d characters",
 			    H2S_AFFINITY_HEADER_MAX - 1);
 	/* HTTP/2 header names are lower case tokens; pseudo-headers are not metadata. */
 	for (size_t i = 0; i < len; i++)
 		if (!((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9') ||
 		      strchr("-_.", text[i])))
-			return fail(err, errlen,
+			return h2s_einval(err, errlen,
 				    "'%s' is not a lower-case header name (a-z, 0-9, '-', '_', '.')",
 				    text);
 	memset(out, 0, H2S_AFFINITY_HEADER_MAX);
@@ -160,13 +151,13 @@ int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct
 	const char *colon;
 
 	if (len == 0 || len >= sizeof(d->name))
-		return fail(err, errlen, "'%s' must be 1 to %zu characters", text,
+		return h2s_einval(err, errlen, "'%s' must be 1 to %zu characters", text,
 			    sizeof(d->name) - 1);
 	d->resolver = (__u8)kind;
 	d->port = 0;
 	if (kind == H2S_RES_FILE) {
 		if (text[0] != '/')
-			return fail(err, errlen, "file '%s' must be an absolute path", text);
+			return h2s_einval(err, errlen, "file '%s' must be an absolute path", text);
 		snprintf(d->name, sizeof(d->name), "%s", text);
 		return 0;
 	}
@@ -176,19 +167,19 @@ int h2s_resolver_arg_parse(enum h2s_resolver_kind kind, const char *text, struct
 		unsigned long port = strtoul(colon + 1, &end, 10);
 
 		if (text[0] == '_')
-			return fail(err, errlen, "'%s': an SRV name takes no port (the records "
+			return h2s_einval(err, errlen, "'%s': an SRV name takes no port (the records "
 						 "have them)",
 				    text);
 		if (*end || colon[1] < '0' || colon[1] > '9' || port < 1 || port > 65535)
-			return fail(err, errlen, "'%s': port must be a number from 1 to 65535", text);
+			return h2s_einval(err, errlen, "'%s': port must be a number from 1 to 65535", text);
 		d->port = h2s_htons((__u16)port);
 		len = (size_t)(colon - text);
 		if (!len)
-			return fail(err, errlen, "'%s': no name before the port", text);
+			return h2s_einval(err, errlen, "'%s': no name before the port", text);
 	}
 	for (size_t i = 0; i < len; i++)
 		if (!isalnum((unsigned char)text[i]) && !strchr("._-", text[i]))
-			return fail(err, errlen, "'%.*s' is not a DNS name", (int)len, text);
+			return h2s_einval(err, errlen, "'%.*s' is not a DNS name", (int)len, text);
 	memcpy(d->name, text, len);
 	d->name[len] = '\0';
 	return 0;
@@ -199,7 +190,7 @@ int h2s_spec_algo(const char *text, __u8 *out, char *err, size_t errlen)
 	int a = h2s_algo_parse(text);
 
 	if (a < 0)
-		return fail(err, errlen, "'%s' is not " H2S_ALGO_LIST, text);
+		return h2s_einval(err, errlen, "'%s' is not " H2S_ALGO_LIST, text);
 	*out = (__u8)a;
 	return 0;
 }
@@ -209,7 +200,7 @@ int h2s_spec_mode(const char *text, __u8 *out, char *err, size_t errlen)
 	int m = h2s_mode_parse(text);
 
 	if (m < 0)
-		return fail(err, errlen, "'%s' is not l7 or l4", text);
+		return h2s_einval(err, errlen, "'%s' is not l7 or l4", text);
 	*out = (__u8)m;
 	return 0;
 }
@@ -222,7 +213,7 @@ int h2s_spec_slow_start(const char *text, __u32 *out, char *err, size_t errlen)
 	errno = 0;
 	v = text[0] >= '0' && text[0] <= '9' ? strtoul(text, &end, 10) : (end = (char *)text, 0);
 	if (errno || *end || end == text || v > H2S_SLOW_START_MAX_MS)
-		return fail(err, errlen, "'%s' is not a number from 0 to %u", text,
+		return h2s_einval(err, errlen, "'%s' is not a number from 0 to %u", text,
 			    H2S_SLOW_START_MAX_MS);
 	*out = (__u32)v;
 	return 0;
@@ -231,7 +222,7 @@ int h2s_spec_slow_start(const char *text, __u32 *out, char *err, size_t errlen)
 int h2s_spec_health_service(const char *text, struct h2s_discovery *d, char *err, size_t errlen)
 {
 	if (strlen(text) >= sizeof(d->health_service))
-		return fail(err, errlen, "longer than %zu characters", sizeof(d->health_service) - 1);
+		return h2s_einval(err, errlen, "longer than %zu characters", sizeof(d->health_service) - 1);
 	d->health = 1;
 	snprintf(d->health_service, sizeof(d->health_service), "%s", text);
 	return 0;
