@@ -2,9 +2,9 @@
  * session, read with nghttp2_session_mem_recv and written in batches built with
  * nghttp2_session_mem_send once per loop turn.
  *
- * A conn made with fd -1 has no socket: its batches stay in `out` for whoever drives the
- * session in memory (the relay's unit tests play both peers that way), and, as with a full
- * socket, no more is serialized while a batch is pending.
+ * A conn made with fd -1 has no socket: its frames stay in `out` (one batch at most, as for a
+ * socket that takes nothing) for whoever drives the session in memory, as the relay's unit
+ * tests do, playing both peers.
  */
 #ifndef H2S_CONN_H
 #define H2S_CONN_H

@@ -317,7 +317,8 @@ struct h2s_upstream *h2s_upstream_new(struct h2s_plane *p, struct h2s_backend_rt
 		return NULL;
 	}
 	nghttp2_submit_settings(up->c.ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
-	nghttp2_session_set_local_window_size(up->c.ng, NGHTTP2_FLAG_NONE, 0, (int32_t)p->set.conn_window);
+	nghttp2_session_set_local_window_size(up->c.ng, NGHTTP2_FLAG_NONE, 0,
+					      (int32_t)p->set.conn_window);
 	h2s_list_add_tail(&be->conns, &up->pool_link);
 	be->nconns++;
 	if ((bs = h2s_stats_backend(&p->stats, &be->addr)))

@@ -399,7 +399,7 @@ void h2s_relay_request_start(struct h2s_stream *st)
 	}
 	if (!p->pick && !(svc = service_of(st)))
 		return;
-	/* A plane's own pick has no service: the messages name the VIP the client dialled. */
+	/* A plane's own pick has no service: the messages name the client connection instead. */
 	name = svc ? svc->name : st->cl->name;
 	while (st->attempts < p->set.max_attempts) {
 		struct h2s_backend_rt *be = pick(st, svc);
@@ -408,7 +408,8 @@ void h2s_relay_request_start(struct h2s_stream *st)
 
 		st->attempts++;
 		if (!be) {
-			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: service %s has no backends", name);
+			stream_fail(st, GRPC_UNAVAILABLE, "h2steer: service %s has no backends",
+				    name);
 			return;
 		}
 		up = h2s_pool_get(p, be);
@@ -665,7 +666,7 @@ void h2s_relay_response_end(struct h2s_stream *st)
  */
 static bool replayable(struct h2s_stream *st)
 {
-	if ((st->flags & (H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) ||
+	if ((st->flags & (H2S_ST_RESP_STARTED | H2S_ST_REPLAY_LOST | H2S_ST_CLIENT_CLOSED)) ||
 	    !st->req.n)
 		return false;
 	/* Within the retry budget: a stream holds one unit until answered, however often it

@@ -1,0 +1,1055 @@
+/* test_relay.c — user/proxy/relay.c on in-memory HTTP/2: the coupled flow control (a stream's
+ * bytes are acknowledged to their sender only once the other leg took them; connection
+ * windows on arrival) and the replay rules (a stream the backend provably never processed
+ * goes to the next pick, within the retry budget; any other failure reaches the client), and
+ * proxy/retry.c's budget on its own.
+ *
+ * No sockets: the daemon's client leg and upstream legs are made over fd -1 (conn.h), so their
+ * frames stay in conn.out. The test plays the client with an nghttp2 client session and each
+ * backend with an nghttp2 server session, and moves bytes between them and the daemon's
+ * sessions (nghttp2_session_mem_recv) one loop turn at a time. The streams' backends come from
+ * the plane's pick hook: the registry only holds what BPF maps list, and unit tests have none.
+ */
+#include "unit.h"
+
+#include "h2_server.h"
+#include "h2_upstream.h"
+#include "log.h"
+#include "plane.h"
+#include "relay.h"
+#include "retry.h"
+#include "settings.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SID 16 /* stream ids a test uses, on any of its connections */
+#define NBACKENDS 2
+#define BIG_BODY 200000 /* several windows of every size used here */
+
+#define NV(n, v) \
+	{ (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE }
+
+/* ---- test peers: an nghttp2 session playing the client, or one backend ---- */
+
+struct peer_stream {
+	/* What arrived. */
+	bool opened; /* its request headers began (a backend's view) */
+	struct h2s_hdrs hdrs, trailers;
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	bool hold;     /* a slow reader: its data is consumed only by peer_read() */
+	size_t unread; /* arrived while held, not consumed yet */
+	bool ended;    /* END_STREAM arrived */
+	bool reset;    /* RST_STREAM arrived, with reset_code */
+	uint32_t reset_code;
+	bool closed;
+	uint64_t wu; /* stream-level WINDOW_UPDATE increments received */
+	/* What it sends: body bytes pat(seed, 0 .. tx_len), then END_STREAM once tx_end (after
+	 * the trailers grpc-status 0 when tx_trailers).
+	 */
+	uint32_t seed;
+	size_t tx_len, tx_off;
+	bool tx_end, tx_trailers;
+};
+
+struct peer {
+	nghttp2_session *ng;
+	bool mute;         /* never sends a byte: a backend that accepted TCP and stays silent */
+	unsigned requests; /* request header blocks begun (a backend's count) */
+	struct peer_stream s[MAX_SID];
+};
+
+/* Byte i of a body: period 251 (prime), never in step with frames or the daemon's chunks; the
+ * seed tells the bodies of different streams apart.
+ */
+static uint8_t pat(uint32_t seed, size_t i)
+{
+	return (uint8_t)((i + seed) % 251);
+}
+
+static struct peer_stream *ps_of(void *peer, int32_t sid)
+{
+	struct peer *pe = peer;
+
+	cr_assert(sid > 0 && sid < MAX_SID, "stream id %d beyond the test's", sid);
+	return &pe->s[sid];
+}
+
+static int peer_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct peer *pe = ud;
+
+	(void)ng;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		ps_of(pe, f->hd.stream_id)->opened = true;
+		pe->requests++;
+	}
+	return 0;
+}
+
+static int peer_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+		       size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+	struct peer_stream *ps = ps_of(ud, f->hd.stream_id);
+
+	(void)ng;
+	(void)flags;
+	cr_assert_eq(h2s_hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS ? &ps->trailers
+									  : &ps->hdrs,
+				  name, nlen, value, vlen),
+		     0);
+	return 0;
+}
+
+static int peer_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
+		     size_t len, void *ud)
+{
+	struct peer_stream *ps = ps_of(ud, sid);
+
+	(void)flags;
+	if (ps->rx_len + len > ps->rx_cap) {
+		ps->rx_cap = 2 * (ps->rx_len + len);
+		ps->rx = realloc(ps->rx, ps->rx_cap);
+		cr_assert_not_null(ps->rx);
+	}
+	memcpy(ps->rx + ps->rx_len, data, len);
+	ps->rx_len += len;
+	/* Like the daemon: the connection window at once, so only a held stream waits. */
+	nghttp2_session_consume_connection(ng, len);
+	if (ps->hold)
+		ps->unread += len;
+	else
+		nghttp2_session_consume_stream(ng, sid, len);
+	return 0;
+}
+
+static int peer_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct peer_stream *ps;
+
+	(void)ng;
+	switch (f->hd.type) {
+	case NGHTTP2_WINDOW_UPDATE:
+		if (f->hd.stream_id)
+			ps_of(ud, f->hd.stream_id)->wu += f->window_update.window_size_increment;
+		break;
+	case NGHTTP2_RST_STREAM:
+		ps = ps_of(ud, f->hd.stream_id);
+		ps->reset = true;
+		ps->reset_code = f->rst_stream.error_code;
+		break;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_DATA:
+		if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+			ps_of(ud, f->hd.stream_id)->ended = true;
+		break;
+	}
+	return 0;
+}
+
+static int peer_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
+{
+	(void)ng;
+	(void)code;
+	ps_of(ud, sid)->closed = true;
+	return 0;
+}
+
+static ssize_t peer_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+			 uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct peer_stream *ps = ps_of(ud, sid);
+	size_t n = ps->tx_len - ps->tx_off;
+
+	(void)src;
+	if (n > len)
+		n = len;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = pat(ps->seed, ps->tx_off + i);
+	ps->tx_off += n;
+	if (ps->tx_off < ps->tx_len || !ps->tx_end)
+		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (ps->tx_trailers) {
+		static const nghttp2_nv ok[] = { NV("grpc-status", "0") };
+
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		cr_assert_eq(nghttp2_submit_trailer(ng, sid, ok, ARRAY_LEN(ok)), 0);
+	}
+	return (ssize_t)n;
+}
+
+static void peer_free(struct peer *pe)
+{
+	nghttp2_session_del(pe->ng);
+	for (int i = 0; i < MAX_SID; i++) {
+		h2s_hdrs_free(&pe->s[i].hdrs);
+		h2s_hdrs_free(&pe->s[i].trailers);
+		free(pe->s[i].rx);
+	}
+}
+
+/* The slow reader catches up: what its held stream received is consumed now. */
+static void peer_read(struct peer *pe, int32_t sid)
+{
+	struct peer_stream *ps = ps_of(pe, sid);
+
+	cr_assert_eq(nghttp2_session_consume_stream(pe->ng, sid, ps->unread), 0);
+	ps->unread = 0;
+}
+
+/* More body for an open stream, and its end when `end`. */
+static void peer_send(struct peer *pe, int32_t sid, size_t more, bool end)
+{
+	struct peer_stream *ps = ps_of(pe, sid);
+
+	ps->tx_len += more;
+	ps->tx_end = end;
+	cr_assert_eq(nghttp2_session_resume_data(pe->ng, sid), 0);
+}
+
+static bool body_is(const struct peer_stream *ps, uint32_t seed, size_t len)
+{
+	if (ps->rx_len != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (ps->rx[i] != pat(seed, i))
+			return false;
+	return true;
+}
+
+/* Header `name` of a block as a string, "" when absent (one use per assertion). */
+static const char *hdr(const struct h2s_hdrs *h, const char *name)
+{
+	static char buf[256];
+	size_t len;
+	const uint8_t *v = h2s_hdrs_get(h, name, &len);
+
+	snprintf(buf, sizeof(buf), "%.*s", v ? (int)len : 0, v ? (const char *)v : "");
+	return buf;
+}
+
+static bool hdrs_equal(const struct h2s_hdrs *a, const struct h2s_hdrs *b)
+{
+	nghttp2_nv na[32], nb[32];
+
+	if (a->n != b->n || a->n > ARRAY_LEN(na))
+		return false;
+	h2s_hdrs_to_nv(a, na);
+	h2s_hdrs_to_nv(b, nb);
+	for (size_t i = 0; i < a->n; i++)
+		if (na[i].namelen != nb[i].namelen || na[i].valuelen != nb[i].valuelen ||
+		    memcmp(na[i].name, nb[i].name, na[i].namelen) ||
+		    memcmp(na[i].value, nb[i].value, na[i].valuelen))
+			return false;
+	return true;
+}
+
+/* ---- the rig: one daemon plane, its client leg, two upstream legs, and their peers ---- */
+
+struct backend {
+	struct h2s_backend_rt be;
+	struct h2s_upstream *up; /* the daemon's connection to it; NULL once closed */
+	struct peer peer;        /* the backend itself */
+};
+
+/* Static, so zero in each test's process: a test may set a peer's `mute` before rig_start. */
+static struct {
+	struct h2s_plane *p;
+	struct h2s_timer stop;
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	struct peer client;
+	struct h2s_client *cl;
+	struct backend b[NBACKENDS];
+	unsigned picks;
+} rig;
+
+static struct peer *const A = &rig.b[0].peer, *const B = &rig.b[1].peer;
+
+/* b's connection while the daemon has it: a closed one leaves its pool at once (and is freed
+ * at the end of that loop turn).
+ */
+static struct h2s_upstream *live_up(struct backend *b)
+{
+	for (struct h2s_list *pos = b->be.conns.next; b->up && pos != &b->be.conns; pos = pos->next)
+		if (h2s_container_of(pos, struct h2s_upstream, pool_link) == b->up)
+			return b->up;
+	b->up = NULL;
+	return NULL;
+}
+
+static struct h2s_client *live_client(void)
+{
+	for (struct h2s_list *pos = rig.p->clients.next; rig.cl && pos != &rig.p->clients;
+	     pos = pos->next)
+		if (h2s_container_of(pos, struct h2s_client, link) == rig.cl)
+			return rig.cl;
+	rig.cl = NULL;
+	return NULL;
+}
+
+/* As the registry picks: a backend other than the one the stream comes from while one is
+ * left. Only backends whose connection takes streams: for any other the pool would connect.
+ */
+static struct h2s_backend_rt *rig_pick(struct h2s_plane *p, struct h2s_stream *st)
+{
+	struct h2s_backend_rt *fallback = NULL;
+
+	(void)p;
+	rig.picks++;
+	for (int i = 0; i < NBACKENDS; i++) {
+		struct backend *b = &rig.b[i];
+		struct h2s_upstream *up = live_up(b);
+
+		if (!up || !nghttp2_session_check_request_allowed(up->c.ng))
+			continue;
+		if (&b->be != st->avoid)
+			return &b->be;
+		fallback = fallback ? fallback : &b->be;
+	}
+	return fallback;
+}
+
+static void stop_loop(struct h2s_timer *t)
+{
+	(void)t;
+	h2s_loop_stop(&rig.p->loop);
+}
+
+/* One turn of the daemon's loop: its flushes write every marked conn's frames into conn.out. */
+static void turn(void)
+{
+	h2s_timer_arm(&rig.p->loop, &rig.stop, 0);
+	cr_assert_eq(h2s_loop_run(&rig.p->loop), 0);
+	rig.p->loop.stop = false;
+}
+
+/* The daemon's output on c, into the peer; taking it makes room, as EPOLLOUT would. */
+static bool deliver(struct h2s_conn *c, struct peer *to)
+{
+	size_t n = h2s_ob_pending(&c->out);
+
+	if (!n)
+		return false;
+	cr_assert_eq(nghttp2_session_mem_recv(to->ng, h2s_ob_data(&c->out), n), (ssize_t)n);
+	h2s_ob_consume(&c->out, n);
+	h2s_conn_mark(c);
+	return true;
+}
+
+/* The peer's output, into the daemon's session as the conn's reads pass it. */
+static bool feed(struct peer *from, struct h2s_conn *c)
+{
+	bool moved = false;
+
+	while (!from->mute) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(from->ng, &data);
+
+		cr_assert_geq(n, 0, "peer session: %s", nghttp2_strerror((int)n));
+		if (n == 0)
+			break;
+		cr_assert_eq(nghttp2_session_mem_recv(c->ng, data, (size_t)n), n,
+			     "the daemon rejected the peer's frames");
+		moved = true;
+	}
+	if (moved)
+		h2s_conn_mark(c);
+	return moved;
+}
+
+/* Turns and shuttling until no byte moves any more. */
+static void pump(void)
+{
+	for (int round = 0; round < 10000; round++) {
+		struct h2s_client *cl;
+		bool moved = false;
+
+		turn();
+		if ((cl = live_client()))
+			moved |= deliver(&cl->c, &rig.client) | feed(&rig.client, &cl->c);
+		for (int i = 0; i < NBACKENDS; i++) {
+			struct h2s_upstream *up = live_up(&rig.b[i]);
+
+			if (up)
+				moved |= deliver(&up->c, &rig.b[i].peer) |
+					 feed(&rig.b[i].peer, &up->c);
+		}
+		if (!moved)
+			return;
+	}
+	cr_assert_fail("the sessions never went quiet");
+}
+
+static struct h2s_settings rig_settings(void)
+{
+	struct h2s_settings set;
+
+	h2s_settings_default(&set);
+	set.stream_window = 65535;
+	/* One default window per connection: one stalled stream could fill it. */
+	set.conn_window = 65535;
+	/* No timer of the daemon's may fire during a test. */
+	set.connect_timeout_ms = set.handshake_timeout_ms = set.upstream_idle_ms = 600000;
+	set.busy_poll_us = 0;
+	return set;
+}
+
+static void peer_start(struct peer *pe, bool server, uint32_t window)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window },
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100 },
+	};
+
+	cr_assert_eq(server ? nghttp2_session_server_new2(&pe->ng, rig.cbs, pe, rig.opt)
+			    : nghttp2_session_client_new2(&pe->ng, rig.cbs, pe, rig.opt),
+		     0);
+	cr_assert_eq(nghttp2_submit_settings(pe->ng, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv)), 0);
+	for (int i = 0; i < MAX_SID; i++) {
+		h2s_hdrs_init(&pe->s[i].hdrs);
+		h2s_hdrs_init(&pe->s[i].trailers);
+	}
+}
+
+/* A plane with no maps, a client connection to it and one connection to each backend; the
+ * peers' INITIAL_WINDOW_SIZEs as given. Handshakes done unless a backend is mute.
+ */
+static void rig_start(const struct h2s_settings *set, uint32_t client_window,
+		      uint32_t backend_window)
+{
+	struct h2s_origin origin = { .vip = addr_of("10.96.0.10:50051") };
+	struct h2s_addr peer = addr_of("10.1.0.7:40000");
+	char err[256] = "";
+
+	h2s_log_set_level(H2S_LOG_ERR);
+	rig.p = calloc(1, sizeof(*rig.p));
+	cr_assert_not_null(rig.p);
+	cr_assert_eq(h2s_plane_init(rig.p, NULL, set, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h2s_plane_sessions(rig.p, NULL), 0);
+	rig.p->reg.readonly = true; /* there are no maps to write the backends' state to */
+	rig.p->pick = rig_pick;
+	rig.stop.fire = stop_loop;
+
+	cr_assert_eq(nghttp2_session_callbacks_new(&rig.cbs), 0);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(rig.cbs, peer_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(rig.cbs, peer_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(rig.cbs, peer_data);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(rig.cbs, peer_frame);
+	nghttp2_session_callbacks_set_on_stream_close_callback(rig.cbs, peer_close);
+	cr_assert_eq(nghttp2_option_new(&rig.opt), 0);
+	nghttp2_option_set_no_auto_window_update(rig.opt, 1); /* peer_data acknowledges */
+
+	peer_start(&rig.client, false, client_window);
+	h2s_client_start(rig.p, -1, &peer, &origin);
+	cr_assert(!h2s_list_empty(&rig.p->clients));
+	rig.cl = h2s_container_of(rig.p->clients.next, struct h2s_client, link);
+	for (int i = 0; i < NBACKENDS; i++) {
+		struct backend *b = &rig.b[i];
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.2.0.%d:50051", i + 1);
+		b->be.addr = addr_of(addr);
+		snprintf(b->be.name, sizeof(b->be.name), "%s", addr);
+		h2s_list_init(&b->be.conns);
+		b->be.stream_limit = H2S_STREAM_LIMIT_UNKNOWN;
+		b->be.members = b->be.active = 1; /* wanted: never released, never idled */
+		peer_start(&b->peer, true, backend_window);
+		b->up = h2s_upstream_new(rig.p, &b->be, -1, false);
+		cr_assert_not_null(b->up);
+		h2s_conn_mark(&b->up->c); /* its preface: as a completed connect() marks it */
+	}
+	pump();
+}
+
+static void rig_stop(void)
+{
+	if (!rig.p)
+		return;
+	if (live_client())
+		h2s_conn_close(&rig.cl->c, "test over");
+	for (int i = 0; i < NBACKENDS; i++)
+		if (live_up(&rig.b[i]))
+			h2s_conn_close(&rig.b[i].up->c, "test over");
+	h2s_plane_fini(rig.p, true); /* frees the closed connections, then the streams are gone */
+	free(rig.p);
+	peer_free(&rig.client);
+	for (int i = 0; i < NBACKENDS; i++)
+		peer_free(&rig.b[i].peer);
+	nghttp2_session_callbacks_del(rig.cbs);
+	nghttp2_option_del(rig.opt);
+	h2s_bq_cache_release();
+	memset(&rig, 0, sizeof(rig));
+}
+
+TestSuite(relay, .fini = rig_stop);
+
+/* The client starts an RPC tagged `tag` (x-tag) with `body` bytes of body from pattern
+ * `seed`, ending it when `end`; its stream id.
+ */
+static int32_t client_call(uint32_t seed, size_t body, bool end, const char *tag)
+{
+	nghttp2_nv nv[] = {
+		NV(":method", "POST"),
+		NV(":scheme", "http"),
+		NV(":authority", "echo.test:50051"),
+		NV(":path", "/test.Echo/Call"),
+		NV("content-type", "application/grpc"),
+		NV("te", "trailers"),
+		{ (uint8_t *)"x-tag", (uint8_t *)tag, 5, strlen(tag), NGHTTP2_NV_FLAG_NONE },
+	};
+	nghttp2_data_provider prd = { .read_callback = peer_body };
+	int32_t sid = nghttp2_submit_request(rig.client.ng, NULL, nv, ARRAY_LEN(nv), &prd, NULL);
+	struct peer_stream *ps;
+
+	cr_assert_gt(sid, 0);
+	ps = ps_of(&rig.client, sid);
+	ps->seed = seed;
+	ps->tx_len = body;
+	ps->tx_end = end;
+	return sid;
+}
+
+/* The backend starts its answer on stream sid: 200, then body from pattern seed as
+ * peer_send() gives it, then grpc-status 0.
+ */
+static void backend_answer(struct peer *be, int32_t sid, uint32_t seed)
+{
+	static const nghttp2_nv nv[] = { NV(":status", "200"),
+					 NV("content-type", "application/grpc") };
+	nghttp2_data_provider prd = { .read_callback = peer_body };
+	struct peer_stream *ps = ps_of(be, sid);
+
+	ps->seed = seed;
+	ps->tx_trailers = true;
+	cr_assert_eq(nghttp2_submit_response(be->ng, sid, nv, ARRAY_LEN(nv), &prd), 0);
+}
+
+/* ... and the whole answer at once, with `body` bytes. */
+static void backend_respond(struct peer *be, int32_t sid, uint32_t seed, size_t body)
+{
+	struct peer_stream *ps = ps_of(be, sid);
+
+	ps->tx_len = body;
+	ps->tx_end = true;
+	backend_answer(be, sid, seed);
+}
+
+static void backend_refuse(struct peer *be, int32_t sid)
+{
+	cr_assert_eq(nghttp2_submit_rst_stream(be->ng, NGHTTP2_FLAG_NONE, sid,
+					       NGHTTP2_REFUSED_STREAM),
+		     0);
+}
+
+/* The daemon's stream for the client's stream sid; NULL once it let go of it. */
+static struct h2s_stream *daemon_stream(int32_t sid)
+{
+	return nghttp2_session_get_stream_user_data(rig.cl->c.ng, sid);
+}
+
+/* The client's stream sid ended well: 200, the body the backend sent from `seed`, status 0. */
+static void expect_answered(int32_t sid, uint32_t seed, size_t body)
+{
+	struct peer_stream *ps = ps_of(&rig.client, sid);
+
+	cr_assert(ps->closed && !ps->reset, "stream %d: closed %d, reset %d (code %u)", sid,
+		  ps->closed, ps->reset, ps->reset_code);
+	cr_assert_str_eq(hdr(&ps->hdrs, ":status"), "200");
+	cr_assert(body_is(ps, seed, body), "stream %d: %zu bytes of response body, want %zu", sid,
+		  ps->rx_len, body);
+	cr_assert_str_eq(hdr(&ps->trailers, "grpc-status"), "0");
+}
+
+/* The client's stream sid was reset with `code` (the backend's reason passed on). */
+static void expect_reset(int32_t sid, uint32_t code)
+{
+	struct peer_stream *ps = ps_of(&rig.client, sid);
+
+	cr_assert(ps->reset, "stream %d was not reset", sid);
+	cr_assert_eq(ps->reset_code, code, "stream %d reset with %s", sid,
+		     nghttp2_http2_strerror(ps->reset_code));
+}
+
+/* The client's stream sid got h2steer's own Trailers-Only answer with grpc-status UNAVAILABLE. */
+static void expect_unavailable(int32_t sid)
+{
+	struct peer_stream *ps = ps_of(&rig.client, sid);
+
+	cr_assert(ps->closed && !ps->reset, "stream %d: closed %d, reset %d", sid, ps->closed,
+		  ps->reset);
+	cr_assert(ps->ended);
+	cr_assert_str_eq(hdr(&ps->hdrs, ":status"), "200");
+	cr_assert_str_eq(hdr(&ps->hdrs, "grpc-status"), "14");
+}
+
+/* ---- coupled flow control ---- */
+
+/* The backend reads nothing: the client is credited exactly what went upstream, the rest waits
+ * in one stream window; as the backend reads, the client's window reopens until the body is
+ * through, never crediting more than the backend took, nor queueing more than a window.
+ */
+Test(relay, request_window_reopens_only_as_far_as_the_backend_took)
+{
+	struct h2s_settings set = rig_settings();
+	struct peer_stream *cs, *bs;
+	struct h2s_stream *st;
+	int32_t sid;
+
+	set.stream_window = 32768;
+	rig_start(&set, 65535, 20000);
+	A->s[1].hold = true;
+	sid = client_call(7, BIG_BODY, true, "upload");
+	pump();
+	cs = &rig.client.s[sid];
+	bs = &A->s[1];
+	st = daemon_stream(sid);
+	cr_assert_not_null(st);
+	cr_assert_eq(bs->rx_len, 20000, "the backend got %zu bytes, its window is 20000",
+		     bs->rx_len);
+	cr_assert_gt(cs->wu, 0, "the client was not credited what the backend took");
+	cr_assert_leq(cs->wu, bs->rx_len, "client credited %llu bytes, the backend took %zu",
+		      (unsigned long long)cs->wu, bs->rx_len);
+	cr_assert_leq(h2s_bq_len(&st->req_q), set.stream_window);
+	cr_assert_eq(cs->tx_off, h2s_bq_len(&st->req_q) + bs->rx_len, "bytes lost on the way");
+
+	for (int round = 0; !bs->ended; round++) {
+		cr_assert_lt(round, 100, "stalled with %zu of %d bytes upstream", bs->rx_len,
+			     BIG_BODY);
+		peer_read(A, 1);
+		pump();
+		cr_assert_leq(cs->wu, bs->rx_len);
+		if ((st = daemon_stream(sid)))
+			cr_assert_leq(h2s_bq_len(&st->req_q), set.stream_window,
+				      "%zu bytes queued", h2s_bq_len(&st->req_q));
+	}
+	cr_assert(body_is(bs, 7, BIG_BODY), "the backend got %zu bytes, not the body", bs->rx_len);
+	backend_respond(A, 1, 8, 100);
+	pump();
+	expect_answered(sid, 8, 100);
+	cr_assert_eq(rig.p->stats.streams_live, 0);
+}
+
+/* The same towards a client that reads nothing: the backend is credited what the client leg
+ * took, the rest waits in one window, and the response comes through as the client reads.
+ */
+Test(relay, response_window_reopens_only_as_far_as_the_client_took)
+{
+	struct h2s_settings set = rig_settings();
+	struct peer_stream *cs, *bs;
+	struct h2s_stream *st;
+	int32_t sid;
+
+	set.stream_window = 32768;
+	rig_start(&set, 20000, 65535);
+	rig.client.s[1].hold = true;
+	sid = client_call(1, 0, true, "download");
+	cr_assert_eq(sid, 1);
+	pump();
+	backend_respond(A, 1, 9, BIG_BODY);
+	pump();
+	cs = &rig.client.s[sid];
+	bs = &A->s[1];
+	st = daemon_stream(sid);
+	cr_assert_not_null(st);
+	cr_assert_eq(cs->rx_len, 20000, "the client got %zu bytes, its window is 20000",
+		     cs->rx_len);
+	cr_assert_gt(bs->wu, 0, "the backend was not credited what the client took");
+	cr_assert_leq(bs->wu, cs->rx_len, "backend credited %llu bytes, the client took %zu",
+		      (unsigned long long)bs->wu, cs->rx_len);
+	cr_assert_leq(h2s_bq_len(&st->resp_q), set.stream_window);
+	cr_assert_eq(bs->tx_off, h2s_bq_len(&st->resp_q) + cs->rx_len, "bytes lost on the way");
+
+	for (int round = 0; !cs->closed; round++) {
+		cr_assert_lt(round, 100, "stalled with %zu of %d bytes at the client", cs->rx_len,
+			     BIG_BODY);
+		peer_read(&rig.client, sid);
+		pump();
+		cr_assert_leq(bs->wu, cs->rx_len);
+		if ((st = daemon_stream(sid)))
+			cr_assert_leq(h2s_bq_len(&st->resp_q), set.stream_window,
+				      "%zu bytes queued", h2s_bq_len(&st->resp_q));
+	}
+	expect_answered(sid, 9, BIG_BODY);
+}
+
+/* A stalled request stream has filled the client's whole connection window (stream window =
+ * connection window): the daemon acknowledged the connection window as bytes arrived, so a
+ * second stream of the same connection still gets its body through.
+ */
+Test(relay, stalled_request_stream_leaves_the_connection_window_to_others)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t stalled, other;
+
+	rig_start(&set, 65535, 20000);
+	A->s[1].hold = true;
+	stalled = client_call(1, BIG_BODY, true, "stalled");
+	pump();
+	cr_assert_geq(rig.client.s[stalled].tx_off, set.conn_window,
+		      "the stalled stream did not fill the connection window");
+	other = client_call(2, 100000, true, "other");
+	pump();
+	cr_assert(A->s[3].ended && body_is(&A->s[3], 2, 100000),
+		  "the second stream got %zu of 100000 bytes upstream", A->s[3].rx_len);
+	cr_assert_eq(A->s[1].rx_len, 20000, "the stalled stream moved");
+	backend_respond(A, 3, 4, 10);
+	pump();
+	expect_answered(other, 4, 10);
+}
+
+/* The same for responses: a response stalled at a client that does not read has filled the
+ * backend connection's window; another response on it still comes through.
+ */
+Test(relay, stalled_response_stream_leaves_the_connection_window_to_others)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t stalled, other;
+
+	rig_start(&set, 20000, 65535);
+	rig.client.s[1].hold = true;
+	stalled = client_call(1, 0, true, "stalled");
+	other = client_call(2, 0, true, "other");
+	cr_assert_eq(stalled, 1);
+	pump();
+	backend_respond(A, 1, 5, BIG_BODY);
+	pump();
+	cr_assert_geq(A->s[1].tx_off, set.conn_window,
+		      "the stalled response did not fill the connection window");
+	backend_respond(A, 3, 6, 100000);
+	pump();
+	expect_answered(other, 6, 100000);
+	cr_assert_eq(rig.client.s[stalled].rx_len, 20000, "the stalled stream moved");
+}
+
+/* ---- replay ---- */
+
+/* RST_STREAM(REFUSED_STREAM): the backend did not process it (RFC 9113 §8.7). It goes to the
+ * other backend with the same headers and the body sent so far, and the rest follows there.
+ */
+Test(relay, refused_stream_is_replayed_with_its_headers_and_body)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call(11, 20000, false, "refused");
+	pump();
+	cr_assert_eq(A->requests, 1);
+	cr_assert_eq(A->s[1].rx_len, 20000);
+	backend_refuse(A, 1);
+	pump();
+	cr_assert_eq(B->requests, 1, "not replayed");
+	cr_assert(hdrs_equal(&B->s[1].hdrs, &A->s[1].hdrs), "the replay's headers differ");
+	cr_assert_str_eq(hdr(&B->s[1].hdrs, "x-tag"), "refused");
+	cr_assert(body_is(&B->s[1], 11, 20000), "the replay carried %zu bytes of 20000",
+		  B->s[1].rx_len);
+	peer_send(&rig.client, sid, 30000, true);
+	pump();
+	cr_assert(B->s[1].ended && body_is(&B->s[1], 11, 50000), "%zu bytes of 50000",
+		  B->s[1].rx_len);
+	cr_assert_eq(A->requests, 1);
+	cr_assert_eq(rig.p->stats.retries, 1);
+	backend_respond(B, 1, 12, 1000);
+	pump();
+	expect_answered(sid, 12, 1000);
+	cr_assert_eq(rig.p->stats.retries_live, 0, "the budget unit was not given back");
+}
+
+/* GOAWAY(last-stream-id 1): stream 3 was never processed and is replayed; stream 1 is the
+ * backend's to finish.
+ */
+Test(relay, stream_above_goaway_last_stream_id_is_replayed)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t kept, moved;
+
+	rig_start(&set, 65535, 65535);
+	kept = client_call(21, 3000, true, "kept");
+	moved = client_call(23, 3000, true, "moved");
+	pump();
+	cr_assert_eq(A->requests, 2);
+	cr_assert_eq(nghttp2_submit_goaway(A->ng, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0),
+		     0);
+	backend_respond(A, 1, 31, 500);
+	pump();
+	cr_assert_eq(B->requests, 1, "not replayed");
+	cr_assert_str_eq(hdr(&B->s[1].hdrs, "x-tag"), "moved");
+	cr_assert(B->s[1].ended && body_is(&B->s[1], 23, 3000));
+	backend_respond(B, 1, 33, 500);
+	pump();
+	expect_answered(kept, 31, 500);
+	expect_answered(moved, 33, 500);
+	cr_assert_eq(rig.p->stats.retries, 1);
+}
+
+/* The connection took the request but never became HTTP/2 (no SETTINGS before its timeout):
+ * nothing on it can have been processed, even though HEADERS went out.
+ */
+Test(relay, stream_on_a_connection_that_never_came_up_is_replayed)
+{
+	struct h2s_settings set = rig_settings();
+	struct h2s_upstream *up;
+	int32_t sid;
+
+	A->mute = true;
+	rig_start(&set, 65535, 65535);
+	sid = client_call(41, 3000, true, "unproven");
+	pump();
+	up = live_up(&rig.b[0]);
+	cr_assert(up && !up->settings_received);
+	cr_assert(daemon_stream(sid)->flags & H2S_ST_HEADERS_SENT, "the request never left");
+	up->timer.fire(&up->timer); /* the connect timeout, now */
+	pump();
+	cr_assert_null(live_up(&rig.b[0]));
+	cr_assert_eq(B->requests, 1, "not replayed");
+	cr_assert(B->s[1].ended && body_is(&B->s[1], 41, 3000));
+	backend_respond(B, 1, 42, 10);
+	pump();
+	expect_answered(sid, 42, 10);
+}
+
+/* A working connection lost after the request went: the backend may have processed it, so it
+ * is not replayed; the client gets UNAVAILABLE.
+ */
+Test(relay, stream_lost_with_a_working_connection_fails_unavailable)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call(51, 3000, true, "lost");
+	pump();
+	cr_assert_eq(A->requests, 1);
+	h2s_conn_close(&live_up(&rig.b[0])->c, "closed by peer");
+	pump();
+	cr_assert_eq(B->requests, 0, "replayed");
+	expect_unavailable(sid);
+	cr_assert_eq(rig.p->stats.retries, 0);
+}
+
+/* Response headers passed on: committed to that backend, a refusal now is the client's. */
+Test(relay, refusal_after_the_response_started_is_not_replayed)
+{
+	static const nghttp2_nv nv[] = { NV(":status", "200"),
+					 NV("content-type", "application/grpc") };
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call(61, 3000, true, "started");
+	pump();
+	cr_assert_eq(nghttp2_submit_headers(A->ng, NGHTTP2_FLAG_NONE, 1, NULL, nv, ARRAY_LEN(nv),
+					    NULL),
+		     0);
+	pump();
+	cr_assert_str_eq(hdr(&rig.client.s[sid].hdrs, ":status"), "200");
+	backend_refuse(A, 1);
+	pump();
+	cr_assert_eq(B->requests, 0, "replayed");
+	expect_reset(sid, NGHTTP2_REFUSED_STREAM);
+	cr_assert_eq(rig.p->stats.retries, 0);
+}
+
+/* replay_body_max is what a replay may carry: a refused stream that sent exactly that much is
+ * replayed, one byte more is not (its start is gone) and the refusal reaches the client.
+ */
+Test(relay, refusal_after_more_than_replay_body_max_is_not_replayed)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t fits, over;
+
+	set.replay_body_max = 1000;
+	rig_start(&set, 65535, 65535);
+	fits = client_call(71, 1000, true, "fits");
+	over = client_call(73, 1001, true, "over");
+	pump();
+	cr_assert_eq(A->s[1].rx_len, 1000);
+	cr_assert_eq(A->s[3].rx_len, 1001);
+	backend_refuse(A, 1);
+	backend_refuse(A, 3);
+	pump();
+	cr_assert_eq(B->requests, 1);
+	cr_assert_str_eq(hdr(&B->s[1].hdrs, "x-tag"), "fits");
+	cr_assert(body_is(&B->s[1], 71, 1000));
+	expect_reset(over, NGHTTP2_REFUSED_STREAM);
+	backend_respond(B, 1, 72, 10);
+	pump();
+	expect_answered(fits, 72, 10);
+}
+
+/* Budget max(retry_min 1, 0 % of the streams): of two streams refused together only the first
+ * is replayed, the other's refusal reaches the client. The replay holds its unit until a
+ * backend answers it: from its response headers on (the body may stream for long), the unit
+ * serves the next refusal.
+ */
+Test(relay, refusals_beyond_the_retry_budget_are_not_replayed)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t first, second, third;
+
+	set.retry_min = 1;
+	set.retry_percent = 0;
+	rig_start(&set, 65535, 65535);
+	first = client_call(81, 100, true, "first");
+	second = client_call(83, 100, true, "second");
+	pump();
+	cr_assert_eq(A->requests, 2);
+	backend_refuse(A, 1);
+	backend_refuse(A, 3);
+	pump();
+	cr_assert_eq(B->requests, 1);
+	cr_assert_str_eq(hdr(&B->s[1].hdrs, "x-tag"), "first");
+	expect_reset(second, NGHTTP2_REFUSED_STREAM);
+	cr_assert_eq(rig.p->stats.retries, 1);
+	cr_assert_eq(rig.p->stats.retries_denied, 1);
+	cr_assert_eq(rig.p->stats.retries_live, 1);
+
+	backend_answer(B, 1, 82);
+	pump();
+	cr_assert_str_eq(hdr(&rig.client.s[first].hdrs, ":status"), "200");
+	cr_assert_eq(rig.p->stats.retries_live, 0, "an answered replay still holds its unit");
+	third = client_call(85, 100, true, "third");
+	pump();
+	backend_refuse(A, 5);
+	pump();
+	cr_assert_eq(B->requests, 2, "the unit given back was not taken again");
+	cr_assert_str_eq(hdr(&B->s[3].hdrs, "x-tag"), "third");
+	peer_send(B, 1, 10, true);
+	backend_respond(B, 3, 86, 10);
+	pump();
+	expect_answered(first, 82, 10);
+	expect_answered(third, 86, 10);
+	cr_assert_eq(rig.p->stats.retries, 2);
+	cr_assert_eq(rig.p->stats.retries_live, 0);
+}
+
+/* max_attempts picks per stream: refused by both backends with 2 allowed, the client gets
+ * UNAVAILABLE from h2steer, and no backend a third copy.
+ */
+Test(relay, stream_refused_at_every_attempt_fails_unavailable)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	set.max_attempts = 2;
+	rig_start(&set, 65535, 65535);
+	sid = client_call(91, 100, true, "everyone-refuses");
+	pump();
+	backend_refuse(A, 1);
+	pump();
+	cr_assert_eq(B->requests, 1);
+	backend_refuse(B, 1);
+	pump();
+	cr_assert_eq(A->requests, 1, "a third attempt");
+	cr_assert_eq(B->requests, 1);
+	expect_unavailable(sid);
+	cr_assert_eq(rig.picks, 2);
+}
+
+/* The client gives up mid-request: the backend is told (RST_STREAM CANCEL) without waiting
+ * for anything of its own, not left to finish an RPC nobody waits for.
+ */
+Test(relay, client_reset_cancels_the_backend_stream_at_once)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call(101, 1000, false, "cancelled");
+	pump();
+	cr_assert(A->s[1].opened);
+	cr_assert_eq(A->s[1].rx_len, 1000);
+	cr_assert_eq(nghttp2_submit_rst_stream(rig.client.ng, NGHTTP2_FLAG_NONE, sid,
+					       NGHTTP2_CANCEL),
+		     0);
+	pump();
+	cr_assert(A->s[1].reset, "the backend's stream was not reset");
+	cr_assert_eq(A->s[1].reset_code, NGHTTP2_CANCEL, "reset with %s",
+		     nghttp2_http2_strerror(A->s[1].reset_code));
+	cr_assert_eq(rig.p->stats.streams_live, 0, "the daemon still holds the stream");
+}
+
+/* ---- the retry budget (retry.c) ---- */
+
+static struct h2s_settings budget(uint32_t retry_min, uint32_t retry_percent)
+{
+	struct h2s_settings set;
+
+	h2s_settings_default(&set);
+	set.retry_min = retry_min;
+	set.retry_percent = retry_percent;
+	return set;
+}
+
+/* Takes that succeed in a row; the first refusal is counted. */
+static unsigned take_all(struct h2s_stats *s, const struct h2s_settings *set)
+{
+	unsigned n = 0;
+
+	while (h2s_retry_take(s, set))
+		cr_assert_lt(++n, 100000);
+	return n;
+}
+
+Test(retry, budget_is_retry_min_while_few_streams_are_live)
+{
+	struct h2s_settings set = budget(3, 10);
+	struct h2s_stats s = { .streams_live = 20 }; /* 10 % of 20 = 2 < 3 */
+
+	cr_assert_eq(take_all(&s, &set), 3);
+	cr_assert_eq(s.retries, 3);
+	cr_assert_eq(s.retries_live, 3);
+	cr_assert_eq(s.retries_denied, 1);
+}
+
+Test(retry, budget_is_retry_percent_of_the_live_streams_when_more)
+{
+	struct h2s_settings set = budget(3, 10);
+	struct h2s_stats s = { .streams_live = 205 }; /* 10 % of 205 = 20 (rounded down) */
+
+	cr_assert_eq(take_all(&s, &set), 20);
+	cr_assert_eq(s.retries_live, 20);
+}
+
+Test(retry, denied_takes_are_counted_and_hold_nothing)
+{
+	struct h2s_settings set = budget(1, 0);
+	struct h2s_stats s = { .streams_live = 50 };
+
+	cr_assert(h2s_retry_take(&s, &set));
+	for (int i = 0; i < 5; i++)
+		cr_assert_not(h2s_retry_take(&s, &set));
+	cr_assert_eq(s.retries_denied, 5);
+	cr_assert_eq(s.retries, 1);
+	cr_assert_eq(s.retries_live, 1);
+}
+
+Test(retry, a_unit_given_back_can_be_taken_again)
+{
+	struct h2s_settings set = budget(2, 0);
+	struct h2s_stats s = { .streams_live = 10 };
+
+	cr_assert_eq(take_all(&s, &set), 2);
+	h2s_retry_give_back(&s);
+	cr_assert_eq(s.retries_live, 1);
+	cr_assert(h2s_retry_take(&s, &set));
+	cr_assert_not(h2s_retry_take(&s, &set));
+	cr_assert_eq(s.retries, 3);
+}
+
+/* The budget is taken against the streams live at the time: more streams, more room. */
+Test(retry, budget_grows_with_the_live_streams)
+{
+	struct h2s_settings set = budget(0, 50);
+	struct h2s_stats s = { .streams_live = 4 };
+
+	cr_assert_eq(take_all(&s, &set), 2);
+	s.streams_live = 10;
+	cr_assert_eq(take_all(&s, &set), 3);
+	cr_assert_eq(s.retries_live, 5);
+}
