@@ -3,6 +3,7 @@
 
 #include "addr.h"
 #include "cgroup.h"
+#include "loader.h"
 #include "log.h"
 #include "maps.h"
 

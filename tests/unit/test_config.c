@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct h2s_options o;
@@ -614,6 +615,21 @@ Test(options, check_config_reads_the_file)
 	cr_assert(strstr(err, ":1:14: max_streams must be from 1"), "%s", err);
 }
 
+/* A config that is not a regular file is refused at once: a FIFO would block the start (and
+ * SIGTERM with it) until someone writes to it, a device might never end.
+ */
+Test(options, config_that_is_not_a_regular_file_is_refused_at_once, .timeout = 5)
+{
+	snprintf(cfg_path, sizeof(cfg_path), "/tmp/h2s-unit-fifo-%d", (int)getpid());
+	cr_assert_eq(mkfifo(cfg_path, 0600), 0, "mkfifo: %s", strerror(errno));
+	cr_assert_eq(PARSE("h2steerd", "-c", cfg_path), -EINVAL);
+	cr_assert(strstr(err, "not a regular file"), "%s", err);
+	h2s_options_free(&o);
+	h2s_options_init(&o);
+	cr_assert_eq(PARSE("h2steerd", "-c", "/dev/zero"), -EINVAL);
+	cr_assert(strstr(err, "not a regular file"), "%s", err);
+}
+
 Test(options, unknown_long_option)
 {
 	expect_parse_error("'--bogus'", "h2steerd", "--bogus");
@@ -1086,6 +1102,7 @@ static const struct setting_doc {
 	S("handshake_timeout_ms", handshake_timeout_ms, 1, 600000),
 	S("upstream_idle_ms", upstream_idle_ms, 1, 86400000),
 	S("drain_timeout_ms", drain_timeout_ms, 0, 3600000),
+	S("takeover_timeout_ms", takeover_timeout_ms, 100, 600000),
 	S("retry_percent", retry_percent, 0, 100),
 	S("retry_min", retry_min, 0, 1000000),
 	S("replay_body_max", replay_body_max, 0, 16u << 20),

@@ -1,8 +1,10 @@
 /* log.c — see log.h. */
 #include "log.h"
 
-#include <bpf/libbpf.h>
+#include "clock.h"
+
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +20,7 @@ enum h2s_log_level h2s_log_get_level(void)
 	return max_level;
 }
 
-static void vlog(enum h2s_log_level level, const char *fmt, va_list ap)
+void h2s_vlog(enum h2s_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;
@@ -39,22 +41,33 @@ void h2s_log(enum h2s_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(level, fmt, ap);
+	h2s_vlog(level, fmt, ap);
 	va_end(ap);
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+void h2s_log_limited(struct h2s_log_limit *lim, enum h2s_log_level level, const char *fmt, ...)
 {
-	/* libbpf's warnings are mostly expected probes: demote each level by one. */
-	enum h2s_log_level l = level == LIBBPF_WARN ? H2S_LOG_NOTICE
-			     : level == LIBBPF_INFO ? H2S_LOG_DEBUG
-						    : H2S_LOG_DEBUG + 1;
+	uint64_t now = h2s_now_ms(), next = __atomic_load_n(&lim->next_ms, __ATOMIC_RELAXED);
+	uint64_t held;
+	char line[900];
+	va_list ap;
 
-	vlog(l, fmt, ap);
-	return 0;
-}
-
-void h2s_log_route_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
+	if (level > max_level)
+		return;
+	/* Several loops may share a call site: one of them wins the interval, the rest count. */
+	if (now < next || !__atomic_compare_exchange_n(&lim->next_ms, &next,
+						       now + H2S_LOG_LIMIT_MS, false,
+						       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&lim->held, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	held = __atomic_exchange_n(&lim->held, 0, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (held)
+		h2s_log(level, "%s (and %llu more like it in the last %d s)", line,
+			(unsigned long long)held, H2S_LOG_LIMIT_MS / 1000);
+	else
+		h2s_log(level, "%s", line);
 }

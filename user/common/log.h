@@ -4,6 +4,9 @@
 #ifndef H2S_LOG_H
 #define H2S_LOG_H
 
+#include <stdarg.h>
+#include <stdint.h>
+
 enum h2s_log_level {
 	H2S_LOG_ERR = 3,
 	H2S_LOG_WARNING = 4,
@@ -15,10 +18,24 @@ enum h2s_log_level {
 /* Messages above this level are dropped. Default: info. */
 void h2s_log_set_level(enum h2s_log_level max);
 enum h2s_log_level h2s_log_get_level(void);
-/* Route libbpf's own messages through h2s_log, one level quieter than libbpf asks for. */
-void h2s_log_route_libbpf(void);
-
 void h2s_log(enum h2s_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void h2s_vlog(enum h2s_log_level level, const char *fmt, va_list ap);
+
+/* What a peer can make happen at will (a flood, a bad request, a stuck client) is logged at
+ * most once per H2S_LOG_LIMIT_MS per call site, with the count of the lines held back: seen at
+ * the default level, never a flood.
+ */
+#define H2S_LOG_LIMIT_MS 10000
+struct h2s_log_limit {
+	uint64_t next_ms, held;
+};
+void h2s_log_limited(struct h2s_log_limit *lim, enum h2s_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define log_limited(level, ...)                                   \
+	do {                                                       \
+		static struct h2s_log_limit lim_;                   \
+		h2s_log_limited(&lim_, level, __VA_ARGS__);        \
+	} while (0)
 
 #define log_err(...) h2s_log(H2S_LOG_ERR, __VA_ARGS__)
 #define log_warn(...) h2s_log(H2S_LOG_WARNING, __VA_ARGS__)

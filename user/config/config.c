@@ -2,16 +2,17 @@
 #include "config.h"
 
 #include "addr.h"
-#include "strbuf.h"
 #include "log.h"
 #include "maps.h"
 #include "pods.h"
 #include "spec.h"
+#include "strbuf.h"
 #include "yamlpos.h"
 
 #include <cyaml/cyaml.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the YAML document as libcyaml fills it ---- */
 
@@ -75,6 +78,7 @@ static const struct setting {
 	S("handshake_timeout_ms", handshake_timeout_ms, 1, 600000),
 	S("upstream_idle_ms", upstream_idle_ms, 1, 86400000),
 	S("drain_timeout_ms", drain_timeout_ms, 0, 3600000),
+	S("takeover_timeout_ms", takeover_timeout_ms, 100, 600000),
 	S("retry_percent", retry_percent, 0, 100),
 	S("retry_min", retry_min, 0, 1000000),
 	S("replay_body_max", replay_body_max, 0, 16u << 20),
@@ -712,16 +716,33 @@ int h2s_options_load_yaml(struct h2s_options *o, const char *text, size_t len, c
 	return rc;
 }
 
+/* A config file is a regular file (a ConfigMap's symlinks lead to one) of sane size: a FIFO
+ * would block the start for ever (and SIGTERM with it), a device never end.
+ */
+#define CONFIG_FILE_MAX (16 << 20)
+
 static int load_file(struct h2s_options *o, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f;
 	char *text = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int rc;
 
-	if (!f)
+	if (fd < 0)
 		return h2s_einval(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		close(fd);
+		return h2s_einval(err, errlen, "config file %s: %s", path,
+				  !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return h2s_einval(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+	}
 	n = getdelim(&text, &cap, '\0', f);
 	fclose(f);
 	if (n < 0) {

@@ -15,6 +15,7 @@ void h2s_settings_default(struct h2s_settings *s)
 		.handshake_timeout_ms = 10000,
 		.upstream_idle_ms = 60000,
 		.drain_timeout_ms = 30000,
+		.takeover_timeout_ms = 30000,
 		.max_attempts = 5,
 		.retry_percent = 10,
 		.retry_min = 10,

@@ -32,6 +32,10 @@ struct h2s_settings {
 	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
 	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
+	/* A daemon taking over has this long from getting our sockets to saying it serves;
+	 * then we take the node back (it is stuck, holding the control socket and metrics).
+	 */
+	uint32_t takeover_timeout_ms;
 	uint32_t max_attempts;      /* picks per stream (replays of unprocessed streams) */
 	/* Safe retry budget: replayed streams not answered yet <= max(retry_min, retry_percent%
 	 * of the streams in flight); a stream is replayed only with at most replay_body_max

@@ -25,9 +25,15 @@
 
 /* A request is one line (a takeover names a pin dir); anything longer is refused. */
 #define REQ_MAX 640
+/* A client has this long to send its line and read the answer, and at most CLIENTS_MAX are
+ * served at once: one that never finishes its line, or never reads, cannot pile up.
+ */
+#define CLIENT_TIMEOUT_MS 5000
+#define CLIENTS_MAX 256
 
 struct ctl_client {
 	struct h2s_watch w;
+	struct h2s_timer timer; /* CLIENT_TIMEOUT_MS */
 	struct h2s_reap reap;
 	struct h2s_control *ctl;
 	char req[REQ_MAX];
@@ -43,6 +49,7 @@ struct h2s_control {
 	struct h2s_watch w;
 	char path[108];
 	struct ctl_client *clients;
+	int nclients;
 };
 
 static double age_s(uint64_t since_ms)
@@ -344,10 +351,21 @@ static void client_close(struct ctl_client *c)
 			*pp = c->next;
 			break;
 		}
+	c->ctl->nclients--;
+	h2s_timer_cancel(&c->ctl->d->p.loop, &c->timer);
 	h2s_watch_del(&c->ctl->d->p.loop, &c->w);
 	close(c->w.fd);
 	c->reap.free = client_free;
 	h2s_loop_defer_free(&c->ctl->d->p.loop, &c->reap);
+}
+
+static void client_timeout(struct h2s_timer *t)
+{
+	struct ctl_client *c = h2s_container_of(t, struct ctl_client, timer);
+
+	log_limited(H2S_LOG_WARNING, "control socket: a request %s within %d ms: closed",
+		    c->out ? "was not read" : "did not end its line", CLIENT_TIMEOUT_MS);
+	client_close(c);
 }
 
 static void client_io(struct h2s_watch *w, uint32_t events)
@@ -369,14 +387,16 @@ static void client_io(struct h2s_watch *w, uint32_t events)
 		}
 		c->rlen += (size_t)n;
 		c->req[c->rlen] = '\0';
-		nl = strchr(c->req, '\n');
+		nl = memchr(c->req, '\n', c->rlen); /* not strchr: the line may hold a NUL */
 		if (!nl) {
 			if (c->rlen == sizeof(c->req) - 1)
 				client_close(c); /* no request is that long */
 			return;
 		}
 		*nl = '\0';
-		if (!strncmp(c->req, H2S_TAKEOVER_REQUEST " ", sizeof(H2S_TAKEOVER_REQUEST))) {
+		if (strlen(c->req) != (size_t)(nl - c->req)) {
+			c->out = error_json("the request has a NUL byte");
+		} else if (!strncmp(c->req, H2S_TAKEOVER_REQUEST " ", sizeof(H2S_TAKEOVER_REQUEST))) {
 			int rc = h2s_daemon_hand_over(c->ctl->d, w->fd,
 						      c->req + sizeof(H2S_TAKEOVER_REQUEST));
 
@@ -419,6 +439,13 @@ static void on_accept(struct h2s_watch *w, uint32_t events)
 
 		if (fd < 0)
 			return;
+		if (ctl->nclients >= CLIENTS_MAX) {
+			log_limited(H2S_LOG_WARNING,
+				    "control socket: %d requests already open, closing another one",
+				    CLIENTS_MAX);
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -427,13 +454,16 @@ static void on_accept(struct h2s_watch *w, uint32_t events)
 		c->ctl = ctl;
 		c->w.fd = fd;
 		c->w.on_io = client_io;
+		c->timer.fire = client_timeout;
 		if (h2s_watch_add(&ctl->d->p.loop, &c->w, EPOLLIN) < 0) {
 			close(fd);
 			free(c);
 			return;
 		}
+		h2s_timer_arm(&ctl->d->p.loop, &c->timer, CLIENT_TIMEOUT_MS);
 		c->next = ctl->clients;
 		ctl->clients = c;
+		ctl->nclients++;
 	}
 }
 

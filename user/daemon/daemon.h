@@ -62,6 +62,7 @@ struct h2s_daemon {
 	bool left;           /* another daemon may own the node: only our own streams remain */
 	bool handed_sockets; /* a new daemon has our listening sockets (capture is its now) */
 	struct h2s_watch handover; /* the new daemon's connection until it says "ready" */
+	struct h2s_timer handover_timer; /* ... which it must within takeover_timeout_ms */
 	struct h2s_flush stop_flush, handover_flush, leave_flush, takeback_flush;
 	struct h2s_timer drain_timer, linger_timer;
 };

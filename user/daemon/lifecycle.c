@@ -173,11 +173,25 @@ static void on_signal(struct h2s_watch *w, uint32_t events)
 
 static void end_handover(struct h2s_daemon *d)
 {
+	h2s_timer_cancel(&d->p.loop, &d->handover_timer);
 	if (d->handover.fd < 0)
 		return;
 	h2s_watch_del(&d->p.loop, &d->handover);
 	close(d->handover.fd);
 	d->handover.fd = -1;
+}
+
+/* The new daemon has our sockets, the control socket and the metrics port, but has not said
+ * it serves: it is stuck (or very slow). Serve again rather than leave the node half-owned.
+ */
+static void handover_expired(struct h2s_timer *t)
+{
+	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, handover_timer);
+
+	log_warn("takeover: the new daemon did not say it serves within %u ms (takeover_timeout_ms)",
+		 d->p.set.takeover_timeout_ms);
+	h2s_watch_set(&d->p.loop, &d->handover, 0);
+	h2s_flush_queue(&d->p.loop, &d->takeback_flush);
 }
 
 /* Phase 1, after the turn that answered: let the new daemon have what it binds and locks. */
@@ -307,6 +321,7 @@ int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 		d->handover.fd = -1;
 		h2s_flush_queue(&d->p.loop, &d->leave_flush);
 	}
+	h2s_timer_arm(&d->p.loop, &d->handover_timer, d->p.set.takeover_timeout_ms);
 	h2s_flush_queue(&d->p.loop, &d->handover_flush);
 	return 0;
 }
@@ -316,6 +331,7 @@ int h2s_daemon_hand_over(struct h2s_daemon *d, int fd, const char *pin_dir)
 void h2s_lifecycle_init_worker(struct h2s_daemon *w)
 {
 	w->handover.fd = -1;
+	w->handover_timer.fire = handover_expired;
 	w->drain_timer.fire = drain_expired;
 	w->linger_timer.fire = linger_over;
 }

@@ -344,3 +344,19 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state)
 	}
 	h2s_loader_unlock(l);
 }
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf's warnings are mostly expected probes: demote each level by one. */
+	enum h2s_log_level l = level == LIBBPF_WARN ? H2S_LOG_NOTICE
+			     : level == LIBBPF_INFO ? H2S_LOG_DEBUG
+						    : H2S_LOG_DEBUG + 1;
+
+	h2s_vlog(l, fmt, ap);
+	return 0;
+}
+
+void h2s_log_route_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}

@@ -49,4 +49,7 @@ void h2s_loader_stop(struct h2s_loader *l, bool keep_state);
 /* Make sure a bpffs is mounted at /sys/fs/bpf when the pin dir lives there. */
 int h2s_bpffs_ensure(const char *pin_dir, char *err, size_t errlen);
 
+/* Route libbpf's own messages through h2s_log, one level quieter than libbpf asks for. */
+void h2s_log_route_libbpf(void);
+
 #endif /* H2S_LOADER_H */
