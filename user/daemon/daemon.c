@@ -2,10 +2,7 @@
 #include "daemon.h"
 
 #include "addr.h"
-#include "discovery.h"
-#include "dns.h"
 #include "h2_server.h"
-#include "h2_upstream.h"
 #include "hash.h"
 #include "config.h"
 #include "control.h"
@@ -14,7 +11,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "pods.h"
-#include "splice.h"
 #include "maps.h"
 #include "takeover.h"
 #include "workers.h"
