@@ -5,8 +5,10 @@ the machine's network. The daemon lives in the node's namespace."""
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -15,7 +17,7 @@ import h2slab
 sys.path.insert(0, os.path.join(h2slab.TOP, "tools"))
 import cnirun  # noqa: E402
 
-CNI = os.path.join(h2slab.TOP, "build", "h2steer-cni")
+CNI = os.path.join(h2slab.BUILD, "h2steer-cni")
 POD_PORT = 15001
 
 
@@ -43,8 +45,11 @@ class PodNet:
                           "dataDir": os.path.join(lab.tmp, "ipam"),
                           "routes": [{"dst": "0.0.0.0/0"}] +
                           ([{"dst": "::/0"}] if dual_stack else [])}},
+                # The runtime's cgroup paths start at the lab's cgroup, not at the real root:
+                # a pod's kubepods.slice/... is then the lab's and goes with it.
                 {"type": "h2steer-cni", "pinDir": pin_dir, "stateDir": self.state_dir,
-                 "port": POD_PORT},
+                 "port": POD_PORT, "cgroupRoot": lab.cgroup,
+                 "capabilities": {"cgroupPath": True}},
             ]}
         self.chain = cnirun.Chain(self.conflist, ["/usr/lib/cni", os.path.dirname(CNI)],
                                   self.node)
@@ -59,11 +64,11 @@ class PodNet:
                                                   "net.ipv6.conf.all.accept_dad=0"], check=True)
         return ns
 
-    def add_pod(self, name):
+    def add_pod(self, name, args="", capability_args=None):
         """A pod on the bridge; returns its namespace and its address (IPv6 when dual
         stack)."""
         ns = self._netns()
-        result = self.chain.add(name, f"/run/netns/{ns}")
+        result = self.chain.add(name, f"/run/netns/{ns}", args, capability_args)
         ips = [i["address"].split("/")[0] for i in result["ips"]]
         ip = next((i for i in ips if ":" in i), ips[0]) if self.dual_stack else ips[0]
         self.pods[name] = (ns, ip)
@@ -192,6 +197,72 @@ def test_ipv6_pod_client_over_a_dual_stack_cni_network(lab):
     assert r["dials"] == 1 and r["ok"] == 600, r
     print(f"IPv6 pod client: {r['by_backend']}")
     assert r["by_backend"] == {b.id: 200 for b in backends}, r["by_backend"]
+
+
+def kubernetes_sandbox(lab):
+    """A sandbox as containerd's CRI plugin sets one up for kubelet with the systemd cgroup
+    driver: a 64-hex ID, its CNI_ARGS, its cgroupPath; and that cgroup made (kubelet and systemd
+    would) under the lab's cgroup, where the test's conflist says the paths start."""
+    sandbox, uid = secrets.token_hex(32), str(uuid.uuid4())
+    args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=greeter-7d9f8c-x2x4k;"
+            f"K8S_POD_INFRA_CONTAINER_ID={sandbox};K8S_POD_UID={uid}")
+    pod_slice = f"kubepods-besteffort-pod{uid.replace('-', '_')}.slice"
+    cgroup_path = f"{pod_slice}:cri-containerd:{sandbox}"
+    rel = os.path.relpath(lab.cgroup, lab.root)
+    for step in ("kubepods.slice", "kubepods-besteffort.slice", pod_slice,
+                 f"cri-containerd-{sandbox}.scope"):
+        rel = os.path.join(rel, step)
+        scope = lab.make_cgroup(rel)
+    return sandbox, uid, args, cgroup_path, scope
+
+
+def test_kubernetes_sandbox_with_a_runtime_id_args_and_systemd_cgroup(lab, podnet):
+    """What containerd sends (64-hex CNI_CONTAINERID, K8S_POD_* in CNI_ARGS, a systemd-driver
+    cgroupPath) registers through the real chain; the daemon, started afterwards, loads the
+    record; the pod's RPCs are captured; DEL removes it all."""
+    vip = f"10.96.{podnet.net}.12:50051"
+    ns_b, ip_b = podnet.add_pod("backend")
+    be = h2slab.Backend(lab, "pod-be", host=ip_b, port=50051, netns=ns_b)
+    sandbox, uid, args, cgroup_path, scope = kubernetes_sandbox(lab)
+    ns, _ = podnet.add_pod(sandbox, args, {"cgroupPath": cgroup_path})
+
+    record_path = os.path.join(podnet.state_dir, f"{sandbox}.eth0.json")
+    with open(record_path) as f:
+        record = json.load(f)
+    assert record["container_id"] == sandbox, record
+    assert record["kubernetes"] == {"namespace": "demo", "name": "greeter-7d9f8c-x2x4k",
+                                    "uid": uid, "infra_container_id": sandbox}, record
+    assert record["cgroup"] == scope and record["cgroup_id"] == os.stat(scope).st_ino, record
+
+    d = podnet.start_daemon({vip: [be.addr]})
+    d.proc.wait_for(f"pod demo/greeter-7d9f8c-x2x4k registered from {record_path}")
+    listed = [p for p in lab.cli(d, "pod", "list", json_out=True).json
+              if p["netns_cookie"] == record["netns_cookie"]]
+    # The map entry has 63 characters for the ID: its beginning, then a hash of the whole.
+    assert len(listed) == 1 and listed[0]["container_id"].startswith(sandbox[:40]), listed
+    podnet.chain.check(sandbox, f"/run/netns/{ns}")
+    r = lab.client(vip, "unary", "-n", 50, netns=ns, in_cgroup=scope)
+    assert r["ok"] == 50 and r["by_backend"] == {be.id: 50}, r
+
+    podnet.delete_pod(sandbox)
+    assert not os.path.exists(record_path)
+    assert not [p for p in lab.cli(d, "pod", "list", json_out=True).json
+                if p["netns_cookie"] == record["netns_cookie"]]
+
+
+def test_cni_add_with_a_cgroup_that_does_not_exist_fails_clearly(lab, podnet):
+    """A cgroupPath naming no cgroup fails ADD with h2steer-cni's code 100 and the path it
+    looked for, and leaves no record."""
+    sandbox = secrets.token_hex(32)
+    cgroup_path = f"kubepods-besteffort-pod{uuid.uuid4().hex}.slice:cri-containerd:{sandbox}"
+    with pytest.raises(cnirun.CniError) as e:
+        podnet.add_pod(sandbox, "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo",
+                       {"cgroupPath": cgroup_path})
+    err = e.value.result
+    assert e.value.plugin == "h2steer-cni" and err["code"] == 100, err
+    assert "does not exist" in err["details"] and "/kubepods.slice/" in err["details"], err
+    assert not os.path.exists(os.path.join(podnet.state_dir, f"{sandbox}.eth0.json"))
+    podnet.chain.delete(sandbox, "")  # what a runtime does after a failed ADD
 
 
 @pytest.mark.parametrize("conf,code,words", [

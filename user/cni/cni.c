@@ -2,6 +2,7 @@
 #include "cni.h"
 
 #include "addr.h"
+#include "cgroup.h"
 #include "pods.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const versions[] = { H2S_CNI_VERSIONS };
 
@@ -47,7 +49,7 @@ int h2s_cni_conf_parse(const char *text, size_t len, struct h2s_cni_conf *c, cha
 		       size_t errlen)
 {
 	json_error_t jerr;
-	json_t *port, *prev;
+	json_t *port, *prev, *rt;
 	bool known = false;
 	int rc;
 
@@ -75,9 +77,17 @@ int h2s_cni_conf_parse(const char *text, size_t len, struct h2s_cni_conf *c, cha
 	    (rc = opt_string(c->root, "stateDir", H2S_POD_STATE_DIR_DEFAULT, &c->state_dir, err,
 			     errlen)))
 		return rc;
-	if (c->pin_dir[0] != '/' || c->state_dir[0] != '/')
+	if ((rc = opt_string(c->root, "cgroupRoot", NULL, &c->cgroup_root, err, errlen)))
+		return rc;
+	if (c->pin_dir[0] != '/' || c->state_dir[0] != '/' ||
+	    (c->cgroup_root && c->cgroup_root[0] != '/'))
 		return fail(err, errlen, H2S_CNI_ERR_CONFIG,
-			    "pinDir and stateDir must be absolute paths");
+			    "pinDir, stateDir and cgroupRoot must be absolute paths");
+	rt = json_object_get(c->root, "runtimeConfig");
+	if (rt && !json_is_object(rt))
+		return fail(err, errlen, H2S_CNI_ERR_CONFIG, "runtimeConfig: not an object");
+	if (rt && (rc = opt_string(rt, "cgroupPath", NULL, &c->cgroup_path, err, errlen)))
+		return rc;
 	port = json_object_get(c->root, "port");
 	c->port = H2S_CNI_PORT_DEFAULT;
 	if (port) {
@@ -140,18 +150,18 @@ int h2s_cni_pod_of(const struct h2s_cni_conf *c, const char *container_id, const
 {
 	bool have4 = false, have6 = false;
 	json_t *ips, *v;
+	const char *bad = h2s_pod_container_id_invalid(container_id);
 	int want;
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
-	if (!*container_id || strlen(container_id) >= sizeof(p->container_id))
-		return fail(err, errlen, H2S_CNI_ERR_ENV,
-			    "CNI_CONTAINERID: 1 to %zu characters expected",
-			    sizeof(p->container_id) - 1);
+	if (bad)
+		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_CONTAINERID: %s (1 to %zu characters)",
+			    bad, H2S_POD_CONTAINER_ID_MAX);
 	if (!*ifname || strlen(ifname) >= sizeof(p->ifname))
 		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_IFNAME: 1 to %zu characters expected",
 			    sizeof(p->ifname) - 1);
-	memcpy(p->container_id, container_id, strlen(container_id));
+	h2s_pod_set_container_id(p, container_id);
 	memcpy(p->ifname, ifname, strlen(ifname));
 	if (!c->prev_result)
 		return fail(err, errlen, H2S_CNI_ERR_CONFIG,
@@ -190,6 +200,107 @@ int h2s_cni_pod_of(const struct h2s_cni_conf *c, const char *container_id, const
 			    "prevResult has no address with a gateway on %s: the pod could not "
 			    "reach the daemon (set isGateway on the bridge plugin)",
 			    ifname);
+	return 0;
+}
+
+/* The longest Kubernetes name (a DNS subdomain: a pod's name). */
+#define K8S_NAME_MAX 253
+
+int h2s_cni_args_parse(const char *text, struct h2s_cni_args *a, char *err, size_t errlen)
+{
+	const struct {
+		const char *key;
+		const char **val;
+	} keys[] = {
+		{ "K8S_POD_NAMESPACE", &a->k8s_namespace },
+		{ "K8S_POD_NAME", &a->k8s_name },
+		{ "K8S_POD_UID", &a->k8s_uid },
+		{ "K8S_POD_INFRA_CONTAINER_ID", &a->k8s_infra_container_id },
+	};
+	const char *unknown = NULL, *bad;
+	bool ignore_unknown = false;
+	char *pair, *next;
+
+	memset(a, 0, sizeof(*a));
+	if (!text || !*text)
+		return 0;
+	a->buf = strdup(text);
+	if (!a->buf)
+		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_ARGS: out of memory");
+	for (pair = a->buf; pair; pair = next) {
+		char *eq = strchr(pair, '=');
+		size_t i;
+
+		next = strchr(pair, ';');
+		if (next)
+			*next++ = '\0';
+		if (!eq || eq == pair || strchr(eq + 1, '='))
+			return fail(err, errlen, H2S_CNI_ERR_ENV,
+				    "CNI_ARGS: '%s' is not KEY=VALUE (pairs are separated by ';')",
+				    pair);
+		*eq = '\0';
+		if (!strcmp(pair, "IgnoreUnknown")) {
+			bool yes = !strcasecmp(eq + 1, "1") || !strcasecmp(eq + 1, "true");
+
+			if (!yes && strcasecmp(eq + 1, "0") && strcasecmp(eq + 1, "false"))
+				return fail(err, errlen, H2S_CNI_ERR_ENV,
+					    "CNI_ARGS: IgnoreUnknown=%s: 1, true, 0 or false "
+					    "expected",
+					    eq + 1);
+			ignore_unknown = yes;
+			continue;
+		}
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && strcmp(pair, keys[i].key); i++)
+			;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			unknown = unknown ? unknown : pair;
+			continue;
+		}
+		/* Empty is "not given", as a runtime that knows no value sends it. Anything else
+		 * must be a name: it goes into the pod's record and the daemon's log.
+		 */
+		bad = eq[1] ? h2s_pod_name_invalid(eq + 1, K8S_NAME_MAX) : NULL;
+		if (bad)
+			return fail(err, errlen, H2S_CNI_ERR_ENV,
+				    "CNI_ARGS: %s='%s': %s (a Kubernetes name of up to %d characters "
+				    "expected)",
+				    pair, eq + 1, bad, K8S_NAME_MAX);
+		*keys[i].val = eq[1] ? eq + 1 : NULL;
+	}
+	if (unknown && !ignore_unknown)
+		return fail(err, errlen, H2S_CNI_ERR_ENV,
+			    "CNI_ARGS: unknown key %s (h2steer-cni knows K8S_POD_NAMESPACE, "
+			    "K8S_POD_NAME, K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID; "
+			    "IgnoreUnknown=1 lets others pass)",
+			    unknown);
+	return 0;
+}
+
+void h2s_cni_args_free(struct h2s_cni_args *a)
+{
+	free(a->buf);
+	memset(a, 0, sizeof(*a));
+}
+
+int h2s_cni_pod_cgroup(const struct h2s_cni_conf *c, char *out, size_t len, __u64 *id, char *err,
+		       size_t errlen)
+{
+	char rel[4096], why[4200];
+	uint64_t cg_id;
+	int code = 0;
+
+	*out = '\0';
+	*id = 0;
+	if (!c->cgroup_path)
+		return 0;
+	if (h2s_cgroup_runtime_path(c->cgroup_path, rel, sizeof(rel), why, sizeof(why)) < 0)
+		code = H2S_CNI_ERR_CONFIG;
+	else if (h2s_cgroup_lookup(c->cgroup_root, rel, out, len, &cg_id, why, sizeof(why)) < 0)
+		code = H2S_CNI_ERR_PLUGIN;
+	if (code)
+		return fail(err, errlen, code, "runtimeConfig.cgroupPath %s: %s", c->cgroup_path,
+			    why);
+	*id = cg_id;
 	return 0;
 }
 

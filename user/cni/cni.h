@@ -7,7 +7,16 @@
  *    "stateDir": "/run/h2steer/pods",        (optional, this default)
  *    "port": 15001,                          (optional: the daemon's listener port on the
  *                                             pods' gateway, this default)
+ *    "cgroupRoot": "/sys/fs/cgroup",         (optional: where the runtime's cgroup paths
+ *                                             start; default: the cgroup v2 mount point)
+ *    "capabilities": {"cgroupPath": true},   (the runtime then passes the pod's cgroup:
+ *    "runtimeConfig": {"cgroupPath": "..."}, see h2s_cgroup_runtime_path() for its forms)
  *    "prevResult": {...}}                    (ADD and CHECK: what the plugins before gave)
+ *
+ * and in the environment, besides CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS and CNI_IFNAME,
+ * CNI_ARGS as kubelet's runtimes (containerd, CRI-O) set it:
+ *   IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=greeter-7d9f8c-x2x4k;
+ *   K8S_POD_INFRA_CONTAINER_ID=<64 hex>;K8S_POD_UID=<uuid>
  */
 #ifndef H2S_CNI_H
 #define H2S_CNI_H
@@ -37,7 +46,9 @@ struct h2s_cni_conf {
 	const char *pin_dir;
 	const char *state_dir;
 	__u16 port;
-	json_t *prev_result; /* NULL when absent (borrowed from root) */
+	const char *cgroup_root; /* NULL: the cgroup v2 mount point */
+	const char *cgroup_path; /* runtimeConfig.cgroupPath; NULL when absent */
+	json_t *prev_result;     /* NULL when absent (borrowed from root) */
 };
 
 /* Parse the network configuration. Returns 0, or a CNI error code with a one-line reason in
@@ -52,6 +63,25 @@ void h2s_cni_conf_free(struct h2s_cni_conf *c);
  */
 int h2s_cni_pod_of(const struct h2s_cni_conf *c, const char *container_id, const char *ifname,
 		   struct h2s_pod *p, char *err, size_t errlen);
+
+/* CNI_ARGS, by libcni's rules: "KEY=VALUE" pairs separated by ';'; a key h2steer-cni does not
+ * know fails unless IgnoreUnknown is 1 or true (any case). The K8S_POD_* values must be names
+ * (h2s_pod_name_invalid(), up to 253 characters): they end up in the pod's record and the
+ * daemon's log. Returns 0 or H2S_CNI_ERR_ENV (with err); h2s_cni_args_free() either way.
+ */
+struct h2s_cni_args {
+	char *buf; /* a copy of CNI_ARGS the members point into (owned) */
+	const char *k8s_namespace, *k8s_name, *k8s_uid, *k8s_infra_container_id; /* NULL: none */
+};
+int h2s_cni_args_parse(const char *text, struct h2s_cni_args *a, char *err, size_t errlen);
+void h2s_cni_args_free(struct h2s_cni_args *a);
+
+/* The pod's cgroup from runtimeConfig.cgroupPath, as a directory (empty when the runtime passed
+ * none) and its cgroup id. Returns 0 or a CNI error code (with err): H2S_CNI_ERR_CONFIG for a
+ * path of neither driver's form, H2S_CNI_ERR_PLUGIN for one that does not exist.
+ */
+int h2s_cni_pod_cgroup(const struct h2s_cni_conf *c, char *out, size_t len, __u64 *id, char *err,
+		       size_t errlen);
 
 /* CNI's error object. */
 json_t *h2s_cni_error(const char *version, int code, const char *msg, const char *details);

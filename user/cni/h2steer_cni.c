@@ -32,7 +32,7 @@
 
 struct run {
 	struct h2s_cni_conf conf;
-	const char *command, *container_id, *netns, *ifname;
+	const char *command, *container_id, *netns, *ifname, *args;
 	char err[4400]; /* room for a path and its reason */
 };
 
@@ -123,6 +123,30 @@ static int mkdirs(const char *dir)
 	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* The record of the pod: the map entry, plus what the runtime said about it (CNI_ARGS, the
+ * cgroup), which the map has no room for. Returns 0 or a CNI error code (with r->err).
+ */
+static int pod_record(struct run *r, __u64 cookie, const struct h2s_pod *pod, json_t **rec)
+{
+	struct h2s_pod_meta meta = { .container_id = r->container_id };
+	struct h2s_cni_args args;
+	char cgroup[4096];
+	int rc;
+
+	if ((rc = h2s_cni_args_parse(r->args, &args, r->err, sizeof(r->err))) == 0 &&
+	    (rc = h2s_cni_pod_cgroup(&r->conf, cgroup, sizeof(cgroup), &meta.cgroup_id, r->err,
+				     sizeof(r->err))) == 0) {
+		meta.k8s_namespace = args.k8s_namespace;
+		meta.k8s_name = args.k8s_name;
+		meta.k8s_uid = args.k8s_uid;
+		meta.k8s_infra_container_id = args.k8s_infra_container_id;
+		meta.cgroup = cgroup;
+		*rec = h2s_pod_record_json(cookie, pod, &meta);
+	}
+	h2s_cni_args_free(&args);
+	return rc;
+}
+
 static int cmd_add(struct run *r)
 {
 	char path[4096], tmp[4200];
@@ -142,10 +166,11 @@ static int cmd_add(struct run *r)
 	if (h2s_pod_record_path(r->conf.state_dir, r->container_id, r->ifname, path,
 				sizeof(path)) < 0)
 		return error_out(r, H2S_CNI_ERR_ENV, "CNI_CONTAINERID or CNI_IFNAME unusable");
+	if ((rc = pod_record(r, cookie, &pod, &rec)))
+		return error_out(r, rc, "cannot register the pod");
 	/* Record first (written whole, then renamed in), then the map: a daemon starting in
 	 * between loads the record.
 	 */
-	rec = h2s_pod_to_json(cookie, &pod);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if ((rc = mkdirs(r->conf.state_dir)) < 0 || json_dump_file(rec, tmp, JSON_COMPACT) < 0 ||
 	    rename(tmp, path) < 0) {
@@ -176,12 +201,14 @@ static int cmd_del(struct run *r)
 	char path[4096];
 	struct h2s_maps maps, *m;
 	struct h2s_pod_entry *e;
+	struct h2s_pod key;
 	size_t n;
 
 	if (!r->container_id || !r->ifname ||
 	    h2s_pod_record_path(r->conf.state_dir, r->container_id, r->ifname, path,
 				sizeof(path)) < 0)
 		return error_out(r, H2S_CNI_ERR_ENV, "CNI_CONTAINERID or CNI_IFNAME unusable");
+	h2s_pod_set_container_id(&key, r->container_id); /* the form the entry has it in */
 	if (unlink(path) < 0 && errno != ENOENT) {
 		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(errno));
 		return error_out(r, H2S_CNI_ERR_PLUGIN, "cannot remove the pod's record");
@@ -190,7 +217,7 @@ static int cmd_del(struct run *r)
 	m = open_maps(r, &maps);
 	if (m && h2s_pods_collect(m, &e, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
-			if (!strcmp(e[i].pod.container_id, r->container_id) &&
+			if (!strcmp(e[i].pod.container_id, key.container_id) &&
 			    !strcmp(e[i].pod.ifname, r->ifname))
 				h2s_pod_del(m, e[i].netns_cookie);
 		free(e);
@@ -276,6 +303,7 @@ int main(void)
 	r.container_id = getenv("CNI_CONTAINERID");
 	r.netns = getenv("CNI_NETNS");
 	r.ifname = getenv("CNI_IFNAME");
+	r.args = getenv("CNI_ARGS");
 	if (r.command && !strcmp(r.command, "VERSION")) {
 		emit(h2s_cni_version_info());
 		return 0;
