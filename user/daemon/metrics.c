@@ -1,8 +1,40 @@
-/* metrics.c — see metrics.h. */
+/* metrics.c — see metrics.h.
+ *
+ * The kubelet's probes must be answered whatever else reaches the port (issue 15). A daemon in
+ * the host network namespace serves it on the node, so any local process can connect, and
+ * from 127.0.0.1, where the kubelet probes from too: no limit per address tells the two apart,
+ * and any limit on connections an abuser can fill. libmicrohttpd alone failed that way: at its
+ * connection limit it took its listener out of its epoll set, every probe timed out while 64
+ * idle connections were held, and once they closed the probes went on timing out, since in
+ * our external-epoll mode nothing ran it again to put the listener back.
+ *
+ * So the gate owns the listener and sorts each connection by its first request head, peeked:
+ *
+ *  - a GET or HEAD of /healthz or /readyz is answered at once from the gate (a few hundred
+ *    bytes, which the fresh socket's buffer holds) and closed: a probe needs no slot anywhere;
+ *  - any other whole head goes to libmicrohttpd (/metrics, 404s), unread, through
+ *    MHD_add_connection, at most CONNECTIONS_MAX at once, each closed after
+ *    CONNECTION_TIMEOUT_S idle: a scrape that is never read holds one of those, never a probe.
+ *    A page is rendered again only after it has been served for PAGE_REUSE times as long as
+ *    its rendering took, so a flood of scrapes cannot keep the loop rendering either;
+ *  - a head not ended yet waits, at most HEAD_TIMEOUT_MS (from the accept: a byte a second
+ *    extends nothing), in one of WAITERS_MAX places. When they are all taken the oldest waiter
+ *    is closed for the newcomer, so that holding connections open keeps no one out: a probe
+ *    that must wait (accepted before its head arrived, microseconds after its connect) is the
+ *    newest and would be evicted only by WAITERS_MAX newer ones. At most ACCEPT_BATCH (a
+ *    quarter of them) are accepted per turn of the loop, so it gets at least four turns.
+ *
+ * Open fds are bounded by 1 + WAITERS_MAX + CONNECTIONS_MAX whatever the clients do; what the
+ * gate closes is counted in h2steer_metrics_connections_dropped_total and logged (rate-limited).
+ * What is left to an abuser: delaying scrapes by taking libmicrohttpd's connections, and
+ * flooding the port faster than the loop accepts (the probes then queue in the backlog), which
+ * takes a CPU of its own.
+ */
 #include "metrics.h"
 
 #include "addr.h"
 #include "daemon.h"
+#include "list.h"
 #include "log.h"
 #include "maps.h"
 #include "relay.h"
@@ -13,16 +45,73 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Real request heads are a few hundred bytes (a scraper's bearer token included). */
+#define HEAD_MAX 8192
+/* An honest client sends its head with its connect; the kubelet gives up after 1 s. */
+#define HEAD_TIMEOUT_MS 2000
+#define WAITERS_MAX 32
+#define ACCEPT_BATCH (WAITERS_MAX / 4)
+/* Scrapers: a Prometheus pair and someone with curl. */
+#define CONNECTIONS_MAX 8
+#define CONNECTION_TIMEOUT_S 5
+#define PAGE_REUSE 10
+/* Out of fds: how long the listener rests rather than spin. */
+#define ACCEPT_PAUSE_MS 100
+
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+enum drop {
+	DROP_EVICTED,
+	DROP_TIMEOUT,
+	DROP_TOO_LARGE,
+	DROP_BUSY,
+	DROP__COUNT
+};
+
+static const char *const drop_name[DROP__COUNT] = { "evicted", "timeout", "too_large", "busy" };
+static const char *const drop_why[DROP__COUNT] = {
+	"a request head not ended, the oldest of " STR(WAITERS_MAX) ", made room for a new one",
+	"no whole request head within " STR(HEAD_TIMEOUT_MS) " ms",
+	"a request head over " STR(HEAD_MAX) " bytes",
+	"a request for libmicrohttpd, all " STR(CONNECTIONS_MAX) " of its connections in use",
+};
+
+/* A connection whose request head has not ended yet. */
+struct waiter {
+	struct h2s_watch w;
+	struct h2s_list link; /* h2s_metrics.waiting, oldest first */
+	struct h2s_reap reap;
+	struct h2s_metrics *m;
+	uint64_t deadline_ms;
+	bool dead;
+	socklen_t sl;
+	struct sockaddr_storage ss;
+};
 
 struct h2s_metrics {
 	struct h2s_daemon *d;
 	struct MHD_Daemon *mhd;
 	struct h2s_watch w; /* MHD's epoll fd, nested in ours */
-	struct h2s_timer timer;
+	struct h2s_timer timer; /* MHD's timeouts */
+	struct h2s_watch listener;
+	struct h2s_timer gate_timer; /* the oldest waiter's deadline, the end of a pause */
+	struct h2s_list waiting;
+	int nwaiting;
+	uint64_t resume_ms; /* accepting again then (0: not paused) */
+	uint64_t dropped[DROP__COUNT];
+	struct h2s_log_limit lim[DROP__COUNT];
+	struct MHD_Response *page; /* the last /metrics page, served again until page_until_ns */
+	uint64_t page_until_ns;
 };
 
 /* ---- rendering ---- */
@@ -243,6 +332,18 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 	       "Connections to the listener with no capture record (closed).");
 	h2s_sb_printf(b, "h2steer_capture_misses_total %llu\n",
 		      (unsigned long long)t->stats.capture_misses);
+	family(b, "h2steer_client_connections_refused_total", "counter",
+	       "Captured client connections closed at once: over max_client_connections (total) "
+	       "or max_client_connections_per_source (per_source).");
+	h2s_sb_printf(b, "h2steer_client_connections_refused_total{reason=\"total\"} %llu\n",
+		      (unsigned long long)t->stats.conns_refused_total);
+	h2s_sb_printf(b, "h2steer_client_connections_refused_total{reason=\"per_source\"} %llu\n",
+		      (unsigned long long)t->stats.conns_refused_per_source);
+	family(b, "h2steer_accept_pauses_total", "counter",
+	       "Times accepting stopped for 100 ms: the process was out of file descriptors or "
+	       "socket memory.");
+	h2s_sb_printf(b, "h2steer_accept_pauses_total %llu\n",
+		      (unsigned long long)t->stats.accept_pauses);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",
@@ -379,6 +480,18 @@ static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 		      (unsigned long long)v[H2S_CNT_PEERNAME]);
 }
 
+static void render_port(const struct h2s_metrics *m, struct h2s_strbuf *b)
+{
+	family(b, "h2steer_metrics_connections_dropped_total", "counter",
+	       "Connections to this port closed unanswered, by reason: evicted (the oldest whose "
+	       "request head had not ended, for a new one), timeout (no whole head within "
+	       STR(HEAD_TIMEOUT_MS) " ms), too_large (a head over " STR(HEAD_MAX) " bytes), busy "
+	       "(a scrape, all " STR(CONNECTIONS_MAX) " scrape connections in use).");
+	for (int r = 0; r < DROP__COUNT; r++)
+		h2s_sb_printf(b, "h2steer_metrics_connections_dropped_total{reason=\"%s\"} %llu\n",
+			      drop_name[r], (unsigned long long)(m ? m->dropped[r] : 0));
+}
+
 char *h2s_metrics_render(struct h2s_daemon *d, size_t *len)
 {
 	struct h2s_strbuf b = { 0 };
@@ -401,6 +514,7 @@ char *h2s_metrics_render(struct h2s_daemon *d, size_t *len)
 	render_connections(d, &t, &b);
 	render_lifecycle(d, &t, &b);
 	render_kernel(d, &b);
+	render_port(d->metrics, &b);
 	h2s_totals_free(&t);
 	return h2s_sb_take(&b, len);
 }
@@ -431,29 +545,332 @@ const char *h2s_daemon_not_ready(struct h2s_daemon *d)
 	return NULL;
 }
 
-/* ---- HTTP ---- */
+/* ---- HTTP: the gate ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-			     char *body, size_t len)
+/* What /healthz or /readyz answers (its status, the text in msg), or 0 for any other url: one
+ * answer for the gate and for libmicrohttpd both.
+ */
+static unsigned probe_answer(struct h2s_daemon *d, const char *url, char *msg, size_t len)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	const char *why;
+
+	if (!strcmp(url, "/healthz")) {
+		snprintf(msg, len, "ok\n");
+		return MHD_HTTP_OK;
+	}
+	if (strcmp(url, "/readyz"))
+		return 0;
+	why = h2s_daemon_not_ready(d);
+	if (!why) {
+		snprintf(msg, len, "ready\n");
+		return MHD_HTTP_OK;
+	}
+	snprintf(msg, len, "not ready: %s\n", why);
+	return MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+static void count_drop(struct h2s_metrics *m, enum drop r)
+{
+	m->dropped[r]++;
+	h2s_log_limited(&m->lim[r], H2S_LOG_WARNING, "metrics port: %s: closed", drop_why[r]);
+}
+
+static void run_mhd(struct h2s_metrics *m)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	MHD_run(m->mhd);
+	if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
+		h2s_timer_arm(&m->d->p.loop, &m->timer, ms);
+	else
+		h2s_timer_cancel(&m->d->p.loop, &m->timer);
+}
+
+/* Length of the request head in buf (its request line and headers, up to and with the empty
+ * line that ends them; bare LFs as well as CRLFs), or 0 when it has not ended yet.
+ */
+static size_t head_len(const char *buf, size_t n)
+{
+	for (const char *nl = memchr(buf, '\n', n); nl; nl = memchr(nl + 1, '\n', buf + n - nl - 1)) {
+		const char *next = nl + 1;
+
+		if (next < buf + n && *next == '\n')
+			return (size_t)(next - buf) + 1;
+		if (next + 1 < buf + n && next[0] == '\r' && next[1] == '\n')
+			return (size_t)(next - buf) + 2;
+	}
+	return 0;
+}
+
+/* A probe's whole head is in buf: answer it here (the caller closes). False when it is no GET
+ * or HEAD of /healthz or /readyz.
+ */
+static bool answer_probe(struct h2s_metrics *m, int fd, char *buf, size_t len)
+{
+	const char *sp = memchr(buf, ' ', len), *end;
+	char url[16], msg[128], out[320];
+	bool head_only;
+	unsigned status;
+	int n;
+
+	if (!sp)
+		return false;
+	head_only = sp - buf == 4 && !memcmp(buf, "HEAD", 4);
+	if (!head_only && !(sp - buf == 3 && !memcmp(buf, "GET", 3)))
+		return false;
+	end = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - buf));
+	if (!end || (size_t)(end - sp - 1) >= sizeof(url))
+		return false;
+	memcpy(url, sp + 1, (size_t)(end - sp - 1));
+	url[end - sp - 1] = '\0';
+	status = probe_answer(m->d, url, msg, sizeof(msg));
+	if (!status)
+		return false;
+	/* Read the head for real: closing with it unread would reset the connection, and the
+	 * client could lose the answer to the reset.
+	 */
+	if (recv(fd, buf, len, MSG_DONTWAIT) != (ssize_t)len)
+		return true;
+	n = snprintf(out, sizeof(out),
+		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\n%s",
+		     status, MHD_get_reason_phrase_for(status), TEXT_PLAIN, strlen(msg),
+		     head_only ? "" : msg);
+	/* A fresh socket's send buffer holds it whole: no connection waits on its reader. */
+	send(fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return true;
+}
+
+enum verdict {
+	WAIT, /* its head has not ended yet */
+	CLOSE, /* answered, gone, or refused */
+	FOR_MHD, /* a whole request head that is no probe */
+};
+
+/* Look at what fd has sent so far (peeked: libmicrohttpd reads it again) and answer a probe.
+ * peer_done: the peer has closed or shut down its side, its head will not end.
+ */
+static enum verdict admit(struct h2s_metrics *m, int fd, bool peer_done)
+{
+	char buf[HEAD_MAX];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	size_t len;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) && !peer_done)
+		return WAIT;
+	if (n <= 0)
+		return CLOSE;
+	len = head_len(buf, (size_t)n);
+	if (!len) {
+		if ((size_t)n == sizeof(buf))
+			count_drop(m, DROP_TOO_LARGE);
+		return (size_t)n < sizeof(buf) && !peer_done ? WAIT : CLOSE;
+	}
+	return answer_probe(m, fd, buf, len) ? CLOSE : FOR_MHD;
+}
+
+static void finish(struct h2s_metrics *m, int fd, const struct sockaddr_storage *ss,
+		   socklen_t sl, enum verdict v)
+{
+	if (v == CLOSE) {
+		close(fd);
+		return;
+	}
+	/* libmicrohttpd closes fd when it cannot take it: at its CONNECTIONS_MAX. */
+	if (MHD_add_connection(m->mhd, fd, (const struct sockaddr *)ss, sl) != MHD_YES)
+		count_drop(m, DROP_BUSY);
+	run_mhd(m);
+}
+
+static void waiter_free(struct h2s_reap *r)
+{
+	free(h2s_container_of(r, struct waiter, reap));
+}
+
+/* Forget a waiter whose fd is closed or handed over; freed after this turn, as a later event
+ * of the same batch may be its own.
+ */
+static void waiter_done(struct waiter *wt)
+{
+	struct h2s_metrics *m = wt->m;
+
+	wt->dead = true;
+	h2s_list_del(&wt->link);
+	m->nwaiting--;
+	wt->reap.free = waiter_free;
+	h2s_loop_defer_free(&m->d->p.loop, &wt->reap);
+}
+
+static void waiter_drop(struct waiter *wt, enum drop r)
+{
+	h2s_watch_del(&wt->m->d->p.loop, &wt->w);
+	close(wt->w.fd);
+	count_drop(wt->m, r);
+	waiter_done(wt);
+}
+
+static struct waiter *oldest(struct h2s_metrics *m)
+{
+	return h2s_list_empty(&m->waiting) ? NULL
+					   : h2s_container_of(m->waiting.next, struct waiter, link);
+}
+
+static void gate_rearm(struct h2s_metrics *m)
+{
+	struct waiter *wt = oldest(m);
+	uint64_t at = wt ? wt->deadline_ms : 0, now = h2s_now_ms();
+
+	if (m->resume_ms && (!at || m->resume_ms < at))
+		at = m->resume_ms;
+	if (at)
+		h2s_timer_arm(&m->d->p.loop, &m->gate_timer, at > now ? at - now : 0);
+	else
+		h2s_timer_cancel(&m->d->p.loop, &m->gate_timer);
+}
+
+static void waiter_io(struct h2s_watch *w, uint32_t events)
+{
+	struct waiter *wt = h2s_container_of(w, struct waiter, w);
+	struct h2s_metrics *m = wt->m;
+	enum verdict v;
+
+	if (wt->dead)
+		return;
+	v = admit(m, w->fd, events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+	if (v == WAIT)
+		return;
+	h2s_watch_del(&m->d->p.loop, w);
+	finish(m, w->fd, &wt->ss, wt->sl, v);
+	waiter_done(wt);
+	gate_rearm(m);
+}
+
+/* fd's head has not ended yet: wait for it, HEAD_TIMEOUT_MS at most, in one of WAITERS_MAX
+ * places; when all are taken, the oldest one is given up. Edge-triggered: peeking leaves the
+ * bytes in place, so a level-triggered watch would be ready again at once; this one is when
+ * more arrive.
+ */
+static void wait_for_head(struct h2s_metrics *m, int fd, const struct sockaddr_storage *ss,
+			  socklen_t sl)
+{
+	struct waiter *wt = calloc(1, sizeof(*wt));
+
+	if (!wt) {
+		close(fd);
+		return;
+	}
+	if (m->nwaiting == WAITERS_MAX)
+		waiter_drop(oldest(m), DROP_EVICTED);
+	wt->m = m;
+	wt->w.fd = fd;
+	wt->w.on_io = waiter_io;
+	wt->ss = *ss;
+	wt->sl = sl;
+	wt->deadline_ms = h2s_now_ms() + HEAD_TIMEOUT_MS;
+	if (h2s_watch_add(&m->d->p.loop, &wt->w, EPOLLIN | EPOLLRDHUP | EPOLLET) < 0) {
+		close(fd);
+		free(wt);
+		return;
+	}
+	h2s_list_add_tail(&m->waiting, &wt->link);
+	m->nwaiting++;
+	gate_rearm(m);
+}
+
+static void on_accept(struct h2s_watch *w, uint32_t events)
+{
+	struct h2s_metrics *m = h2s_container_of(w, struct h2s_metrics, listener);
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN) {
+				/* Out of fds or memory: the listener would be ready again at once,
+				 * and the loop spin; it waits a while instead.
+				 */
+				log_limited(H2S_LOG_WARNING,
+					    "metrics port: cannot accept (%s): not for %d ms",
+					    strerror(errno), ACCEPT_PAUSE_MS);
+				h2s_watch_set(&m->d->p.loop, w, 0);
+				m->resume_ms = h2s_now_ms() + ACCEPT_PAUSE_MS;
+				gate_rearm(m);
+			}
+			return;
+		}
+		enum verdict v = admit(m, fd, false);
+
+		if (v == WAIT)
+			wait_for_head(m, fd, &ss, sl);
+		else
+			finish(m, fd, &ss, sl, v);
+	}
+}
+
+static void on_gate_timer(struct h2s_timer *t)
+{
+	struct h2s_metrics *m = h2s_container_of(t, struct h2s_metrics, gate_timer);
+	uint64_t now = h2s_now_ms();
+	struct waiter *wt;
+
+	while ((wt = oldest(m)) && wt->deadline_ms <= now)
+		waiter_drop(wt, DROP_TIMEOUT);
+	if (m->resume_ms && m->resume_ms <= now) {
+		m->resume_ms = 0;
+		h2s_watch_set(&m->d->p.loop, &m->listener, EPOLLIN);
+	}
+	gate_rearm(m);
+}
+
+/* ---- HTTP: libmicrohttpd, for all but the probes ---- */
+
+static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
 
-	if (!r) {
-		free(body);
+	if (!r)
 		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_PLAIN);
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const char *msg)
+/* The /metrics page, rendered again only once the last one has been served for PAGE_REUSE
+ * times as long as it took to render: however fast scrapes come, rendering takes at most
+ * 1 / (PAGE_REUSE + 1) of the loop. Responses are reference counted: the connections still
+ * sending an older page keep it.
+ */
+static struct MHD_Response *page(struct h2s_metrics *m)
 {
-	char *body = strdup(msg);
+	uint64_t start = h2s_now_ns(), end;
+	struct MHD_Response *r;
+	size_t len;
+	char *text;
 
-	return body ? reply(c, status, "text/plain; charset=utf-8", body, strlen(body)) : MHD_NO;
+	if (m->page && start < m->page_until_ns)
+		return m->page;
+	text = h2s_metrics_render(m->d, &len);
+	r = text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+	if (!r) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	if (m->page)
+		MHD_destroy_response(m->page);
+	m->page = r;
+	end = h2s_now_ns();
+	m->page_until_ns = end + (end - start) * PAGE_REUSE;
+	return r;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -461,7 +878,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			      size_t *upload_len, void **state)
 {
 	struct h2s_metrics *m = cls;
-	const char *why;
+	unsigned status;
 	char msg[128];
 
 	(void)version;
@@ -471,50 +888,50 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
 	if (!strcmp(url, "/metrics")) {
-		size_t len;
-		char *page = h2s_metrics_render(m->d, &len);
+		struct MHD_Response *r = page(m);
 
-		if (!page)
+		if (!r)
 			return text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-		return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len);
+		return MHD_queue_response(c, MHD_HTTP_OK, r);
 	}
-	if (!strcmp(url, "/healthz"))
-		return text(c, MHD_HTTP_OK, "ok\n");
-	if (!strcmp(url, "/readyz")) {
-		why = h2s_daemon_not_ready(m->d);
-		if (!why)
-			return text(c, MHD_HTTP_OK, "ready\n");
-		snprintf(msg, sizeof(msg), "not ready: %s\n", why);
-		return text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-	}
+	/* A probe the gate left alone (a second request on a kept-alive connection, say). */
+	status = probe_answer(m->d, url, msg, sizeof(msg));
+	if (status)
+		return text(c, status, msg);
 	return text(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n");
 }
 
-static void rearm(struct h2s_metrics *m)
+static void on_mhd_io(struct h2s_watch *w, uint32_t events)
 {
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
-		h2s_timer_arm(&m->d->p.loop, &m->timer, ms);
-	else
-		h2s_timer_cancel(&m->d->p.loop, &m->timer);
-}
-
-static void on_io(struct h2s_watch *w, uint32_t events)
-{
-	struct h2s_metrics *m = h2s_container_of(w, struct h2s_metrics, w);
-
 	(void)events;
-	MHD_run(m->mhd);
-	rearm(m);
+	run_mhd(h2s_container_of(w, struct h2s_metrics, w));
 }
 
-static void on_timer(struct h2s_timer *t)
+static void on_mhd_timer(struct h2s_timer *t)
 {
-	struct h2s_metrics *m = h2s_container_of(t, struct h2s_metrics, timer);
+	run_mhd(h2s_container_of(t, struct h2s_metrics, timer));
+}
 
-	MHD_run(m->mhd);
-	rearm(m);
+static int listen_on(const struct sockaddr_storage *ss)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss,
+		 ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					   : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 struct h2s_metrics *h2s_metrics_start(struct h2s_daemon *d, const struct h2s_addr *addr,
@@ -530,25 +947,33 @@ struct h2s_metrics *h2s_metrics_start(struct h2s_daemon *d, const struct h2s_add
 	h2s_addr_to_sockaddr(addr, &ss);
 	h2s_addr_format(addr, name, sizeof(name));
 	m->d = d;
-	m->timer.fire = on_timer;
-	/* No thread of its own: MHD's epoll fd sits in our loop, so rendering reads the
-	 * daemon's state without locks.
-	 */
-	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0,
-				  NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, &ss,
-				  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-				  10u, MHD_OPTION_END);
-	if (!m->mhd) {
+	m->timer.fire = on_mhd_timer;
+	m->gate_timer.fire = on_gate_timer;
+	h2s_list_init(&m->waiting);
+	m->listener.on_io = on_accept;
+	m->listener.fd = listen_on(&ss);
+	if (m->listener.fd < 0) {
 		snprintf(err, errlen, "cannot serve metrics on %s: %s", name, strerror(errno));
 		free(m);
 		return NULL;
 	}
-	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	/* No thread of its own: MHD's epoll fd sits in our loop, so rendering reads the
+	 * daemon's state without locks.
+	 */
+	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, handle,
+				  m, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				  MHD_OPTION_END);
+	info = m->mhd ? MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	m->w.fd = info ? info->epoll_fd : -1;
-	m->w.on_io = on_io;
-	if (m->w.fd < 0 || h2s_watch_add(&d->p.loop, &m->w, EPOLLIN) < 0) {
+	m->w.on_io = on_mhd_io;
+	if (m->w.fd < 0 || h2s_watch_add(&d->p.loop, &m->w, EPOLLIN) < 0 ||
+	    h2s_watch_add(&d->p.loop, &m->listener, EPOLLIN) < 0) {
 		snprintf(err, errlen, "cannot watch the metrics listener");
-		MHD_stop_daemon(m->mhd);
+		h2s_watch_del(&d->p.loop, &m->w);
+		if (m->mhd)
+			MHD_stop_daemon(m->mhd);
+		close(m->listener.fd);
 		free(m);
 		return NULL;
 	}
@@ -556,12 +981,28 @@ struct h2s_metrics *h2s_metrics_start(struct h2s_daemon *d, const struct h2s_add
 	return m;
 }
 
+/* Called from a flush or after the loop (see lifecycle.c), never amid an epoll batch: the
+ * waiters can be freed at once.
+ */
 void h2s_metrics_stop(struct h2s_metrics *m)
 {
+	struct waiter *wt;
+
 	if (!m)
 		return;
+	while ((wt = oldest(m))) {
+		h2s_watch_del(&m->d->p.loop, &wt->w);
+		close(wt->w.fd);
+		h2s_list_del(&wt->link);
+		free(wt);
+	}
+	h2s_watch_del(&m->d->p.loop, &m->listener);
+	close(m->listener.fd);
 	h2s_watch_del(&m->d->p.loop, &m->w);
 	h2s_timer_cancel(&m->d->p.loop, &m->timer);
+	h2s_timer_cancel(&m->d->p.loop, &m->gate_timer);
 	MHD_stop_daemon(m->mhd);
+	if (m->page)
+		MHD_destroy_response(m->page);
 	free(m);
 }

@@ -1,4 +1,5 @@
-/* metrics.h — h2steerd's HTTP endpoint on its own event loop (libmicrohttpd, external epoll):
+/* metrics.h — h2steerd's HTTP endpoint, on the daemon's loop: a gate that answers the probes
+ * itself whatever other clients do, libmicrohttpd (external epoll) for the rest (metrics.c):
  *
  *   /metrics   Prometheus text exposition (h2steer_* families, base units)
  *   /healthz   200 while the daemon runs its loop
