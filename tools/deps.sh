@@ -12,6 +12,8 @@ build=(
 rest=(
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
+	# a client that is not gRPC: plain HTTP/2 requests through a service (test_hostile)
+	curl
 	# pods: the CNI chain (bridge, host-local) h2steer-cni is tested behind
 	containernetworking-plugins
 	# TLS through an l4 or spliced service: the test makes a self-signed certificate

@@ -7,6 +7,7 @@ import socket
 import time
 
 import h2slab
+from h2slab import metric
 
 
 def ask(control, line, timeout=5):
@@ -83,3 +84,28 @@ def test_a_takeover_that_never_says_ready_gives_the_node_back(lab):
     assert d.http("/healthz")[0] == 200
     r = lab.client(vip, "unary", "-n", 20)
     assert r["ok"] == 20, r
+
+
+def test_requests_that_are_not_grpc_eject_no_backend(lab):
+    """Issue 15: grpc-go resets a plain HTTP/2 GET (RST_STREAM PROTOCOL_ERROR) and fails a
+    gRPC call whose body is not gRPC framing. Both are the client's doing and say nothing of
+    the backend, so however many a client sends, no backend is ejected and the next client's
+    RPCs reach every backend."""
+    bes = lab.backends(3)
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [b.addr for b in bes]})
+    curl = ["curl", "--http2-prior-knowledge", "-s", "-o", "/dev/null", "-m", "10"]
+    # Ten per backend (round robin): twice the 5 failures in a row that eject.
+    gets = [lab.run(curl + [f"http://{vip}/"]) for _ in range(30)]
+    # curl exit 92: the stream was reset (HTTP/2 stream not closed cleanly).
+    assert [r.returncode for r in gets] == [92] * 30, gets[0].stderr
+    grpc = ["-H", "content-type: application/grpc", "-H", "te: trailers",
+            "--data-binary", "not gRPC framing", f"http://{vip}/h2steer.test.Echo/Unary"]
+    for _ in range(9):
+        lab.run(curl + grpc)
+    r = lab.client(vip, "unary", "-n", 300, "-c", 3)
+    assert r["ok"] == 300 and r["by_backend"] == {b.id: 100 for b in bes}, r
+    m = d.scrape()
+    for b in bes:
+        assert metric(m, "h2steer_ejections_total", backend=b.addr, reason="outlier") == 0
+    assert "ejected" not in d.proc.text()

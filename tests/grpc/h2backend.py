@@ -34,6 +34,10 @@ Per request, by request header:
                     RST_STREAM(REFUSED_STREAM) when its headers arrive.
   x-informational 1 send :status 103 with link: </x> when the request
                     headers arrive, before the final response.
+  x-response-header-bytes N
+                    the response headers carry N more bytes in x-filler-*
+                    fields of at most 16 KiB each (h2 sends them whatever
+                    MAX_HEADER_LIST_SIZE the peer announced).
   :path /h2steer.test.Echo/Stats
                     answered like the default, with a gRPC message whose
                     payload is JSON: id, streams (seen, not counting Stats),
@@ -143,7 +147,7 @@ class _Conn(h2.connection.H2Connection):
 
 class Stream:
     __slots__ = ("sid", "path", "body", "stall", "rst_code", "rst_when",
-                 "unacked", "out", "off", "rst_after_data", "answered")
+                 "unacked", "out", "off", "rst_after_data", "answered", "filler")
 
     def __init__(self, sid, path):
         self.sid = sid
@@ -157,6 +161,7 @@ class Stream:
         self.off = 0
         self.rst_after_data = False
         self.answered = False     # a final response (or trailers-only) has been started
+        self.filler = 0           # x-response-header-bytes
 
 
 class Conn:
@@ -357,6 +362,10 @@ class Conn:
         if when not in ("headers", "response", "data"):
             bad = "bad x-rst-when %r" % when
         st.rst_when = when
+        try:
+            st.filler = int(hdrs.get(b"x-response-header-bytes", b"0").strip())
+        except ValueError:
+            bad = "bad x-response-header-bytes"
         if bad:
             self.answer_trailers_only(st, 3, bad)
             return
@@ -422,10 +431,12 @@ class Conn:
             body = bytes(st.body)
         st.body = bytearray()
         try:
+            filler = [("x-filler-%d" % i, "f" * min(16384, st.filler - off))
+                      for i, off in enumerate(range(0, st.filler, 16384))]
             self.h2.send_headers(st.sid, [
                 (":status", "200"), ("content-type", "application/grpc"),
                 ("x-backend-id", self.srv.ident),
-            ])
+            ] + filler)
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
             self.drop(st)
             return

@@ -1120,6 +1120,8 @@ static const struct setting_doc {
 	S("busy_poll_us", busy_poll_us, 0, 10000),
 	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),
 	S("busy_poll_share", busy_poll_share, 1, 100),
+	S("max_client_connections", max_client_connections, 0, 0x7fffffff),
+	S("max_client_connections_per_source", max_client_connections_per_source, 0, 0x7fffffff),
 #undef S
 };
 

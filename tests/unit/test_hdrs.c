@@ -3,6 +3,7 @@
 
 #include "hdrs.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static struct h2s_hdrs h;
@@ -210,4 +211,80 @@ Test(hdrs, empty_name_and_value_as_first_header)
 	add(&h, "", "", 0);
 	cr_assert_eq(h.n, 1);
 	expect_value(&h, "", "", 0);
+}
+
+/* ---- limits on what a peer sends (h2s_hdrs_add_within) ---- */
+
+static int add_within(const char *name, const char *value, size_t limit)
+{
+	return h2s_hdrs_add_within(&h, (const uint8_t *)name, strlen(name), (const uint8_t *)value,
+				   strlen(value), limit);
+}
+
+/* RFC 9113 section 6.5.2: name + value + 32 per field, pseudo-headers included. */
+Test(hdrs, list_size_counts_32_octets_per_field)
+{
+	cr_assert_eq(h2s_hdrs_list_size(&h), 0);
+	add_grpc_request(&h);
+	cr_assert_eq(h2s_hdrs_list_size(&h), h.bytes + 6 * 32);
+	add(&h, "", "", 0);
+	cr_assert_eq(h2s_hdrs_list_size(&h), h.bytes + 7 * 32);
+}
+
+/* A block of exactly the limit is whole; one octet more is refused. */
+Test(hdrs, within_takes_exactly_the_limit)
+{
+	/* 2 + 30 + 32 = 64 octets a field. */
+	static const char v30[] = "012345678901234567890123456789";
+
+	cr_assert_eq(add_within("x1", v30, 128), 0);
+	cr_assert_eq(add_within("x2", v30, 128), 0);
+	cr_assert_eq(h2s_hdrs_list_size(&h), 128);
+	cr_assert(!h.over);
+	h2s_hdrs_free(&h);
+	cr_assert_eq(add_within("x1", v30, 127), 0);
+	cr_assert_eq(add_within("x2", v30, 127), -E2BIG);
+	cr_assert(h.over);
+	cr_assert_eq(h.n, 1, "the refused field was stored");
+}
+
+/* Once over, the block takes nothing more, even a field that would fit: what it holds is not
+ * the block the peer sent, and must not pass for it.
+ */
+Test(hdrs, over_takes_no_field_after)
+{
+	char big[200];
+
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(add_within(":status", "200", 128), 0);
+	cr_assert_eq(add_within("x-big", big, 128), -E2BIG);
+	cr_assert_eq(add_within("x", "", 128), -E2BIG);
+	cr_assert_eq(h.n, 1);
+	h2s_hdrs_free(&h);
+	cr_assert(!h.over, "free must make the block reusable");
+	cr_assert_eq(add_within("x", "", 128), 0);
+}
+
+/* A single field larger than the limit, and lengths near SIZE_MAX, cannot wrap the sum. */
+Test(hdrs, within_refuses_a_field_larger_than_the_limit)
+{
+	cr_assert_eq(h2s_hdrs_add_within(&h, (const uint8_t *)"x", 1, (const uint8_t *)"", 0, 32),
+		     -E2BIG, "1 + 0 + 32 octets is over 32");
+	h2s_hdrs_free(&h);
+	cr_assert_eq(h2s_hdrs_add_within(&h, (const uint8_t *)"x", SIZE_MAX - 8,
+					 (const uint8_t *)"", 0, 1 << 20),
+		     -E2BIG);
+}
+
+/* Empty fields cost 32 octets each, so a byte limit alone lets a block have very many; the
+ * field cap stops them first.
+ */
+Test(hdrs, within_caps_the_number_of_fields)
+{
+	for (int i = 0; i < H2S_HDRS_MAX_FIELDS; i++)
+		cr_assert_eq(add_within("", "", 16u << 20), 0, "field %d", i);
+	cr_assert_eq(add_within("", "", 16u << 20), -E2BIG);
+	cr_assert(h.over);
+	cr_assert_eq(h.n, H2S_HDRS_MAX_FIELDS);
 }

@@ -53,6 +53,7 @@ struct peer_stream {
 	uint32_t seed;
 	size_t tx_len, tx_off;
 	bool tx_end, tx_trailers;
+	size_t tx_trailer_fill; /* bytes of x-fill fields the trailers carry too (add_fill()) */
 };
 
 struct peer {
@@ -158,6 +159,35 @@ static int peer_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
 	return 0;
 }
 
+/* `fill` bytes of header values more, in x-fill fields of at most 4000 bytes, put in nv from
+ * entry n on (room for cap entries); the entries then used.
+ */
+static size_t add_fill(nghttp2_nv *nv, size_t n, size_t cap, size_t fill)
+{
+	static uint8_t f[4000];
+
+	memset(f, 'f', sizeof(f));
+	for (; fill; n++) {
+		size_t k = fill < sizeof(f) ? fill : sizeof(f);
+
+		cr_assert_lt(n, cap, "no room for %zu more bytes of x-fill", fill);
+		nv[n] = (nghttp2_nv){ (uint8_t *)"x-fill", f, 6, k, NGHTTP2_NV_FLAG_NONE };
+		fill -= k;
+	}
+	return n;
+}
+
+/* Bytes of x-fill values in h. */
+static size_t fill_of(const struct h2s_hdrs *h)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		if (h->h[i].name_len == 6 && memcmp(h->buf + h->h[i].name_off, "x-fill", 6) == 0)
+			n += h->h[i].value_len;
+	return n;
+}
+
 static ssize_t peer_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -174,10 +204,11 @@ static ssize_t peer_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
 		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 	*flags |= NGHTTP2_DATA_FLAG_EOF;
 	if (ps->tx_trailers) {
-		static const nghttp2_nv ok[] = { NV("grpc-status", "0") };
+		nghttp2_nv tr[64] = { NV("grpc-status", "0") };
+		size_t n = add_fill(tr, 1, ARRAY_LEN(tr), ps->tx_trailer_fill);
 
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		cr_assert_eq(nghttp2_submit_trailer(ng, sid, ok, ARRAY_LEN(ok)), 0);
+		cr_assert_eq(nghttp2_submit_trailer(ng, sid, tr, n), 0);
 	}
 	return (ssize_t)n;
 }
@@ -443,6 +474,10 @@ static void rig_start(const struct h2s_settings *set, uint32_t client_window,
 	nghttp2_session_callbacks_set_on_stream_close_callback(rig.cbs, peer_close);
 	cr_assert_eq(nghttp2_option_new(&rig.opt), 0);
 	nghttp2_option_set_no_auto_window_update(rig.opt, 1); /* peer_data acknowledges */
+	/* Peers send header blocks past nghttp2's default 64 KiB when a test asks (it bounds a
+	 * block by its decoded size, which an HPACK bomb's is).
+	 */
+	nghttp2_option_set_max_send_header_block_length(rig.opt, 64u << 20);
 
 	peer_start(&rig.client, false, client_window);
 	h2s_client_start(rig.p, -1, &peer, &origin);
@@ -972,6 +1007,219 @@ Test(relay, client_reset_cancels_the_backend_stream_at_once)
 	cr_assert_eq(A->s[1].reset_code, NGHTTP2_CANCEL, "reset with %s",
 		     nghttp2_http2_strerror(A->s[1].reset_code));
 	cr_assert_eq(rig.p->stats.streams_live, 0, "the daemon still holds the stream");
+}
+
+/* ---- header blocks: max_header_list ---- */
+
+/* A client RPC as client_call()'s (100 bytes of body, ended) with content-type ct and `fill`
+ * bytes of x-fill fields in its request headers.
+ */
+static int32_t client_call_filled(const char *ct, size_t fill)
+{
+	nghttp2_nv nv[64] = {
+		NV(":method", "POST"),
+		NV(":scheme", "http"),
+		NV(":authority", "echo.test:50051"),
+		NV(":path", "/test.Echo/Call"),
+		{ (uint8_t *)"content-type", (uint8_t *)ct, 12, strlen(ct), NGHTTP2_NV_FLAG_NONE },
+		NV("te", "trailers"),
+	};
+	size_t n = add_fill(nv, 6, ARRAY_LEN(nv), fill);
+	nghttp2_data_provider prd = { .read_callback = peer_body };
+	int32_t sid = nghttp2_submit_request(rig.client.ng, NULL, nv, n, &prd, NULL);
+	struct peer_stream *ps;
+
+	cr_assert_gt(sid, 0);
+	ps = ps_of(&rig.client, sid);
+	ps->seed = 1;
+	ps->tx_len = 100;
+	ps->tx_end = true;
+	return sid;
+}
+
+/* backend_respond() with `fill` bytes of x-fill fields in the response headers. */
+static void backend_respond_filled(struct peer *be, int32_t sid, uint32_t seed, size_t body,
+				   size_t fill)
+{
+	nghttp2_nv nv[64] = { NV(":status", "200"), NV("content-type", "application/grpc") };
+	size_t n = add_fill(nv, 2, ARRAY_LEN(nv), fill);
+	nghttp2_data_provider prd = { .read_callback = peer_body };
+	struct peer_stream *ps = ps_of(be, sid);
+
+	ps->seed = seed;
+	ps->tx_len = body;
+	ps->tx_end = true;
+	ps->tx_trailers = true;
+	cr_assert_eq(nghttp2_submit_response(be->ng, sid, nv, n, &prd), 0);
+}
+
+/* The client's stream sid got h2steer's own answer: :status, and for gRPC the grpc-status
+ * `code` with a grpc-message that has `says` in it.
+ */
+static void expect_own_answer(int32_t sid, const char *status, const char *code,
+			      const char *says)
+{
+	struct peer_stream *ps = ps_of(&rig.client, sid);
+
+	cr_assert(ps->ended, "stream %d has no answer", sid);
+	cr_assert(!ps->reset || ps->reset_code == NGHTTP2_NO_ERROR, "stream %d reset with %s",
+		  sid, nghttp2_http2_strerror(ps->reset_code));
+	cr_assert_str_eq(hdr(&ps->hdrs, ":status"), status);
+	cr_assert_str_eq(hdr(&ps->hdrs, "grpc-status"), code);
+	cr_assert(strstr(hdr(&ps->hdrs, "grpc-message"), says), "grpc-message: %s",
+		  hdr(&ps->hdrs, "grpc-message"));
+}
+
+/* What the daemon accepts it can send on: 100 KB of headers each way, past nghttp2's default
+ * 64 KiB for a block it sends (which refused such a request, replayed until max_attempts).
+ */
+Test(relay, header_blocks_of_100kb_pass_both_ways)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	set.max_header_list = 16u << 20; /* the default */
+	rig_start(&set, 65535, 65535);
+	sid = client_call_filled("application/grpc", 100000);
+	pump();
+	cr_assert_eq(A->requests + B->requests, 1, "replayed: %u, %u", A->requests, B->requests);
+	cr_assert_eq(fill_of(&A->s[1].hdrs), 100000);
+	backend_respond_filled(A, 1, 3, 100, 100000);
+	pump();
+	expect_answered(sid, 3, 100);
+	cr_assert_eq(fill_of(&rig.client.s[sid].hdrs), 100000);
+	cr_assert_eq(rig.p->stats.retries, 0);
+}
+
+/* Request headers over the limit: answered RESOURCE_EXHAUSTED by h2steer, no backend picked
+ * or sent anything, nothing replayed; the connection's other RPC goes on.
+ */
+Test(relay, request_headers_over_the_limit_are_answered_alone)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t ok, big;
+
+	set.max_header_list = 8192;
+	rig_start(&set, 65535, 65535);
+	ok = client_call(5, 100, true, "fits");
+	big = client_call_filled("application/grpc", 10000);
+	pump();
+	cr_assert_eq(A->requests + B->requests, 1, "the oversized request went upstream");
+	cr_assert_eq(rig.picks, 1);
+	expect_own_answer(big, "200", "8", "over 8192 bytes (max_header_list)");
+	backend_respond(A, 1, 6, 100);
+	pump();
+	expect_answered(ok, 6, 100);
+	cr_assert_eq(rig.p->stats.client_hdrs_too_large, 1);
+	cr_assert_eq(rig.p->stats.retries, 0);
+	cr_assert_eq(rig.p->stats.streams_live, 0, "the daemon still holds a stream");
+}
+
+/* An HPACK bomb: one 3000-byte field 6000 times, which nghttp2's deflater sends once and
+ * then by its index in the dynamic table, one byte each: 18 MB of decoded headers from 8.6 KB
+ * on the wire. What counts is the decoded size: over the default 16 MiB, answered alone, and
+ * never more than that held.
+ */
+Test(relay, hpack_bomb_is_answered_at_the_decoded_limit)
+{
+	struct h2s_settings set = rig_settings();
+	static uint8_t v[3000];
+	enum { N = 6000 };
+	nghttp2_nv *nv = calloc(N + 6, sizeof(*nv));
+	nghttp2_nv head[] = {
+		NV(":method", "POST"),
+		NV(":scheme", "http"),
+		NV(":authority", "echo.test:50051"),
+		NV(":path", "/test.Echo/Call"),
+		NV("content-type", "application/grpc"),
+		NV("te", "trailers"),
+	};
+	int32_t sid;
+
+	cr_assert_not_null(nv);
+	memset(v, 'v', sizeof(v));
+	memcpy(nv, head, sizeof(head));
+	for (int i = 6; i < N + 6; i++)
+		nv[i] = (nghttp2_nv){ (uint8_t *)"x-bomb", v, 6, sizeof(v), NGHTTP2_NV_FLAG_NONE };
+	set.max_header_list = 16u << 20;
+	rig_start(&set, 65535, 65535);
+	sid = nghttp2_submit_request(rig.client.ng, NULL, nv, N + 6, NULL, NULL);
+	cr_assert_gt(sid, 0);
+	turn();
+	feed(&rig.client, &rig.cl->c);
+	cr_assert_leq(h2s_hdrs_list_size(&daemon_stream(sid)->req), set.max_header_list);
+	pump();
+	free(nv);
+	cr_assert_eq(A->requests + B->requests, 0);
+	expect_own_answer(sid, "200", "8", "over 16777216 bytes");
+	cr_assert_eq(rig.p->stats.client_hdrs_too_large, 1);
+}
+
+/* The same for a client that is not gRPC: an HTTP status, 431 (RFC 6585). */
+Test(relay, request_headers_over_the_limit_not_grpc_get_431)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t big;
+
+	set.max_header_list = 8192;
+	rig_start(&set, 65535, 65535);
+	big = client_call_filled("text/plain", 10000);
+	pump();
+	cr_assert_eq(A->requests + B->requests, 0);
+	cr_assert(rig.client.s[big].ended);
+	cr_assert_str_eq(hdr(&rig.client.s[big].hdrs, ":status"), "431");
+}
+
+/* Response headers over the limit: that RPC fails INTERNAL at once, its backend stream is
+ * reset, and the other RPC on the same backend connection is answered.
+ */
+Test(relay, response_headers_over_the_limit_fail_only_their_stream)
+{
+	struct h2s_settings set = rig_settings();
+	struct h2s_upstream *up;
+	int32_t big, ok;
+
+	set.max_header_list = 8192;
+	rig_start(&set, 65535, 65535);
+	big = client_call(7, 100, true, "big-answer");
+	ok = client_call(8, 100, true, "small-answer");
+	pump();
+	cr_assert_eq(A->requests, 2);
+	up = live_up(&rig.b[0]);
+	backend_respond_filled(A, 1, 9, 100, 10000);
+	backend_respond(A, 3, 10, 100);
+	pump();
+	expect_own_answer(big, "200", "13", "response header list from backend 10.2.0.1:50051");
+	cr_assert(A->s[1].reset && A->s[1].reset_code == NGHTTP2_INTERNAL_ERROR,
+		  "the backend's stream was not reset INTERNAL_ERROR");
+	expect_answered(ok, 10, 100);
+	cr_assert_eq(live_up(&rig.b[0]), up, "the backend connection was lost");
+	cr_assert_eq(rig.p->stats.backend_hdrs_too_large, 1);
+}
+
+/* Response trailers over the limit, after headers and body went to the client: the status
+ * goes in trailers of h2steer's, INTERNAL.
+ */
+Test(relay, response_trailers_over_the_limit_end_the_call_internal)
+{
+	struct h2s_settings set = rig_settings();
+	struct peer_stream *ps;
+	int32_t sid;
+
+	set.max_header_list = 8192;
+	rig_start(&set, 65535, 65535);
+	sid = client_call(11, 100, true, "big-trailers");
+	pump();
+	A->s[1].tx_trailer_fill = 10000;
+	backend_respond(A, 1, 12, 500);
+	pump();
+	ps = &rig.client.s[sid];
+	cr_assert(ps->ended && !ps->reset);
+	cr_assert_str_eq(hdr(&ps->hdrs, ":status"), "200");
+	cr_assert(body_is(ps, 12, 500), "%zu bytes of the body", ps->rx_len);
+	cr_assert_str_eq(hdr(&ps->trailers, "grpc-status"), "13");
+	cr_assert_eq(fill_of(&ps->trailers), 0, "the oversized trailers reached the client");
+	cr_assert_eq(rig.p->stats.backend_hdrs_too_large, 1);
 }
 
 /* ---- the retry budget (retry.c) ---- */

@@ -3,8 +3,8 @@
  *
  *   connect failures (or no HTTP/2 SETTINGS): ejected at once, connect_base_ms doubling up to
  *       connect_max_ms — every RPC sent there would fail the same way;
- *   failed RPCs (RST_STREAM from the backend, grpc-status UNAVAILABLE): after `consecutive`
- *       in a row, ejected for base_ms doubling up to max_ms, unless that would eject more than
+ *   failed RPCs (which ones: h2s_rpc_outcome() in proxy/relay.c): after `consecutive` in a
+ *       row, ejected for base_ms doubling up to max_ms, unless that would eject more than
  *       max_percent of a service's backends (the caller decides, it knows the services).
  *
  * Any success resets the streak and the doubling. Pure functions: tests drive them directly.

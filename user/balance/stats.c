@@ -295,6 +295,9 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	}
 	dst->conns_accepted += src->conns_accepted;
 	dst->capture_misses += src->capture_misses;
+	dst->conns_refused_total += src->conns_refused_total;
+	dst->conns_refused_per_source += src->conns_refused_per_source;
+	dst->accept_pauses += src->accept_pauses;
 	dst->streams_total += src->streams_total;
 	dst->streams_failed += src->streams_failed;
 	dst->streams_live += src->streams_live;
@@ -303,5 +306,7 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->retries_live += src->retries_live;
 	dst->drains += src->drains;
 	dst->splices_live += src->splices_live;
+	dst->client_hdrs_too_large += src->client_hdrs_too_large;
+	dst->backend_hdrs_too_large += src->backend_hdrs_too_large;
 	return 0;
 }

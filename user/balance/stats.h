@@ -94,12 +94,20 @@ struct h2s_stats {
 	struct h2s_be_stats *be[H2S_STATS_BUCKETS];
 	/* daemon-wide */
 	uint64_t conns_accepted, capture_misses;
+	/* Captured connections closed at once over a cap (max_client_connections, in all and
+	 * per source), and the times accepting paused: out of descriptors or socket memory.
+	 */
+	uint64_t conns_refused_total, conns_refused_per_source, accept_pauses;
 	uint64_t streams_total, streams_failed; /* failed: answered by h2steer itself */
 	uint32_t streams_live;
 	uint64_t retries, retries_denied;
 	uint32_t retries_live; /* replays not answered yet (the retry budget) */
 	uint64_t drains; /* backends that stopped taking RPCs (drained or removed) */
 	uint32_t splices_live; /* connections relayed as bytes now */
+	/* Header blocks over max_header_list: from clients (answered by h2steer), from
+	 * backends (the stream failed toward its client).
+	 */
+	uint64_t client_hdrs_too_large, backend_hdrs_too_large;
 };
 
 /* Find or create (NULL only when out of memory). */

@@ -92,6 +92,8 @@ static const struct setting {
 	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),
 	S("busy_poll_share", busy_poll_share, 1, 100),
 	S("loops", loops, 0, H2S_LOOPS_MAX),
+	S("max_client_connections", max_client_connections, 0, 0x7fffffff),
+	S("max_client_connections_per_source", max_client_connections_per_source, 0, 0x7fffffff),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),

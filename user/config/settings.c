@@ -10,7 +10,11 @@ void h2s_settings_default(struct h2s_settings *s)
 		.max_streams = 256,
 		.stream_window = 256u << 10,
 		.conn_window = 16u << 20,
-		.max_header_list = 65536,
+		/* What grpc-go accepts by default on either side (its transport's
+		 * defaultServerMaxHeaderListSize and defaultClientMaxHeaderListSize): a call that
+		 * works without h2steer works with it (README: max_header_list).
+		 */
+		.max_header_list = 16u << 20,
 		.connect_timeout_ms = 2000,
 		.handshake_timeout_ms = 10000,
 		.upstream_idle_ms = 60000,
@@ -29,6 +33,8 @@ void h2s_settings_default(struct h2s_settings *s)
 		.busy_poll_max_streams = 1,
 		.busy_poll_share = 100,
 		.loops = 1, /* README: Event loops */
+		.max_client_connections = 0, /* from the file limit */
+		.max_client_connections_per_source = 0,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);

@@ -27,7 +27,10 @@ struct h2s_settings {
 	uint32_t max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS offered to clients */
 	uint32_t stream_window;     /* INITIAL_WINDOW_SIZE on both legs */
 	uint32_t conn_window;       /* connection-level receive window on both legs */
-	uint32_t max_header_list;   /* SETTINGS_MAX_HEADER_LIST_SIZE on both legs */
+	/* SETTINGS_MAX_HEADER_LIST_SIZE on both legs, and what we hold of one header block
+	 * (hdrs.h): a larger one fails only its stream (relay.h).
+	 */
+	uint32_t max_header_list;
 	uint32_t connect_timeout_ms;
 	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
@@ -64,6 +67,11 @@ struct h2s_settings {
 	uint32_t busy_poll_us, busy_poll_max_streams, busy_poll_share;
 	/* Event loops (workers.h): 1, or up to H2S_LOOPS_MAX; 0: one per CPU. */
 	uint32_t loops;
+	/* Captured client connections served at once, in all and from one source address (a
+	 * pod); more are closed at once (daemon/admit.h). Each loop holds its share. 0: from
+	 * the file limit (daemon.c), and half the total per source.
+	 */
+	uint32_t max_client_connections, max_client_connections_per_source;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,6 +32,8 @@
 
 /* How long to wait for a listener address the previous daemon is letting go of. */
 #define BIND_WAIT_MS 3000
+/* How long a loop stops accepting when the process is out of descriptors (accept_pause()). */
+#define ACCEPT_PAUSE_MS 100
 
 /* Who this node is among the nodes sharing the backends: its index when configured, else a
  * hash of the host name (the same on every restart).
@@ -54,6 +57,50 @@ static void plane_drained(struct h2s_plane *p)
 }
 
 static const struct h2s_plane_ops plane_ops = { .drained = plane_drained };
+
+/* What the daemon keeps of its file limit for what is not a client connection: the maps,
+ * upstream connections, health checks, DNS, metrics and control, and a spliced connection's
+ * backend leg. A quarter, at least 64 (at most half: a limit that low serves few anyway).
+ */
+static uint64_t clients_in_file_limit(uint64_t nofile)
+{
+	uint64_t keep = nofile / 4 < 64 ? 64 : nofile / 4;
+
+	return nofile - (keep > nofile / 2 ? nofile / 2 : keep);
+}
+
+/* Each loop's share of n (the kernel spreads connections evenly over the loops). */
+static uint32_t loop_share(uint64_t n, uint32_t loops)
+{
+	uint64_t share = (n + loops - 1) / loops;
+
+	return share > UINT32_MAX ? UINT32_MAX : share ? (uint32_t)share : 1;
+}
+
+/* The caps on client connections (admit.h): as set, or from the file limit h2steerd raised. */
+static void client_caps(struct h2s_daemon *d)
+{
+	const struct h2s_settings *set = &d->p.set;
+	uint64_t total = set->max_client_connections, per_source;
+	struct rlimit rl;
+	char from[64] = "";
+
+	if (!total) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+			rl.rlim_cur = 1024; /* cannot tell: the usual soft limit */
+		total = clients_in_file_limit(rl.rlim_cur);
+		snprintf(from, sizeof(from), " (from the file limit, %llu)",
+			 (unsigned long long)rl.rlim_cur);
+	}
+	per_source = set->max_client_connections_per_source;
+	if (!per_source)
+		per_source = (total + 1) / 2; /* one source never takes all */
+	h2s_admit_init(&d->admit, loop_share(total, set->loops),
+		       loop_share(per_source, set->loops));
+	log_info("client connections: at most %llu%s, %llu from one source address%s",
+		 (unsigned long long)total, from, (unsigned long long)per_source,
+		 set->loops > 1 ? ", each loop its share" : "");
+}
 
 /* The L4 fallback may use the slots for fallback_ttl_ns from now (state_tick keeps this fresh). */
 static void heartbeat(struct h2s_daemon *d)
@@ -108,21 +155,117 @@ static void state_tick(struct h2s_timer *t)
 	h2s_timer_arm(&d->p.loop, t, 1000);
 }
 
+/* Close a connection over a cap at once: with a reset, so that the client learns it was not
+ * served at its first read (not after its first RPC times out), and a flood of them leaves no
+ * TIME_WAIT behind.
+ */
+static void refuse(struct h2s_daemon *d, int fd, const struct h2s_addr *peer,
+		   enum h2s_admit_verdict why)
+{
+	/* One line per cause per 10 s, whichever loop refuses. */
+	static struct h2s_log_limit lim[H2S_ADMIT_NOMEM + 1];
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	const struct h2s_admit *a = &d->admit;
+	char ps[H2S_ADDR_STRLEN];
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	close(fd);
+	h2s_ip_format(peer, ps, sizeof(ps));
+	switch (why) {
+	case H2S_ADMIT_TOTAL:
+		d->p.stats.conns_refused_total++;
+		h2s_log_limited(&lim[why], H2S_LOG_WARNING,
+				"client connection from %s refused: loop %d serves %u already "
+				"(max_client_connections)", ps, d->loop_index, a->max_total);
+		break;
+	case H2S_ADMIT_PER_SOURCE:
+		d->p.stats.conns_refused_per_source++;
+		h2s_log_limited(&lim[why], H2S_LOG_WARNING,
+				"client connection from %s refused: loop %d serves %u from that "
+				"address already (max_client_connections_per_source)", ps,
+				d->loop_index, a->max_per_source);
+		break;
+	default:
+		h2s_log_limited(&lim[why], H2S_LOG_WARNING,
+				"client connection from %s refused: out of memory", ps);
+	}
+}
+
+/* A client from a listening socket, its address into ss. */
+static int accept_client(int lfd, struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof(*ss);
+
+	return accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/* A client just accepted from ss: served, unless a cap says no. */
+static void serve(struct h2s_daemon *d, int fd, const struct sockaddr_storage *ss)
+{
+	struct h2s_addr peer = { 0 };
+	enum h2s_admit_verdict v;
+
+	h2s_addr_from_sockaddr((const struct sockaddr *)ss, &peer); /* TCP: IPv4 or IPv6 */
+	v = h2s_admit(&d->admit, fd, &peer, d->p.nclients + d->p.nsplices, d->p.loop.now_ms);
+	if (v == H2S_ADMIT_OK)
+		h2s_client_accept(&d->p, fd);
+	else
+		refuse(d, fd, &peer, v);
+}
+
+static void accept_resume(struct h2s_timer *t)
+{
+	struct h2s_daemon *d = h2s_container_of(t, struct h2s_daemon, accept_timer);
+
+	for (int i = 0; i < d->nlis; i++)
+		h2s_watch_set(&d->p.loop, &d->lis[i].w, EPOLLIN);
+}
+
+/* accept() failed for want of a descriptor or of memory, leaving the client in the backlog:
+ * the listener stays readable, and trying again at once only spins. Stop watching this loop's
+ * listeners for a while; the clients wait in their backlogs. The caps on client connections
+ * keep descriptors for the rest, so running out is pressure from elsewhere (upstream and
+ * spliced connections) that passes, and waiting clients are served then. Hence no spare
+ * descriptor to close, accept and reset them with: that refuses clients who would have been
+ * served a moment later, and with several loops in one process another thread may take the
+ * descriptor freed first.
+ */
+static void accept_pause(struct h2s_daemon *d, int err)
+{
+	struct rlimit rl = { 0 };
+
+	for (int i = 0; i < d->nlis; i++)
+		h2s_watch_set(&d->p.loop, &d->lis[i].w, 0);
+	h2s_timer_arm(&d->p.loop, &d->accept_timer, ACCEPT_PAUSE_MS);
+	d->p.stats.accept_pauses++;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	log_limited(H2S_LOG_WARNING,
+		    "accept: %s: not accepting on loop %d for %d ms (%u client connections open "
+		    "there, file limit %llu)%s", strerror(err), d->loop_index, ACCEPT_PAUSE_MS,
+		    d->p.nclients + d->p.nsplices, (unsigned long long)rl.rlim_cur,
+		    err == EMFILE ? ": raise the hard limit (LimitNOFILE=) or lower "
+				    "max_client_connections" : "");
+}
+
 static void on_accept(struct h2s_watch *w, uint32_t events)
 {
 	struct h2s_listener *l = h2s_container_of(w, struct h2s_listener, w);
 
 	(void)events;
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		int fd = accept_client(w->fd, &ss);
 
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
-			return;
+		if (fd >= 0) {
+			serve(l->d, fd, &ss);
+			continue;
 		}
-		h2s_client_accept(&l->d->p, fd);
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			accept_pause(l->d, errno);
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			 errno != ECONNABORTED)
+			log_limited(H2S_LOG_WARNING, "accept: %s", strerror(errno));
+		return;
 	}
 }
 
@@ -385,14 +528,14 @@ static void accept_leftovers(struct h2s_daemon *d, const struct h2s_handover *fr
 {
 	for (int i = 0; from && i < from->n; i++) {
 		struct h2s_addr b = bound_addr(from->fds[i]);
+		struct sockaddr_storage ss;
 		bool ours = false;
 		int fd;
 
 		for (int k = 0; k < d->nlis; k++)
 			ours |= h2s_addr_equal(&b, &d->lis[k].addr);
-		while (!ours && (fd = accept4(from->fds[i], NULL, NULL,
-					      SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-			h2s_client_accept(&d->p, fd);
+		while (!ours && (fd = accept_client(from->fds[i], &ss)) >= 0)
+			serve(d, fd, &ss);
 	}
 }
 
@@ -423,6 +566,8 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 		d->p.set.loops = n < 1 ? 1 : n > H2S_LOOPS_MAX ? H2S_LOOPS_MAX : (uint32_t)n;
 	}
 	subset_node(d);
+	client_caps(d);
+	d->accept_timer.fire = accept_resume;
 	h2s_discovery_init(&d->src, &d->p, o->dns_servers);
 	if (h2s_plane_sessions(&d->p, NULL) < 0) {
 		snprintf(err, errlen, "out of memory setting up nghttp2");
@@ -500,6 +645,8 @@ int h2s_daemon_init_worker(struct h2s_daemon *w, struct h2s_daemon *m, int index
 	w->p.reg.quiet = true;
 	w->p.reg.node = m->p.reg.node;
 	w->p.reg.follow_health = &m->p.reg.health_gen;
+	h2s_admit_init(&w->admit, m->admit.max_total, m->admit.max_per_source);
+	w->accept_timer.fire = accept_resume;
 	w->naddrs = m->naddrs;
 	for (int i = 0; i < m->naddrs; i++) {
 		rc = listen_on(w, &m->opts->listen[i], from, err, errlen);
@@ -558,6 +705,7 @@ void h2s_daemon_fini(struct h2s_daemon *d)
 	d->nlis = 0;
 	if (d->sig.fd >= 0)
 		close(d->sig.fd);
+	h2s_admit_fini(&d->admit);
 	/* The callbacks and options are the main daemon's, shared with the workers. */
 	h2s_plane_fini(&d->p, d->main == NULL);
 }

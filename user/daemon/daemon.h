@@ -6,6 +6,7 @@
 #ifndef H2S_DAEMON_H
 #define H2S_DAEMON_H
 
+#include "admit.h"
 #include "config.h"
 #include "discovery.h"
 #include "h2s_maps.h"
@@ -49,6 +50,8 @@ struct h2s_daemon {
 	const struct h2s_options *opts; /* what it was started with (to take the node back) */
 	struct h2s_listener lis[H2S_LISTEN_SOCKETS_MAX];
 	int nlis;
+	struct h2s_admit admit;         /* the caps on this loop's client connections */
+	struct h2s_timer accept_timer;  /* accepting paused (out of descriptors): resume */
 	int naddrs; /* listen addresses in use: the first naddrs of opts->listen */
 	struct h2s_watch sig;
 	struct h2s_timer state_timer;

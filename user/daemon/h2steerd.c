@@ -16,10 +16,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* How long the running daemon has to answer a takeover, then to let go of the pin dir. */
 #define TAKEOVER_ANSWER_MS 5000
 #define TAKEOVER_LOCK_MS 5000
+/* A hard file limit below this is worth a warning: it serves fewer than 12288 clients (3/4 of
+ * it, daemon.c), where systemd and container runtimes give 524288 or more.
+ */
+#define LOW_FILE_LIMIT 16384
+
+/* Every client connection is a descriptor (a spliced one two), and so is every upstream
+ * connection: use all the kernel lets us have, not the soft limit we inherited (often 1024).
+ * The caps on client connections are made from it (daemon.c).
+ */
+static void raise_file_limit(void)
+{
+	struct rlimit rl;
+	char how[64] = "the hard limit";
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (was != rl.rlim_max && setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s: staying at %llu descriptors",
+			 (unsigned long long)rl.rlim_max, strerror(errno), (unsigned long long)was);
+		return;
+	}
+	if (was != rl.rlim_max)
+		snprintf(how, sizeof(how), "raised from %llu to the hard limit",
+			 (unsigned long long)was);
+	if (rl.rlim_max < LOW_FILE_LIMIT)
+		log_warn("file limit %llu (%s) is low: every client and upstream connection needs "
+			 "a descriptor; raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+			 (unsigned long long)rl.rlim_max, how);
+	else
+		log_info("file limit %llu (%s)", (unsigned long long)rl.rlim_max, how);
+}
 
 /* Declare the config file's services in the maps (added, or updated if kept from before). */
 static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char *err,
@@ -130,6 +167,7 @@ int main(int argc, char **argv)
 		h2s_options_free(&o);
 		return 2;
 	}
+	raise_file_limit();
 	if (o.takeover) {
 		if (h2s_takeover_request(o.pin_dir, TAKEOVER_ANSWER_MS, &from, err, sizeof(err)) < 0) {
 			log_err("takeover: %s", err);

@@ -332,6 +332,24 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 	       "Connections to the listener with no capture record (closed).");
 	h2s_sb_printf(b, "h2steer_capture_misses_total %llu\n",
 		      (unsigned long long)t->stats.capture_misses);
+	family(b, "h2steer_client_connections_refused_total", "counter",
+	       "Captured client connections closed at once: over max_client_connections (total) "
+	       "or max_client_connections_per_source (per_source).");
+	h2s_sb_printf(b, "h2steer_client_connections_refused_total{reason=\"total\"} %llu\n",
+		      (unsigned long long)t->stats.conns_refused_total);
+	h2s_sb_printf(b, "h2steer_client_connections_refused_total{reason=\"per_source\"} %llu\n",
+		      (unsigned long long)t->stats.conns_refused_per_source);
+	family(b, "h2steer_accept_pauses_total", "counter",
+	       "Times accepting stopped for 100 ms: the process was out of file descriptors or "
+	       "socket memory.");
+	h2s_sb_printf(b, "h2steer_accept_pauses_total %llu\n",
+		      (unsigned long long)t->stats.accept_pauses);
+	family(b, "h2steer_header_list_too_large_total", "counter",
+	       "Header blocks over max_header_list, by sender: each failed its own stream only.");
+	h2s_sb_printf(b, "h2steer_header_list_too_large_total{from=\"client\"} %llu\n",
+		      (unsigned long long)t->stats.client_hdrs_too_large);
+	h2s_sb_printf(b, "h2steer_header_list_too_large_total{from=\"backend\"} %llu\n",
+		      (unsigned long long)t->stats.backend_hdrs_too_large);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

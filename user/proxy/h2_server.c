@@ -48,16 +48,38 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
+	struct h2s_client *cl = ud;
+	struct h2s_plane *p = cl->c.p;
 	struct h2s_stream *st;
+	struct h2s_hdrs *h;
+	bool trailers, was_over;
+	int rc;
 
 	(void)flags;
-	(void)ud;
 	if (f->hd.type != NGHTTP2_HEADERS || !(st = stream_of(ng, f->hd.stream_id)))
 		return 0;
-	if (h2s_hdrs_add(f->headers.cat == NGHTTP2_HCAT_REQUEST ? &st->req : &st->req_trailers,
-			 name, nlen, value, vlen) < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	return 0;
+	trailers = f->headers.cat != NGHTTP2_HCAT_REQUEST;
+	h = trailers ? &st->req_trailers : &st->req;
+	was_over = h->over;
+	rc = h2s_hdrs_add_within(h, name, nlen, value, vlen, p->set.max_header_list);
+	if (rc == -E2BIG && !was_over) {
+		p->stats.client_hdrs_too_large++;
+		log_limited(H2S_LOG_WARNING,
+			    "client %s: stream %d: request %s over max_header_list (%u bytes) "
+			    "or %d fields: %s",
+			    cl->name, st->csid, trailers ? "trailers" : "headers",
+			    p->set.max_header_list, H2S_HDRS_MAX_FIELDS,
+			    trailers ? "stream reset" : "answered RESOURCE_EXHAUSTED");
+	}
+	/* Request headers over the limit: the rest of the block is still decoded (the HPACK
+	 * state is the connection's) but not kept, and h2s_relay_request_start() answers the
+	 * stream alone. Request trailers (gRPC sends none) over it reset the stream with
+	 * INTERNAL_ERROR, as when we have no memory for them; the backend's copy is cancelled
+	 * when it closes.
+	 */
+	if (rc == -E2BIG && !trailers)
+		return 0;
+	return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)

@@ -42,18 +42,34 @@ static uint32_t stream_limit(struct h2s_upstream *up)
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
+	struct h2s_upstream *up = ud;
+	struct h2s_plane *p = up->c.p;
 	struct h2s_stream *st;
+	struct h2s_hdrs *h;
+	int rc;
 
 	(void)flags;
-	(void)ud;
 	if (f->hd.type != NGHTTP2_HEADERS || !(st = stream_of(ng, f->hd.stream_id)))
 		return 0;
-	if (h2s_hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS && (st->flags & H2S_ST_RESP_STARTED)
-				 ? &st->resp_trailers
-				 : &st->resp,
-			 name, nlen, value, vlen) < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	return 0;
+	h = f->headers.cat == NGHTTP2_HCAT_HEADERS && (st->flags & H2S_ST_RESP_STARTED)
+		    ? &st->resp_trailers
+		    : &st->resp;
+	rc = h2s_hdrs_add_within(h, name, nlen, value, vlen, p->set.max_header_list);
+	if (rc == -E2BIG) {
+		/* The client learns it at once; the backend's stream is reset (INTERNAL_ERROR)
+		 * while nghttp2 decodes the rest of the block unseen, for the HPACK state the
+		 * connection's other streams share. Nothing for passive ejection: the limit is
+		 * ours, no sign the backend fails.
+		 */
+		p->stats.backend_hdrs_too_large++;
+		log_limited(H2S_LOG_WARNING,
+			    "backend %s: stream %d: response headers over max_header_list "
+			    "(%u bytes) or %d fields: answered INTERNAL",
+			    up->be->name, f->hd.stream_id, p->set.max_header_list,
+			    H2S_HDRS_MAX_FIELDS);
+		h2s_relay_response_too_large(st);
+	}
+	return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
 /* Streams we gave this connection before knowing its limit, beyond that limit and not sent
@@ -131,14 +147,9 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		move_excess(up);
 		break;
 	case NGHTTP2_RST_STREAM:
-		/* The backend gave up on a stream. Refusals (safe, replayed) and cancels are not
-		 * held against it; errors are.
-		 */
-		if (f->rst_stream.error_code != NGHTTP2_NO_ERROR &&
-		    f->rst_stream.error_code != NGHTTP2_CANCEL &&
-		    f->rst_stream.error_code != NGHTTP2_REFUSED_STREAM)
-			h2s_backend_rpc_failed(&up->c.p->reg, up->be,
-					       nghttp2_http2_strerror(f->rst_stream.error_code));
+		/* Whether it counts against the backend: h2s_rpc_outcome(). */
+		if ((st = stream_of(ng, f->hd.stream_id)))
+			h2s_relay_backend_reset(st, f->rst_stream.error_code);
 		break;
 	case NGHTTP2_GOAWAY:
 		if ((bs = h2s_stats_backend(&up->c.p->stats, &up->be->addr)))
@@ -215,12 +226,9 @@ static void up_teardown(struct h2s_conn *c, const char *why)
 	/* No SETTINGS ever came: not an HTTP/2 backend that works (refused, frozen, not h2). */
 	if (!up->settings_received)
 		h2s_backend_connect_failed(&c->p->reg, be);
-	if (!h2s_list_empty(&up->streams)) {
+	if (!h2s_list_empty(&up->streams))
 		log_info("backend %s: connection closed with %u streams open (%s)", be->name,
 			 up->nstreams, why);
-		if (up->settings_received)
-			h2s_backend_rpc_failed(&c->p->reg, be, "connection lost");
-	}
 	else
 		log_debug("backend %s: connection closed (%s)", be->name, why);
 	h2s_relay_upstream_lost(up, !up->settings_received, why);

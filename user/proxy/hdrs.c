@@ -52,6 +52,25 @@ int h2s_hdrs_add(struct h2s_hdrs *h, const uint8_t *name, size_t nlen, const uin
 	return 0;
 }
 
+size_t h2s_hdrs_list_size(const struct h2s_hdrs *h)
+{
+	return h->bytes + h->n * H2S_HDR_OVERHEAD;
+}
+
+int h2s_hdrs_add_within(struct h2s_hdrs *h, const uint8_t *name, size_t nlen,
+			const uint8_t *value, size_t vlen, size_t limit)
+{
+	size_t size = h2s_hdrs_list_size(h), room = size < limit ? limit - size : 0;
+
+	/* Each length alone first, so that their sum cannot wrap. */
+	if (h->over || h->n >= H2S_HDRS_MAX_FIELDS || nlen > room || vlen > room ||
+	    nlen + vlen + H2S_HDR_OVERHEAD > room) {
+		h->over = true;
+		return -E2BIG;
+	}
+	return h2s_hdrs_add(h, name, nlen, value, vlen);
+}
+
 void h2s_hdrs_to_nv(const struct h2s_hdrs *h, nghttp2_nv *nv)
 {
 	for (size_t i = 0; i < h->n; i++) {

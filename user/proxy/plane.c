@@ -10,6 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* nghttp2 1.61's cap on CONTINUATION frames per header block (CVE-2024-28182), which Debian
+ * 12's 1.52 carries as a backport: weak, so that a 1.52 without it (and without the cap) links.
+ */
+void nghttp2_option_set_max_continuations(nghttp2_option *option, size_t val)
+	__attribute__((weak));
+
 /* How often a loop looks for map changes when no RPC asks (to close dropped backends). */
 #define REFRESH_MS 200
 
@@ -83,6 +89,23 @@ int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
 		return -ENOMEM;
 	/* We acknowledge received DATA ourselves, once the other leg took it (relay.h). */
 	nghttp2_option_set_no_auto_window_update(p->opt, 1);
+	/* What we accept we can send on. nghttp2 does not send a block whose deflate bound, 12
+	 * + 5 (a priority field) + name + value + 12 a field, is over this (64 KiB by default):
+	 * it closed such a request REFUSED_STREAM, replayed up to max_attempts. A block within
+	 * max_header_list, which counts 32 a field (hdrs.h), is within it + 17.
+	 */
+	nghttp2_option_set_max_send_header_block_length(p->opt,
+							(size_t)p->set.max_header_list + 17);
+	/* Room for such a block in the 16 KiB frames we let peers send, twice over: a block up
+	 * to about twice the limit is still read to its end and fails its stream alone; a flood
+	 * of CONTINUATION frames beyond that is the connection error the cap is for (8 frames,
+	 * nghttp2's default, end the connection at 144 KiB). What no option raises: one HPACK
+	 * string over 64 KiB as sent (NGHTTP2_HD_MAX_NV) is a COMPRESSION_ERROR of the whole
+	 * connection inside nghttp2's decoder, before any callback of ours.
+	 */
+	if (nghttp2_option_set_max_continuations)
+		nghttp2_option_set_max_continuations(
+			p->opt, 8 + 2 * (size_t)p->set.max_header_list / 16384);
 	return 0;
 }
 

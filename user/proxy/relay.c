@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* gRPC status codes this file produces. */
+#define GRPC_RESOURCE_EXHAUSTED 8
 #define GRPC_INTERNAL 13
 #define GRPC_UNAVAILABLE 14
 
@@ -148,13 +150,22 @@ static int submit_hdrs(const struct h2s_hdrs *h, int (*fn)(void *arg, const nght
 
 /* ---- locally generated answers ---- */
 
+/* application/grpc, alone or with a codec (+proto) or parameters, as gRPC over HTTP/2 writes
+ * it; the case as written, since that is how grpc-go matches it.
+ */
+static bool grpc_content_type(const uint8_t *ct, size_t len)
+{
+	return len >= 16 && memcmp(ct, "application/grpc", 16) == 0 &&
+	       (len == 16 || ct[16] == '+' || ct[16] == ';');
+}
+
 static bool is_grpc(const struct h2s_stream *st)
 {
 	size_t len;
 	const uint8_t *ct = h2s_hdrs_get(&st->req, "content-type", &len);
 
 	/* req is freed once the response started; by then the answer is the backend's anyway. */
-	return !ct || (len >= 16 && memcmp(ct, "application/grpc", 16) == 0);
+	return !ct || grpc_content_type(ct, len);
 }
 
 /* Finish the client's stream with a gRPC status of ours (UNAVAILABLE when no backend could
@@ -182,8 +193,10 @@ static void stream_fail(struct h2s_stream *st, int grpc_code, const char *fmt, .
 	if (!(st->flags & H2S_ST_RESP_STARTED)) {
 		/* Trailers-Only: one HEADERS with END_STREAM. */
 		bool grpc = is_grpc(st);
+		/* Not gRPC: an HTTP status says it (431, RFC 6585: header fields too large). */
+		const char *http = grpc_code == GRPC_RESOURCE_EXHAUSTED ? "431" : "503";
 		nghttp2_nv nv[] = {
-			{ (uint8_t *)":status", (uint8_t *)(grpc ? "200" : "503"), 7, 3, 0 },
+			{ (uint8_t *)":status", (uint8_t *)(grpc ? "200" : http), 7, 3, 0 },
 			{ (uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0 },
 			{ (uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), 0 },
 			{ (uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg), 0 },
@@ -396,6 +409,16 @@ void h2s_relay_request_start(struct h2s_stream *st)
 			memcpy(st->path, v, len);
 			st->path[len] = '\0';
 		}
+		if (h2s_is_grpc_request(&st->req))
+			st->flags |= H2S_ST_GRPC;
+	}
+	if (st->req.over) {
+		/* Not the request the client sent, and no backend is asked: answered alone. */
+		stream_fail(st, GRPC_RESOURCE_EXHAUSTED,
+			    "h2steer: request header list over %u bytes (max_header_list) or %d "
+			    "fields",
+			    p->set.max_header_list, H2S_HDRS_MAX_FIELDS);
+		return;
 	}
 	if (!p->pick && !(svc = service_of(st)))
 		return;
@@ -528,29 +551,118 @@ void h2s_relay_client_gone(struct h2s_client *cl)
 	}
 }
 
+/* ---- passive ejection: what the end of a stream says about its backend ----
+ *
+ * The one place that decides which stream ends count for or against a backend (outlier.h
+ * counts what it is told; connect failures and handshakes that never finish are counted apart,
+ * at once, by h2_upstream.c). Passive ejection takes a backend away from every client, so only
+ * what says something about the backend may count, never what a client's request provoked:
+ *
+ * - Only well-formed gRPC requests count, either way (POST, a :path, content-type
+ *   application/grpc[+codec], te: trailers: gRPC over HTTP/2). How a gRPC server treats
+ *   anything else is about the request: grpc-go resets a GET with PROTOCOL_ERROR and answers
+ *   another content-type with 415; counting those let any client's curl eject healthy
+ *   backends for everybody. Envoy's router, too, reads grpc-status only on gRPC requests.
+ * - Against it, as Envoy's consecutive_gateway_failure (502, 503, 504 and the errors of the
+ *   upstream connection itself): grpc-status UNAVAILABLE (the backend says it cannot serve
+ *   now; gRPC maps 502-504 to it); RST_STREAM(INTERNAL_ERROR), the one HTTP/2 code by which an
+ *   endpoint blames itself (RFC 9113 section 7); its connection lost with the stream open.
+ * - For it: OK, and the statuses an application gives on purpose about a request it served
+ *   (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+ *   ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED).
+ * - Nothing, because a client can provoke them from a healthy backend: CANCELLED, UNKNOWN,
+ *   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, DATA_LOSS (grpc-go itself answers an
+ *   undecodable message INTERNAL, an oversized one RESOURCE_EXHAUSTED, a grpc-timeout the
+ *   client set too short DEADLINE_EXCEEDED; a handler's plain error is UNKNOWN). gRFC A50
+ *   counts every non-OK status and Envoy's consecutive_5xx every 5xx they map to: both trust
+ *   their clients, which a balancer in front of any client cannot. Nor do the other resets:
+ *   NO_ERROR and CANCEL end a stream on purpose, REFUSED_STREAM is replayed (never
+ *   processed), and the rest (PROTOCOL_ERROR, FRAME_SIZE_ERROR, ENHANCE_YOUR_CALM, ...) blame
+ *   the request's sender, whose headers, sizes and pace came from the client (Envoy counts
+ *   every upstream reset, a known gap it marks TODO). Nor a response without grpc-status.
+ * h2steer sets no per-RPC timeout of its own (grpc-timeout passes through): none counts here.
+ */
+enum h2s_outcome h2s_rpc_outcome(bool grpc_request, enum h2s_stream_end end, int64_t code)
+{
+	static const enum h2s_outcome by_status[17] = {
+		[0] = H2S_OUTCOME_OK,      /* OK */
+		[3] = H2S_OUTCOME_OK,      /* INVALID_ARGUMENT */
+		[5] = H2S_OUTCOME_OK,      /* NOT_FOUND */
+		[6] = H2S_OUTCOME_OK,      /* ALREADY_EXISTS */
+		[7] = H2S_OUTCOME_OK,      /* PERMISSION_DENIED */
+		[9] = H2S_OUTCOME_OK,      /* FAILED_PRECONDITION */
+		[10] = H2S_OUTCOME_OK,     /* ABORTED */
+		[11] = H2S_OUTCOME_OK,     /* OUT_OF_RANGE */
+		[12] = H2S_OUTCOME_OK,     /* UNIMPLEMENTED */
+		[14] = H2S_OUTCOME_FAILED, /* UNAVAILABLE */
+		[16] = H2S_OUTCOME_OK,     /* UNAUTHENTICATED */
+	};
+
+	if (!grpc_request)
+		return H2S_OUTCOME_NOTHING;
+	switch (end) {
+	case H2S_END_LOST:
+		return H2S_OUTCOME_FAILED;
+	case H2S_END_RESET:
+		return code == NGHTTP2_INTERNAL_ERROR ? H2S_OUTCOME_FAILED : H2S_OUTCOME_NOTHING;
+	case H2S_END_STATUS:
+		break;
+	}
+	return code >= 0 && code < 17 ? by_status[code] : H2S_OUTCOME_NOTHING;
+}
+
+bool h2s_is_grpc_request(const struct h2s_hdrs *h)
+{
+	size_t mlen, plen, clen, tlen;
+	const uint8_t *m = h2s_hdrs_get(h, ":method", &mlen);
+	const uint8_t *p = h2s_hdrs_get(h, ":path", &plen);
+	const uint8_t *ct = h2s_hdrs_get(h, "content-type", &clen);
+	const uint8_t *te = h2s_hdrs_get(h, "te", &tlen);
+
+	return m && mlen == 4 && memcmp(m, "POST", 4) == 0 && p && plen > 1 && p[0] == '/' &&
+	       ct && grpc_content_type(ct, clen) && te && tlen == 8 &&
+	       strncasecmp((const char *)te, "trailers", 8) == 0;
+}
+
+/* Tell passive ejection how st ended on its backend (a status or a reset). */
+static void judge(struct h2s_stream *st, enum h2s_stream_end end, int64_t code)
+{
+	char why[48];
+
+	switch (h2s_rpc_outcome(st->flags & H2S_ST_GRPC, end, code)) {
+	case H2S_OUTCOME_OK:
+		h2s_backend_ok(&st->p->reg, st->up->be);
+		break;
+	case H2S_OUTCOME_FAILED:
+		if (end == H2S_END_RESET)
+			snprintf(why, sizeof(why), "RST_STREAM %s",
+				 nghttp2_http2_strerror((uint32_t)code));
+		else
+			snprintf(why, sizeof(why), "grpc-status %lld", (long long)code);
+		h2s_backend_rpc_failed(&st->p->reg, st->up->be, why);
+		break;
+	case H2S_OUTCOME_NOTHING:
+		break;
+	}
+}
+
 /* ---- response: backend -> client ---- */
 
-/* A response's gRPC status feeds passive ejection: UNAVAILABLE counts against the backend,
- * any other status shows it is working.
- */
+/* The response ended: its gRPC status goes to the metrics and to passive ejection. */
 static void note_status(struct h2s_stream *st, const struct h2s_hdrs *h)
 {
 	size_t len;
 	const uint8_t *v = h2s_hdrs_get(h, "grpc-status", &len);
+	int code = -1;
 
 	if (v && len >= 1 && len <= 2) {
-		int code = 0;
-
+		code = 0;
 		for (size_t i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
 			code = code * 10 + (v[i] - '0');
 		st->status = code <= 16 ? code : H2S_RPC_NONE;
 	}
-	if (!st->up)
-		return;
-	if (v && len == 2 && v[0] == '1' && v[1] == '4')
-		h2s_backend_rpc_failed(&st->p->reg, st->up->be, "grpc-status UNAVAILABLE");
-	else
-		h2s_backend_ok(&st->p->reg, st->up->be);
+	if (st->up)
+		judge(st, H2S_END_STATUS, code);
 }
 
 static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
@@ -738,10 +850,45 @@ void h2s_relay_move(struct h2s_stream *st)
 	h2s_relay_request_start(st);
 }
 
+void h2s_relay_response_too_large(struct h2s_stream *st)
+{
+	stream_fail(st, GRPC_INTERNAL,
+		    "h2steer: response header list from backend %s over %u bytes "
+		    "(max_header_list) or %d fields",
+		    st->up->be->name, st->p->set.max_header_list, H2S_HDRS_MAX_FIELDS);
+}
+
+void h2s_relay_backend_reset(struct h2s_stream *st, uint32_t error_code)
+{
+	/* After the whole response a reset only stops the request; its status was judged. */
+	if (st->up && !(st->flags & H2S_ST_RESP_END))
+		judge(st, H2S_END_RESET, error_code);
+}
+
+/* Does losing up with these streams open count against its backend (h2s_rpc_outcome())? */
+static bool loss_counts(const struct h2s_upstream *up)
+{
+	struct h2s_list *pos, *tmp;
+
+	h2s_list_for_each_safe(pos, tmp, &up->streams) {
+		const struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
+
+		if (h2s_rpc_outcome(st->flags & H2S_ST_GRPC, H2S_END_LOST, 0) == H2S_OUTCOME_FAILED)
+			return true;
+	}
+	return false;
+}
+
 void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why)
 {
 	struct h2s_list *pos, *tmp;
 
+	/* One failure for the connection, however many streams it takes along, and before the
+	 * replays below, so that they pick with the backend's new state. One that never worked
+	 * was counted as a connect failure already.
+	 */
+	if (!unproven && loss_counts(up))
+		h2s_backend_rpc_failed(&up->c.p->reg, up->be, "connection lost");
 	h2s_list_for_each_safe(pos, tmp, &up->streams) {
 		struct h2s_stream *st = h2s_container_of(pos, struct h2s_stream, up_link);
 

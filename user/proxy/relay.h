@@ -66,6 +66,7 @@ enum {
 	H2S_ST_HEADERS_SENT = 1 << 6,   /* its request HEADERS were written to the backend */
 	H2S_ST_BUDGET = 1 << 7,         /* a replay holding one unit of the retry budget */
 	H2S_ST_AFFINITY = 1 << 8,       /* `affinity` holds the hash of its affinity header */
+	H2S_ST_GRPC = 1 << 9,           /* a well-formed gRPC request: see h2s_rpc_outcome() */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
@@ -101,7 +102,9 @@ struct h2s_stream {
 
 /* ---- from the client leg (h2_server.c) ---- */
 struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid);
-/* Request headers complete: pick a backend and open the upstream stream. */
+/* Request headers complete: pick a backend and open the upstream stream; when they went over
+ * max_header_list (st->req.over), answer RESOURCE_EXHAUSTED (431 if not gRPC) instead.
+ */
 void h2s_relay_request_start(struct h2s_stream *st);
 int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t len);
 /* END_STREAM (or request trailers) arrived. */
@@ -124,5 +127,31 @@ void h2s_relay_move(struct h2s_stream *st);
  * backend (no SETTINGS): then none of its streams counts as seen by the backend.
  */
 void h2s_relay_upstream_lost(struct h2s_upstream *up, bool unproven, const char *why);
+/* Its response headers or trailers went over max_header_list (hdrs.h): the client's stream
+ * fails alone with INTERNAL (in trailers if the response started); the caller resets the
+ * upstream stream.
+ */
+void h2s_relay_response_too_large(struct h2s_stream *st);
+/* The backend sent RST_STREAM(error_code) on the stream. */
+void h2s_relay_backend_reset(struct h2s_stream *st, uint32_t error_code);
+
+/* ---- passive ejection: what the end of a stream says about its backend ---- */
+
+enum h2s_outcome {
+	H2S_OUTCOME_NOTHING, /* neither for nor against it */
+	H2S_OUTCOME_OK,      /* it answered: its failure streak ends */
+	H2S_OUTCOME_FAILED,  /* one failed RPC against it */
+};
+
+enum h2s_stream_end {
+	H2S_END_STATUS, /* the response ended; code: its grpc-status, -1 when it had none */
+	H2S_END_RESET,  /* the backend sent RST_STREAM; code: its HTTP/2 error code */
+	H2S_END_LOST,   /* the working connection to it was lost with the stream open */
+};
+
+/* grpc_request: the stream's request was a well-formed gRPC request (H2S_ST_GRPC). */
+enum h2s_outcome h2s_rpc_outcome(bool grpc_request, enum h2s_stream_end end, int64_t code);
+/* The request headers h make a well-formed gRPC request. */
+bool h2s_is_grpc_request(const struct h2s_hdrs *h);
 
 #endif /* H2S_RELAY_H */

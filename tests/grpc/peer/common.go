@@ -34,7 +34,38 @@ const (
 	mdResponseSize     = "x-response-size"
 	mdCount            = "x-count"
 	mdMsgSize          = "x-msg-size"
+	// mdFillPrefix keys carry bulk request metadata (client -fill); the
+	// server answers how many value bytes of them arrived in mdFillBytes.
+	mdFillPrefix = "x-fill-"
+	mdFillBytes  = "x-fill-bytes"
 )
+
+// fillMD adds n bytes of the pattern to md as values of mdFillPrefix keys,
+// at most field bytes each (a single HPACK string above 64 KiB is more than
+// libnghttp2 decodes, so bulk metadata goes in several).
+func fillMD(md metadata.MD, n, field int) {
+	for i := 0; n > 0; i++ {
+		k := field
+		if k > n {
+			k = n
+		}
+		md[mdFillPrefix+strconv.Itoa(i)] = []string{string(pattern(k))}
+		n -= k
+	}
+}
+
+// fillBytes is the number of value bytes of mdFillPrefix keys in md.
+func fillBytes(md metadata.MD) int {
+	n := 0
+	for k, vs := range md {
+		if strings.HasPrefix(k, mdFillPrefix) && k != mdFillBytes {
+			for _, v := range vs {
+				n += len(v)
+			}
+		}
+	}
+	return n
+}
 
 // echoTrailerKey is the trailer key under which the server returns the
 // request metadata key k (an x-echo-* key): k + "-trailer", except that a

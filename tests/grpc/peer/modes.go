@@ -57,10 +57,12 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 	timelineMS := fs.Int("timeline-ms", 0, "also report by_backend per period of this many ms since the start (timeline)")
 	var meta metaFlag
 	fs.Var(&meta, "meta", "request metadata `key=value` (repeatable)")
+	fill := fs.Int("fill", 0, "also this many bytes of request metadata, in x-fill-* keys; checks x-fill-bytes")
+	fillField := fs.Int("fill-field", 16384, "bytes of -fill per key at most")
 	expectSize := -1 // x-response-size given with -meta: expect the pattern
 
 	validate := func() error {
-		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS), nonNegative("tail", *tail), nonNegative("timeline-ms", *timelineMS))
+		err := firstError(positive("n", *n), positive("c", *c), nonNegative("size", *size), nonNegative("interval-us", *intervalUS), nonNegative("tail", *tail), nonNegative("timeline-ms", *timelineMS), nonNegative("fill", *fill), positive("fill-field", *fillField))
 		if err != nil {
 			return err
 		}
@@ -76,6 +78,7 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 
 	run := func(e *env) {
 		md := meta.md()
+		fillMD(md, *fill, *fillField)
 		interval := time.Duration(*intervalUS) * time.Microsecond
 		var (
 			mu           sync.Mutex
@@ -84,6 +87,7 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 			firstSeen    = map[string]int64{}
 			lastSeen     = map[string]int64{}
 			noHeader     int
+			fillMismatch int
 			mdMismatch   int
 			bodyMismatch int
 			firstMDBad   string
@@ -132,6 +136,9 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 						continue
 					}
 					lat = append(lat, d)
+					if *fill > 0 && mdFirst(hdr, mdFillBytes) != strconv.Itoa(*fill) {
+						fillMismatch++
+					}
 					id, tid := mdFirst(hdr, mdBackendID), mdFirst(trl, mdBackendTrailer)
 					switch {
 					case id == "":
@@ -205,6 +212,9 @@ func modeUnary(fs *flag.FlagSet) (func() error, func(*env)) {
 		}
 		if noHeader > 0 {
 			r.fail("%d RPCs had no %s response header", noHeader, mdBackendID)
+		}
+		if fillMismatch > 0 {
+			r.fail("%d RPCs had no %s: %d in their response header", fillMismatch, mdFillBytes, *fill)
 		}
 		if mdMismatch > 0 {
 			r.fail("%d RPCs had %s != %s (first: %s)", mdMismatch, mdBackendID, mdBackendTrailer, firstMDBad)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,9 @@ func (s *echoServer) begin(ctx context.Context, method string, ms mdSetter) (met
 
 	hdr := metadata.Pairs(mdBackendID, s.id)
 	trl := metadata.Pairs(mdBackendTrailer, s.id)
+	if n := fillBytes(in); n > 0 {
+		hdr.Set(mdFillBytes, strconv.Itoa(n))
+	}
 	for k, v := range in { // incoming keys are lower case
 		if strings.HasPrefix(k, mdEchoPrefix) {
 			hdr[k] = append([]string(nil), v...)
