@@ -85,6 +85,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_be_state SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_svc_name);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_svc_names SEC(".maps");
+
 /* LRU: backends come and go; the stats of one long gone age out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -37,7 +37,8 @@
 	X(L4_CONNS, l4_conns)    \
 	X(BE_VIP, be_vip)        \
 	X(FAST, fast)            \
-	X(FAST_LIVE, fast_live)
+	X(FAST_LIVE, fast_live)  \
+	X(SVC_NAMES, svc_names)
 
 #define H2S_MAP_NAME(field) "h2s_" #field
 
@@ -171,6 +172,7 @@ enum h2s_source {
 	H2S_SRC_STATIC = 0, /* the CLI or the config file */
 	H2S_SRC_DNS = 1,
 	H2S_SRC_FILE = 2,
+	H2S_SRC_KUBE = 3, /* the Kubernetes API (EndpointSlices) */
 	H2S_SRC__COUNT,
 };
 
@@ -183,6 +185,10 @@ struct h2s_backend {
 _Static_assert(sizeof(struct h2s_backend) == 8, "h2s_backend layout");
 
 #define H2S_BE_F_DRAIN 0x1 /* operator drain: no new RPCs, in-flight ones finish */
+/* Its source says it is going away (a Kubernetes endpoint serving but terminating): picked
+ * like a drained one, but the source's to set and clear, so an operator's drain stays apart.
+ */
+#define H2S_BE_F_TERMINATING 0x4
 
 /* h2s_discovery: VIP:port -> how the service's backends are found and checked (absent: static
  * backends, no health checks). Only the daemon reads it; the BPF programs never do.
@@ -206,6 +212,19 @@ struct h2s_discovery {
 	char health_service[H2S_HEALTH_NAME_MAX]; /* the service checked; "" = the whole server */
 };
 _Static_assert(sizeof(struct h2s_discovery) == 392, "h2s_discovery layout");
+
+/* h2s_svc_names: VIP:port -> who declared the service and under which name, for people (the
+ * CLI's service list, logs, metrics labels). Absent: declared by the CLI or the config file.
+ * Kubernetes names are "NAMESPACE/SERVICE:PORT" (63 + 63 + 15 characters at most).
+ */
+#define H2S_SVC_NAME_MAX 156
+
+struct h2s_svc_name {
+	__u8 source; /* enum h2s_source */
+	__u8 pad[3];
+	char name[H2S_SVC_NAME_MAX]; /* NUL-padded */
+};
+_Static_assert(sizeof(struct h2s_svc_name) == 160, "h2s_svc_name layout");
 
 /* h2s_be_state: backend address -> what the daemon sees of it (written by the daemon only, for
  * `h2steer backend list`; the daemon's picks use its own copy).

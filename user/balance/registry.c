@@ -268,7 +268,9 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 		 */
 		mem[i] = (struct h2s_member){
 			.weight = want[i].b.weight ? want[i].b.weight : 1,
-			.flags = want[i].b.flags,
+			/* A terminating endpoint is drained, whoever says so. */
+			.flags = want[i].b.flags | (want[i].b.flags & H2S_BE_F_TERMINATING
+							    ? H2S_BE_F_DRAIN : 0),
 			.since_ms = s->members_loaded ? now : 0,
 		};
 		j = be[i]->apply_idx;

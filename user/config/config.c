@@ -106,6 +106,12 @@ static const struct setting {
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
+struct y_kube {
+	char *api, *token_file, *ca_file, *node_name, *label_selector, *all_ports;
+	char **namespaces;
+	unsigned namespaces_count;
+};
+
 struct y_config {
 	char **listen;
 	unsigned listen_count;
@@ -119,6 +125,7 @@ struct y_config {
 	char *pod_state_dir;
 	char **dns_servers;
 	unsigned dns_servers_count;
+	struct y_kube *kubernetes;
 	unsigned *num[NSETTINGS]; /* settings[i], when present */
 	struct y_service *services;
 	unsigned services_count;
@@ -193,6 +200,28 @@ static const cyaml_schema_value_t string_schema = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 64),
 };
 
+static const cyaml_schema_value_t namespace_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 63),
+};
+
+static const cyaml_schema_field_t kube_fields[] = {
+	CYAML_FIELD_STRING_PTR("api", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_kube, api,
+			       1, 255),
+	CYAML_FIELD_STRING_PTR("token_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_kube, token_file, 1, 255),
+	CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_kube,
+			       ca_file, 1, 255),
+	CYAML_FIELD_STRING_PTR("node_name", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_kube, node_name, 1, 253),
+	CYAML_FIELD_SEQUENCE("namespaces", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_kube,
+			     namespaces, &namespace_schema, 0, H2S_KUBE_NAMESPACES_MAX),
+	CYAML_FIELD_STRING_PTR("label_selector", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_kube, label_selector, 1, 511),
+	CYAML_FIELD_STRING_PTR("all_ports", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_kube,
+			       all_ports, 1, 8),
+	CYAML_FIELD_END,
+};
+
 /* The fixed keys, then one per settings[] entry (built at first use), then the end. */
 static const cyaml_schema_field_t fixed_fields[] = {
 	CYAML_FIELD_SEQUENCE("listen", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
@@ -215,6 +244,8 @@ static const cyaml_schema_field_t fixed_fields[] = {
 			       struct y_config, pod_state_dir, 1, 1024),
 	CYAML_FIELD_SEQUENCE("dns_servers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			     struct y_config, dns_servers, &string_schema, 1, 8),
+	CYAML_FIELD_MAPPING_PTR("kubernetes", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+				struct y_config, kubernetes, kube_fields),
 	CYAML_FIELD_SEQUENCE("services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_config,
 			     services, &service_schema, 0, H2S_MAX_SERVICES),
 };
@@ -534,6 +565,85 @@ static int convert_services(struct h2s_options *o, const struct y_config *y, con
 }
 
 /* YAML 1.1 booleans as a config says them; `where`: "FILE: key" for the error. */
+/* A Kubernetes API address: https://HOST[:PORT] with nothing after it (the client appends
+ * the paths), or "in-cluster".
+ */
+static int kube_api_check(const char *v, const char *where, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+
+	if (!strcmp(v, "in-cluster"))
+		return 0;
+	if (strncmp(v, "https://", 8) || n == 8 || strchr(v + 8, '/') || strpbrk(v, " \t?#@"))
+		return h2s_einval(err, errlen,
+				  "%s: '%s' is not 'in-cluster' or https://HOST[:PORT] (TLS only, no path)",
+				  where, v);
+	return 0;
+}
+
+/* A DNS-1123 label: what a namespace name can be. */
+static bool dns_label(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (!n || n > 63 || v[0] == '-' || v[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-'))
+			return false;
+	return true;
+}
+
+static int kube_path(char *dst, size_t len, const char *v, const char *where, char *err,
+		     size_t errlen)
+{
+	if (v[0] != '/')
+		return h2s_einval(err, errlen, "%s: '%s' must be an absolute path", where, v);
+	snprintf(dst, len, "%s", v);
+	return 0;
+}
+
+static int convert_kube(struct h2s_kube_opts *k, const struct y_kube *y, const char *origin,
+			char *err, size_t errlen)
+{
+	char where[PATH_MAX + 64];
+	int rc = 0;
+
+	k->on = true;
+	if (y->api) {
+		snprintf(where, sizeof(where), "%s: kubernetes.api", origin);
+		if ((rc = kube_api_check(y->api, where, err, errlen)) < 0)
+			return rc;
+		snprintf(k->api, sizeof(k->api), "%s", strcmp(y->api, "in-cluster") ? y->api : "");
+	}
+	snprintf(where, sizeof(where), "%s: kubernetes.token_file", origin);
+	if (y->token_file && (rc = kube_path(k->token_file, sizeof(k->token_file), y->token_file,
+					     where, err, errlen)) < 0)
+		return rc;
+	snprintf(where, sizeof(where), "%s: kubernetes.ca_file", origin);
+	if (y->ca_file &&
+	    (rc = kube_path(k->ca_file, sizeof(k->ca_file), y->ca_file, where, err, errlen)) < 0)
+		return rc;
+	if (y->node_name)
+		snprintf(k->node_name, sizeof(k->node_name), "%s", y->node_name);
+	if (y->label_selector)
+		snprintf(k->label_selector, sizeof(k->label_selector), "%s", y->label_selector);
+	for (unsigned i = 0; i < y->namespaces_count; i++) {
+		if (!dns_label(y->namespaces[i]))
+			return h2s_einval(err, errlen,
+					  "%s: kubernetes.namespaces[%u]: '%s' is not a namespace name "
+					  "(lower-case letters, digits, '-', at most 63)",
+					  origin, i, y->namespaces[i]);
+		snprintf(k->namespaces[i], sizeof(k->namespaces[i]), "%s", y->namespaces[i]);
+		k->nnamespaces = (int)i + 1;
+	}
+	if (y->all_ports) {
+		snprintf(where, sizeof(where), "%s: kubernetes.all_ports", origin);
+		rc = parse_bool(y->all_ports, &k->all_ports, where, err, errlen);
+	}
+	return rc;
+}
+
 static int parse_bool(const char *text, bool *out, const char *where, char *err, size_t errlen)
 {
 	if (!strcmp(text, "true") || !strcmp(text, "yes"))
@@ -636,6 +746,8 @@ static int load_yaml(struct h2s_options *o, const char *text, size_t len, const 
 		if (rc < 0)
 			rc = h2s_einval(err, errlen, "%s: dns_servers[%u]: %s", origin, i, why);
 	}
+	if (rc == 0 && y->kubernetes)
+		rc = convert_kube(&o->kube, y->kubernetes, origin, err, errlen);
 	if (rc == 0)
 		rc = convert_services(o, y, origin, err, errlen);
 	cyaml_free(&cfg, schema(), y, 0);
@@ -819,6 +931,7 @@ struct cmdline {
 	int nsets;
 	char dns[sizeof(((struct h2s_options *)0)->dns_servers)];
 	bool keep, takeover;
+	const char *kube_api, *kube_token, *kube_ca, *node_name;
 };
 
 struct flag;
@@ -980,6 +1093,22 @@ static int take_pod_state_dir(struct h2s_options *o, struct cmdline *cl, const s
 	return set_string(&o->pod_state_dir, v) < 0 ? -ENOMEM : 0;
 }
 
+/* --kubernetes, --kube-token-file, --kube-ca-file, --node-name: checked when applied. */
+static int take_kube(struct h2s_options *o, struct cmdline *cl, const struct flag *f, char *v,
+		     char *err, size_t errlen)
+{
+	(void)o, (void)err, (void)errlen;
+	if (!strcmp(f->name, "kubernetes"))
+		cl->kube_api = v;
+	else if (!strcmp(f->name, "kube-token-file"))
+		cl->kube_token = v;
+	else if (!strcmp(f->name, "kube-ca-file"))
+		cl->kube_ca = v;
+	else
+		cl->node_name = v;
+	return 0;
+}
+
 static int take_help(struct h2s_options *o, struct cmdline *cl, const struct flag *f, char *v,
 		     char *err, size_t errlen)
 {
@@ -1041,6 +1170,16 @@ static const struct flag flags[] = {
 	  "records of pods registered by h2steer-cni, loaded at\nstart (default "
 	  H2S_POD_STATE_DIR_DEFAULT ")",
 	  take_pod_state_dir, NULL },
+	{ "kubernetes", 0, "in-cluster|URL",
+	  "discover Services and EndpointSlices from the\nKubernetes API (URL: https://HOST:PORT)",
+	  take_kube, NULL },
+	{ "kube-token-file", 0, "FILE",
+	  "bearer token for the API (default: the service\naccount's; re-read when it changes)",
+	  take_kube, NULL },
+	{ "kube-ca-file", 0, "FILE", "CA of the API server (default: the service account's)",
+	  take_kube, NULL },
+	{ "node-name", 0, "NAME", "this node (default $NODE_NAME, then the host name)", take_kube,
+	  NULL },
 	{ "set", 0, "KEY=VALUE", "any numeric setting (repeatable), KEY one of:", take_setting,
 	  NULL },
 	{ "help", 'h', NULL, "this text", take_help, NULL },
@@ -1172,6 +1311,21 @@ static int apply_flags(struct h2s_options *o, struct cmdline *cl, char *err, siz
 		memcpy(o->dns_servers, cl->dns, sizeof(cl->dns));
 	if (cl->metrics && (rc = set_metrics(o, cl->metrics, "--metrics", err, errlen)) < 0)
 		return rc;
+	if (cl->kube_api) {
+		if ((rc = kube_api_check(cl->kube_api, "--kubernetes", err, errlen)) < 0)
+			return rc;
+		o->kube.on = true;
+		snprintf(o->kube.api, sizeof(o->kube.api), "%s",
+			 strcmp(cl->kube_api, "in-cluster") ? cl->kube_api : "");
+	}
+	if (cl->kube_token && (rc = kube_path(o->kube.token_file, sizeof(o->kube.token_file),
+					      cl->kube_token, "--kube-token-file", err, errlen)) < 0)
+		return rc;
+	if (cl->kube_ca && (rc = kube_path(o->kube.ca_file, sizeof(o->kube.ca_file), cl->kube_ca,
+					   "--kube-ca-file", err, errlen)) < 0)
+		return rc;
+	if (cl->node_name)
+		snprintf(o->kube.node_name, sizeof(o->kube.node_name), "%s", cl->node_name);
 	return 0;
 }
 
@@ -1197,6 +1351,18 @@ static int complete(struct h2s_options *o, char *err, size_t errlen)
 		h2s_control_default(o->pin_dir, path, sizeof(path));
 		if (set_string(&o->control, path) < 0)
 			return -ENOMEM;
+	}
+	if (!o->kube.on && (o->kube.token_file[0] || o->kube.ca_file[0] || o->kube.node_name[0]))
+		return h2s_einval(err, errlen,
+				  "a Kubernetes token, CA or node name is given but the source is off "
+				  "(--kubernetes or kubernetes: in the file turns it on)");
+	if (o->kube.on && !o->kube.node_name[0]) {
+		const char *env = getenv("NODE_NAME");
+
+		if (env && *env)
+			snprintf(o->kube.node_name, sizeof(o->kube.node_name), "%s", env);
+		else if (gethostname(o->kube.node_name, sizeof(o->kube.node_name) - 1) < 0)
+			o->kube.node_name[0] = '\0';
 	}
 	h2s_options_default_listen(o);
 	return 0;

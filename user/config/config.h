@@ -54,6 +54,23 @@ struct h2s_cfg_service {
 	size_t nroutes;
 };
 
+/* The Kubernetes API source (discovery/kube.h): `kubernetes:` in the file, --kubernetes. */
+#define H2S_KUBE_NAMESPACES_MAX 32
+
+struct h2s_kube_opts {
+	bool on;
+	char api[256];        /* https://HOST:PORT; "": in cluster (KUBERNETES_SERVICE_HOST/PORT) */
+	char token_file[256]; /* "": the service account's (in cluster) */
+	char ca_file[256];    /* "": the service account's (in cluster) */
+	char node_name[254];  /* "": $NODE_NAME, then the host name (filled in by parse) */
+	/* Narrowing: only these namespaces (none: all), only Services matching the selector. */
+	char namespaces[H2S_KUBE_NAMESPACES_MAX][64];
+	int nnamespaces;
+	char label_selector[512];
+	/* Widening: every TCP port of every ClusterIP Service, not only gRPC-looking ones. */
+	bool all_ports;
+};
+
 struct h2s_options {
 	char *config_path;
 	struct h2s_addr listen[H2S_MAX_LISTENERS];
@@ -72,6 +89,7 @@ struct h2s_options {
 	bool check_only; /* --check-config: validate, do not start */
 	bool show_help, show_version;
 	struct h2s_settings set;
+	struct h2s_kube_opts kube;
 	struct h2s_cfg_service *services;
 	size_t nservices;
 };

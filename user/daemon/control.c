@@ -4,6 +4,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "lifecycle.h"
+#include "kube.h"
 #include "log.h"
 #include "maps.h"
 #include "metrics.h"
@@ -280,6 +281,8 @@ static json_t *status_json(struct h2s_daemon *d)
 		      "clients", (int)t.clients, "streams", (int)t.stats.streams_live, "listen",
 		      listen);
 	h2s_totals_free(&t);
+	if (d->src.kube)
+		json_object_set_new(v, "kubernetes", h2s_kube_status(d->src.kube));
 	return v;
 }
 

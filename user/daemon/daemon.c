@@ -568,7 +568,9 @@ int h2s_daemon_init(struct h2s_daemon *d, struct h2s_loader *loader, const struc
 	subset_node(d);
 	client_caps(d);
 	d->accept_timer.fire = accept_resume;
-	h2s_discovery_init(&d->src, &d->p, o->dns_servers);
+	rc = h2s_discovery_init(&d->src, &d->p, o->dns_servers, &o->kube, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (h2s_plane_sessions(&d->p, NULL) < 0) {
 		snprintf(err, errlen, "out of memory setting up nghttp2");
 		return -ENOMEM;

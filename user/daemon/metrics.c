@@ -35,6 +35,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "list.h"
+#include "kube.h"
 #include "log.h"
 #include "maps.h"
 #include "relay.h"
@@ -548,7 +549,7 @@ const char *h2s_daemon_not_ready(struct h2s_daemon *d)
 	h2s_registry_each_service(&d->p.reg, check_resolver, &u);
 	if (u.any)
 		return "a resolver has not answered yet";
-	return NULL;
+	return h2s_kube_not_ready(d->src.kube);
 }
 
 /* ---- HTTP: the gate ---- */

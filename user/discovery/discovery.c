@@ -3,10 +3,12 @@
 
 #include "dns.h"
 #include "health.h"
+#include "kube.h"
 #include "log.h"
 #include "plane.h"
 #include "resolver.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,7 +80,8 @@ static void on_backend_gone(struct h2s_backend_rt *be, void *ctx)
 	be->hc = NULL;
 }
 
-void h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char *dns_servers)
+int h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char *dns_servers,
+		       const struct h2s_kube_opts *kube, char *err, size_t errlen)
 {
 	src->p = p;
 	snprintf(src->dns_servers, sizeof(src->dns_servers), "%s", dns_servers ? dns_servers : "");
@@ -86,6 +89,16 @@ void h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char
 	p->reg.on_service_gone = on_service_gone;
 	p->reg.on_backend_gone = on_backend_gone;
 	p->reg.ctx = src;
+	if (kube && kube->on) {
+		char why[400];
+
+		src->kube = h2s_kube_start(src, kube, why, sizeof(why));
+		if (!src->kube) {
+			snprintf(err, errlen, "kubernetes: %s", why);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static void stop_health(struct h2s_backend_rt *be, void *arg)
@@ -98,6 +111,8 @@ void h2s_discovery_fini(struct h2s_sources *src)
 	if (!src->p)
 		return; /* never started */
 	src->stopped = true;
+	h2s_kube_stop(src->kube);
+	src->kube = NULL;
 	h2s_registry_each_service(&src->p->reg, on_service_gone, src);
 	h2s_registry_each_backend(&src->p->reg, stop_health, src);
 	h2s_dns_free(src->dns); /* after the resolvers: their pending queries end here */

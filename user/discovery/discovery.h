@@ -9,19 +9,26 @@
 #define H2S_DISCOVERY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct h2s_plane;
 struct h2s_dns;
+struct h2s_kube;
+struct h2s_kube_opts;
 
 struct h2s_sources {
 	struct h2s_plane *p;
 	struct h2s_dns *dns;   /* c-ares channel, made by the first DNS resolver */
 	char dns_servers[512]; /* c-ares CSV; empty: /etc/resolv.conf */
+	struct h2s_kube *kube; /* the Kubernetes source, when on (kube.h) */
 	bool stopped;          /* h2s_discovery_fini ran: the node is another daemon's now */
 };
 
-/* Follow p's registry from now on (its reloads, its services and backends going away). */
-void h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char *dns_servers);
+/* Follow p's registry from now on (its reloads, its services and backends going away), and
+ * start the Kubernetes source if kube says so. 0, or a negative errno with the reason in err.
+ */
+int h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char *dns_servers,
+		       const struct h2s_kube_opts *kube, char *err, size_t errlen);
 /* Stop every resolver and health check, and for good: the registry's reloads no longer
  * start any (a daemon that leaves the node to another one calls this while it drains).
  */

@@ -163,6 +163,7 @@ int h2s_service_del(struct h2s_maps *m, const struct h2s_addr *vip)
 	if (bpf_map_delete_elem(m->services, vip) < 0)
 		return -errno;
 	bpf_map_delete_elem(m->discovery, vip);
+	bpf_map_delete_elem(m->svc_names, vip);
 	bpf_map_delete_elem(m->lb, vip); /* no fallback to the backends of a service gone */
 	{
 		struct h2s_route_entry *r;
@@ -231,10 +232,12 @@ int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2
 		for (size_t i = first; i < first + have && !old; i++)
 			if (h2s_addr_equal(&cur.e[i].k.backend, &set[k].addr))
 				old = &cur.e[i].b;
-		if (old && (old->source != source || old->weight == b.weight))
+		b.flags = set[k].flags & H2S_BE_F_SOURCE;
+		if (old) /* a drain set by hand survives re-resolution */
+			b.flags |= old->flags & (__u8)~H2S_BE_F_SOURCE;
+		if (old && (old->source != source ||
+			    (old->weight == b.weight && old->flags == b.flags)))
 			continue;
-		if (old)
-			b.flags = old->flags; /* a drain set by hand survives re-resolution */
 		if (bpf_map_update_elem(m->backends, &key, &b, BPF_ANY) < 0) {
 			rc = -errno;
 			break;
@@ -299,6 +302,21 @@ int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_b
 void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be)
 {
 	bpf_map_delete_elem(m->be_state, be);
+}
+
+int h2s_svc_name_put(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_svc_name *n)
+{
+	return bpf_map_update_elem(m->svc_names, vip, n, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int h2s_svc_name_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_svc_name *n)
+{
+	return bpf_map_lookup_elem(m->svc_names, vip, n) < 0 ? -errno : 0;
+}
+
+void h2s_svc_name_del(struct h2s_maps *m, const struct h2s_addr *vip)
+{
+	bpf_map_delete_elem(m->svc_names, vip);
 }
 
 static int backend_key(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,

@@ -103,9 +103,15 @@ int h2s_discovery_put(struct h2s_maps *m, const struct h2s_addr *vip,
 struct h2s_endpoint {
 	struct h2s_addr addr;
 	__u32 weight;
+	__u8 flags; /* H2S_BE_F_* the source decides (H2S_BE_F_SOURCE), the others ignored */
 };
 
-/* Make vip's backends from source exactly set: adds, weight changes and removals (removed
+/* The flags of an entry that belong to its source (h2s_backends_publish sets them); the rest
+ * (an operator's drain) survive re-resolution.
+ */
+#define H2S_BE_F_SOURCE H2S_BE_F_TERMINATING
+
+/* Make vip's backends from source exactly set: adds, weight and flag changes and removals (removed
  * backends drain). Entries from other sources are never touched, not even to add a duplicate.
  * Returns how many entries changed (ctl.gen is bumped once if any), or a negative errno.
  */
@@ -124,6 +130,11 @@ int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,
 		     const struct h2s_backend_state *st);
 int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_state *st);
 void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be);
+
+/* Who declared vip and its name (see struct h2s_svc_name); -ENOENT: the CLI or the config. */
+int h2s_svc_name_put(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_svc_name *n);
+int h2s_svc_name_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_svc_name *n);
+void h2s_svc_name_del(struct h2s_maps *m, const struct h2s_addr *vip);
 
 /* Replace vip's L4 fallback slots, or remove them (n == 0). */
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,

@@ -57,6 +57,7 @@ static const char *const source_names[H2S_SRC__COUNT] = {
 	[H2S_SRC_STATIC] = "static",
 	[H2S_SRC_DNS] = "dns",
 	[H2S_SRC_FILE] = "file",
+	[H2S_SRC_KUBE] = "kubernetes",
 };
 
 static const char *const resolver_names[H2S_RES__COUNT] = {
