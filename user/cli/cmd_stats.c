@@ -186,6 +186,39 @@ static json_t *maps_json(struct h2s_cli *cli)
 	return arr;
 }
 
+/* The daemon's Kubernetes source, if on: sync state, what it holds, what it skipped. */
+static void print_kube(struct h2s_cli *cli, const json_t *k)
+{
+	const char *key, *err;
+	json_t *v;
+
+	if (!k)
+		return;
+	fprintf(cli->out, "kubernetes %s, %s as node %s (zone %s): %lld services balanced\n",
+		json_string_value(json_object_get(k, "api")),
+		json_string_value(json_object_get(k, "state")),
+		json_string_value(json_object_get(k, "node")),
+		*json_string_value(json_object_get(k, "zone")) ? json_string_value(json_object_get(k, "zone")) : "unknown",
+		json_integer_value(json_object_get(k, "balanced")));
+	for (int r = 0; r < 2; r++) {
+		const char *res = r ? "endpointslices" : "services";
+		const json_t *w = json_object_get(k, res);
+
+		fprintf(cli->out, "  %-15s %s, %lld objects, %lld events, %lld relists, version %s\n",
+			res, json_is_true(json_object_get(w, "watching")) ? "watching" : "not watching",
+			json_integer_value(json_object_get(w, "objects")),
+			json_integer_value(json_object_get(w, "events")),
+			json_integer_value(json_object_get(w, "relists")),
+			json_string_value(json_object_get(w, "resource_version")));
+	}
+	err = json_string_value(json_object_get(k, "last_error"));
+	if (err && *err)
+		fprintf(cli->out, "  last error      %s (%.0f s ago)\n", err,
+			json_real_value(json_object_get(k, "last_error_age_s")));
+	json_object_foreach((json_t *)json_object_get(k, "skipped"), key, v)
+		fprintf(cli->out, "  skipped         %s: %s\n", key, json_string_value(v));
+}
+
 static int status_show(struct h2s_cli *cli, int argc, char **argv)
 {
 	struct utsname u;
@@ -255,6 +288,7 @@ static int status_show(struct h2s_cli *cli, int argc, char **argv)
 		fprintf(cli->out, "versions  h2steer %s, h2steerd %s, kernel %s, libbpf %s\n",
 			H2S_VERSION, json_string_value(json_object_get(daemon, "version")), u.release,
 			libbpf_version_string());
+		print_kube(cli, json_object_get(daemon, "kubernetes"));
 	} else {
 		fprintf(cli->out, "daemon    not running (control socket %s)\n",
 			cli->maps.ctl_mem->control[0] ? cli->maps.ctl_mem->control : "not published");

@@ -241,6 +241,45 @@ static void render_methods(const struct h2s_totals *t, struct h2s_strbuf *b)
 	each_method(t, b, 2);
 }
 
+/* The labels of a service: service="VIP:PORT", and for one Kubernetes declared (h2s_svc_names:
+ * "NAMESPACE/SERVICE:PORT") namespace, kube_service and kube_port too, so dashboards can
+ * group by what people call it.
+ */
+static void svc_labels(struct h2s_daemon *d, const char *vip_name, char *out, size_t len)
+{
+	struct h2s_svc_name nm;
+	struct h2s_addr vip;
+	char why[128], ns[64], svc[64], port[64];
+
+	snprintf(out, len, "service=\"%s\"", vip_name);
+	if (!d->p.maps || h2s_addr_parse(vip_name, &vip, why, sizeof(why)) < 0 ||
+	    h2s_svc_name_get(d->p.maps, &vip, &nm) < 0 || nm.source != H2S_SRC_KUBE)
+		return;
+	nm.name[sizeof(nm.name) - 1] = '\0';
+	if (sscanf(nm.name, "%63[^/]/%63[^:]:%63s", ns, svc, port) != 3)
+		return;
+	snprintf(out + strlen(out), len - strlen(out),
+		 ",namespace=\"%s\",kube_service=\"%s\",kube_port=\"%s\"", ns, svc, port);
+}
+
+/* One line per named service: what its VIP is called, to join on (service="VIP"). */
+static void render_service_info(struct h2s_daemon *d, const struct h2s_totals *t,
+				struct h2s_strbuf *b)
+{
+	struct h2s_svc_stats *s;
+	char labels[400];
+
+	family(b, "h2steer_service_info", "gauge",
+	       "1 per service declared by a discovery source that names it (Kubernetes: "
+	       "namespace, kube_service, kube_port).");
+	h2s_stats_each(s, t->stats.svc)
+	{
+		svc_labels(d, s->name, labels, sizeof(labels));
+		if (strchr(labels, ','))
+			h2s_sb_printf(b, "h2steer_service_info{%s} 1\n", labels);
+	}
+}
+
 static void render_rpcs(struct h2s_daemon *d, const struct h2s_totals *t,
 			       struct h2s_strbuf *b)
 {
@@ -255,26 +294,29 @@ static void render_rpcs(struct h2s_daemon *d, const struct h2s_totals *t,
 	h2s_stats_each(p, t->stats.pair)
 	{
 		bool none = !p->be.port;
+		char labels[400];
 
 		if (!none)
 			h2s_addr_format(&p->be, be, sizeof(be));
+		svc_labels(d, p->svc ? p->svc->name : "", labels, sizeof(labels));
 		for (int k = 0; k < H2S_RPC__COUNT; k++)
 			if (p->rpcs[k])
 				h2s_sb_printf(b,
-					      "h2steer_rpcs_total{service=\"%s\",backend=\"%s\","
+					      "h2steer_rpcs_total{%s,backend=\"%s\","
 					      "grpc_status=\"%s\"} %llu\n",
-					      p->svc ? p->svc->name : "", none ? "none" : be,
+					      labels, none ? "none" : be,
 					      h2s_rpc_status_label(k), (unsigned long long)p->rpcs[k]);
 	}
 	family(b, "h2steer_rpc_duration_seconds", "histogram",
 	       "Time from an RPC's request headers to its end, per service.");
 	h2s_stats_each(s, t->stats.svc)
 	{
-		char labels[96];
+		char labels[400];
 
-		snprintf(labels, sizeof(labels), "service=\"%s\"", s->name);
+		svc_labels(d, s->name, labels, sizeof(labels));
 		histogram(b, "h2steer_rpc_duration_seconds", labels, &s->lat);
 	}
+	render_service_info(d, t, b);
 	render_methods(t, b);
 	family(b, "h2steer_relayed_bytes_total", "counter",
 	       "Message bytes relayed (DATA payload), per service and direction.");
@@ -437,6 +479,47 @@ static void render_lifecycle(struct h2s_daemon *d, const struct h2s_totals *t,
 			      s->resolved);
 }
 
+/* The Kubernetes source, when on: what its watches hold and how they fare. */
+static void render_kube(struct h2s_daemon *d, struct h2s_strbuf *b)
+{
+	static const char *const res[] = { "services", "endpointslices" };
+	static const struct {
+		const char *metric, *field, *type, *help;
+	} per[] = {
+		{ "h2steer_kubernetes_objects", "objects", "gauge",
+		  "Objects the watch of each resource holds." },
+		{ "h2steer_kubernetes_events_total", "events", "counter",
+		  "Watch events applied, per resource (bookmarks not counted)." },
+		{ "h2steer_kubernetes_relists_total", "relists", "counter",
+		  "Lists after the first (410 Gone, an ERROR event), per resource." },
+	};
+	json_t *st;
+
+	if (!d->src.kube)
+		return;
+	st = h2s_kube_status(d->src.kube);
+	family(b, "h2steer_kubernetes_synced", "gauge",
+	       "1 once Services and EndpointSlices have been listed.");
+	h2s_sb_printf(b, "h2steer_kubernetes_synced %d\n",
+		      json_is_true(json_object_get(st, "synced")));
+	family(b, "h2steer_kubernetes_balanced_services", "gauge",
+	       "Services (cluster IP and port) declared from the API.");
+	h2s_sb_printf(b, "h2steer_kubernetes_balanced_services %lld\n",
+		      (long long)json_integer_value(json_object_get(st, "balanced")));
+	family(b, "h2steer_kubernetes_skipped_services", "gauge",
+	       "Services not balanced because of a bad annotation or object (see h2steer status).");
+	h2s_sb_printf(b, "h2steer_kubernetes_skipped_services %zu\n",
+		      json_object_size(json_object_get(st, "skipped")));
+	for (size_t m = 0; m < sizeof(per) / sizeof(per[0]); m++) {
+		family(b, per[m].metric, per[m].type, per[m].help);
+		for (size_t r = 0; r < 2; r++)
+			h2s_sb_printf(b, "%s{resource=\"%s\"} %lld\n", per[m].metric, res[r],
+				      (long long)json_integer_value(json_object_get(
+					      json_object_get(st, res[r]), per[m].field)));
+	}
+	json_decref(st);
+}
+
 static void render_kernel(struct h2s_daemon *d, struct h2s_strbuf *b)
 {
 	static const struct {
@@ -521,6 +604,7 @@ char *h2s_metrics_render(struct h2s_daemon *d, size_t *len)
 	render_connections(d, &t, &b);
 	render_lifecycle(d, &t, &b);
 	render_kernel(d, &b);
+	render_kube(d, &b);
 	render_port(d->metrics, &b);
 	h2s_totals_free(&t);
 	return h2s_sb_take(&b, len);
