@@ -109,7 +109,7 @@ DAEMON_API_ACCESS = {
     # user/discovery/kube_source.c: GET /api/v1/nodes/$NODE_NAME, for its zone label.
     ("", "nodes", "get"),
 }
-# Where the DaemonSet and its identity are, by (kind, name).
+# The DaemonSet whose deployment is checked, and the role its ServiceAccount must be bound to.
 DAEMONSET = ("DaemonSet", "h2steerd")
 CLUSTER_ROLE = "h2steer"
 # Keys of `kubernetes:` that keep it in-cluster (the pod's own token, which the RBAC binds):
