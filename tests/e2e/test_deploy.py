@@ -235,16 +235,21 @@ GRPC_APP_PROTOCOLS = ("grpc", "kubernetes.io/h2c", "h2c")
 
 
 def balanced_ports(svc):
-    """The ports of a Service h2steer's Kubernetes source balances (README, "Kubernetes")."""
+    """The ports of a Service h2steer's Kubernetes source balances (README, "Kubernetes";
+    user/discovery/kube_model.c)."""
     spec, ann = svc["spec"], svc["metadata"].get("annotations") or {}
-    if spec.get("type", "ClusterIP") != "ClusterIP" or spec.get("clusterIP") == "None":
+    if spec.get("type", "ClusterIP") == "ExternalName" or spec.get("clusterIP") == "None":
         return []
     balance = ann.get("h2steer.io/balance")
     if balance == "off":
         return []
-    return [p for p in spec["ports"] if balance == "per-rpc" or
-            p.get("appProtocol") in GRPC_APP_PROTOCOLS or
-            p.get("name", "") == "grpc" or p.get("name", "").startswith("grpc-")]
+
+    def grpc(p):
+        if "appProtocol" in p:
+            return p["appProtocol"] in GRPC_APP_PROTOCOLS
+        return p.get("name", "") == "grpc" or p.get("name", "").startswith("grpc-")
+    return [p for p in spec["ports"] if p.get("protocol", "TCP") == "TCP" and
+            (balance == "per-rpc" or grpc(p))]
 
 
 def test_example_app_hangs_together():

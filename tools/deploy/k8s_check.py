@@ -99,14 +99,14 @@ def check_document(doc, where):
 # Every (API group, resource, verb) h2steerd's Kubernetes source uses, and where; the
 # ClusterRole must grant these and nothing more. "" is the core group.
 DAEMON_API_ACCESS = {
-    # user/discovery/kube_source.c: every Service, cluster-wide (list, then watch from its
+    # user/discovery/kube.c: every Service, cluster-wide (list, then watch from its
     # resourceVersion; relist on 410), through kube_informer.c.
     ("", "services", "list"),
     ("", "services", "watch"),
-    # user/discovery/kube_source.c: the EndpointSlices of those Services, the same way.
+    # user/discovery/kube.c: the EndpointSlices of those Services, the same way.
     ("discovery.k8s.io", "endpointslices", "list"),
     ("discovery.k8s.io", "endpointslices", "watch"),
-    # user/discovery/kube_source.c: GET /api/v1/nodes/$NODE_NAME, for its zone label.
+    # user/discovery/kube.c: GET /api/v1/nodes/$NODE_NAME, for its zone label.
     ("", "nodes", "get"),
 }
 # The DaemonSet whose deployment is checked, and the role its ServiceAccount must be bound to.
