@@ -166,6 +166,15 @@ def test_list_pages_are_one_consistent_snapshot(api):
     status, _, now = request(api, "/api/v1/services")
     assert len(now["items"]) == 6 and "continue" not in now["metadata"]
     assert int(now["metadata"]["resourceVersion"]) == int(rv) + 2
+    # resourceVersionMatch=Exact reads the past too; a plain resourceVersion gets the latest.
+    status, _, then = request(api, f"/api/v1/services?resourceVersion={rv}"
+                                   "&resourceVersionMatch=Exact")
+    assert then["metadata"]["resourceVersion"] == rv and len(then["items"]) == 5
+    assert "labels" not in then["items"][-1]["metadata"]
+    status, _, latest = request(api, f"/api/v1/services?resourceVersion={rv}")
+    assert latest == now
+    status, _, body = request(api, f"/api/v1/services?resourceVersion={int(rv) + 9}")
+    assert status == 504 and body["reason"] == "Timeout"
 
 
 def test_each_kind_and_its_paths(api):

@@ -621,7 +621,8 @@ class ApiServer:
                                         "without the continue parameter.")
                 state = self._state_at(rv)
             else:
-                rv, start, state = self._rv, None, self._objects
+                rv, start, state = self._list_rv(query), None, None
+                state = self._objects if rv == self._rv else self._state_at(rv)
             # The real server lists in etcd key order: namespace, then name.
             keys = sorted(k for k, o in state.items() if flt.wants(o)
                           and (start is None or [k[1], k[2]] > start))
@@ -636,6 +637,28 @@ class ApiServer:
                 meta["remainingItemCount"] = len(keys) - len(page)
         h.send_json(200, {"kind": flt.kind.list_kind, "apiVersion": flt.kind.api_version,
                           "metadata": meta, "items": items})
+
+    def _list_rv(self, query):
+        """The RV a first page is read at: resourceVersionMatch=Exact reads at the given one
+        (410 once compacted), otherwise the latest state, which is "not older than" any RV the
+        client gives (504 for one the server has not reached)."""
+        text = query.get("resourceVersion", "")
+        if text in ("", "0"):
+            return self._rv
+        try:
+            rv = int(text)
+        except ValueError:
+            raise ApiError(400, f"resourceVersion: Invalid value: {text!r}")
+        if rv > self._rv:
+            raise ApiError(504, f"Too large resource version: {rv}, current: {self._rv}",
+                           {"causes": [{"reason": "ResourceVersionTooLarge",
+                                        "message": "Too large resource version"}],
+                            "retryAfterSeconds": 1})
+        if query.get("resourceVersionMatch") != "Exact":
+            return self._rv
+        if rv < self._compacted:
+            raise ApiError(410, f"too old resource version: {rv} ({self._compacted})")
+        return rv
 
     def _bookmark(self, kind, rv):
         return event_line("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
