@@ -10,6 +10,15 @@ streams, throttling, errors, garbage lines, restarts, compaction).
     api.close()
 
 Run by hand: python3 tests/kube/apiserver.py --dir DIR --port P (an empty store).
+
+As the real server: resourceVersion is etcd's revision (one global integer, served as a
+string); a LIST's pages are all read at the first page's RV; a WATCH from RV sends every change
+after it, from a kept history, and once that history is compacted answers 200 with one ERROR
+event (Status 410 Expired) and ends; a change that moves an object out of (into) a watch's
+selector comes as DELETED (ADDED); errors are Status objects. Where it differs, on purpose:
+every path needs the token (as with --anonymous-auth=false); the store is read-only over HTTP
+(tests change it with apply/delete); ALPN offers http/1.1 only (the real server prefers h2);
+labelSelector takes the equality forms only; no sendInitialEvents, no protobuf, no table output.
 """
 import argparse
 import base64
