@@ -512,3 +512,69 @@ def test_cli_serves_an_empty_store():
         assert p.wait(10) == 0
         p.stdout.close()
         shutil.rmtree(d)
+
+
+# ---- through curl (libcurl, the daemon's client): HTTP/2 as with a real server, and 1.1 ----
+
+def curl(api, *args, proto="--http2", token=None):
+    return ["curl", "-sS", proto, "--cacert", api.ca_file, "-H",
+            "Authorization: Bearer " + (token or api.token),
+            "-w", "\\n%{http_version} %{http_code}\\n", *args]
+
+
+@pytest.mark.parametrize("proto,version", [("--http2", "2"), ("--http1.1", "1.1")])
+def test_curl_lists_and_watches(api, proto, version):
+    api.apply(o.service("a", "s"))
+    r = subprocess.run(curl(api, api.url + SVC, proto=proto), capture_output=True, text=True,
+                       timeout=20)
+    body, tail = r.stdout.rsplit("\n", 2)[:2]
+    assert r.returncode == 0 and tail == f"{version} 200", r.stderr
+    assert [i["metadata"]["name"] for i in json.loads(body)["items"]] == ["s"]
+    r = subprocess.run(curl(api, api.url + SVC, proto=proto, token="bad"), capture_output=True,
+                       text=True, timeout=20)
+    assert r.stdout.endswith(f"{version} 401\n")
+    # Two watches in one curl: over HTTP/2 they share a connection, and the flow-control
+    # windows must open for events bigger than the initial 64 KiB.
+    url = api.url + SVC + "?watch=1&timeoutSeconds=2&resourceVersion=" + api.resource_version
+    p = subprocess.Popen(curl(api, "--parallel", url, url, proto=proto), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert api.wait_watches(2)
+        for i in range(40):
+            api.apply(o.service("a", f"big{i}", annotations={"pad": "x" * 4000}))
+        out, err = p.communicate(timeout=20)
+    finally:
+        p.kill() if p.poll() is None else None
+    assert p.returncode == 0, err
+    assert out.count('{"type":"ADDED"') == 80 and out.count(f"{version} 200") == 2
+
+
+@pytest.mark.parametrize("proto", ["--http2", "--http1.1"])
+def test_curl_sees_a_cut_mid_object_as_an_error(api, proto):
+    url = api.url + SVC + "?watch=1&resourceVersion=" + api.resource_version
+    p = subprocess.Popen(curl(api, url, proto=proto), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        assert api.wait_watches(1)
+        api.apply(o.service("a", "s"))       # queued before the cut, so sent whole first
+        assert api.cut_watches(mid_object=True) == 1
+        out, err = p.communicate(timeout=10)
+    finally:
+        p.kill() if p.poll() is None else None
+    assert p.returncode == 18, err        # CURLE_PARTIAL_FILE: the stream did not end cleanly
+    lines = out.split(b"\n")
+    assert json.loads(lines[0])["object"]["metadata"]["name"] == "s"
+    assert lines[1].startswith(b'{"type":"BOOKMARK"') and not lines[1].endswith(b"}")
+
+
+def test_http1_only_server_keeps_curl_on_1_1(certs):
+    d = tempfile.mkdtemp(prefix="kubeapi-")
+    for name in ("ca.crt", "server.crt", "server.key"):
+        shutil.copy(os.path.join(certs, name), d)
+    try:
+        with apiserver.ApiServer(cert_dir=d, http2=False) as api:
+            r = subprocess.run(curl(api, api.url + "/version"), capture_output=True, text=True,
+                               timeout=20)
+            assert r.stdout.endswith("1.1 200\n"), r.stderr
+    finally:
+        shutil.rmtree(d)
