@@ -488,7 +488,14 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class ApiServer:
-    """The server and its store. Every public method is safe from any thread."""
+    """The server and its store. Every public method is safe from any thread.
+
+    url, port, ca_file, token_file, cert_dir, token: what a client needs (the certificates and
+    the token file live in cert_dir, a temporary one unless given; close() removes it then).
+    requests: every request, {method, path, query (last value of each key), token (the bearer
+    token sent, None without one), time (time.monotonic())}, faults and 401s included.
+    bookmark_interval (s) and history_limit (events kept before an automatic compaction) may
+    be changed at any time."""
 
     def __init__(self, cert_dir=None, port=0, token=None, bookmark_interval=1.0,
                  history_limit=100000, http2=True):
