@@ -10,6 +10,16 @@ streams, throttling, errors, garbage lines, restarts, compaction).
     api.close()
 
 Run by hand: python3 tests/kube/apiserver.py --dir DIR --port P (an empty store).
+
+As the real server: resourceVersion is etcd's revision (one global integer, served as a
+string); a LIST's pages are all read at the first page's RV; a WATCH from RV sends every change
+after it, from a kept history, and once that history is compacted answers 200 with one ERROR
+event (Status 410 Expired) and ends; a change that moves an object out of (into) a watch's
+selector comes as DELETED (ADDED); errors are Status objects; ALPN offers h2 first, so a
+libcurl client speaks HTTP/2 and multiplexes its watches on one connection (a cut then ends
+them all). Where it differs, on purpose: every path needs the token (as with
+--anonymous-auth=false); the store is read-only over HTTP (tests change it with apply/delete);
+labelSelector takes the equality forms only; no sendInitialEvents, no protobuf, no tables.
 """
 import argparse
 import base64
@@ -94,14 +104,17 @@ def make_certs(cert_dir):
     ca_key, ca_crt = (os.path.join(cert_dir, n) for n in ("ca.key", "ca.crt"))
     key, csr, crt = (os.path.join(cert_dir, n) for n in ("server.key", "server.csr", "server.crt"))
     ext = os.path.join(cert_dir, "server.ext")
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt,
+    # ECDSA P-256 keys (kubeadm's --encryption-algorithm=ECDSA-P256): made at once, where RSA
+    # takes seconds on a loaded machine.
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *ec, "-keyout", ca_key, "-out", ca_crt,
         "-days", "7", "-subj", "/CN=h2steer-test-kubernetes-ca",
         "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+    run("req", *ec, "-keyout", key, "-out", csr,
         "-subj", "/CN=kube-apiserver")
     with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                 "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
                 "authorityKeyIdentifier=keyid\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
     run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
@@ -250,10 +263,219 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
+        self.write(data)
+
+    # What the server writes through, over HTTP/1.1 here and HTTP/2 in H2Stream.
+
+    def write(self, data):
         self.wfile.write(data)
 
     def chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def watching(self, w):
+        self.request.settimeout(30)     # a client that stops reading ends its watch
+
+    def cut(self, half):
+        """A dead connection: half (if any) of a line, its chunk header promising all of it."""
+        if half:
+            self.wfile.write(b"%x\r\n%s" % (len(half) * 2, half))
+        self.close_connection = True
+        _abort(self.request)
+
+    def handle(self):
+        if self.request.selected_alpn_protocol() == "h2":
+            H2Connection(self).serve()
+        else:
+            super().handle()
+
+
+class _Headers(dict):
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+
+class _StreamSocket:
+    """What a stream's code may do to "its" socket: aborting it kills the whole connection, as
+    a cut does over HTTP/2 (every stream of it dies)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def shutdown(self, how):
+        self.conn.abort()
+
+
+class H2Stream:
+    """One HTTP/2 request, with the writing methods of Handler, run in its own thread."""
+
+    def __init__(self, conn, stream_id, headers):
+        self.conn, self.id = conn, stream_id
+        self.headers = _Headers((k.lower(), v) for k, v in headers if not k.startswith(":"))
+        self.path = dict(headers).get(":path", "/")
+        self.method = dict(headers).get(":method", "GET")
+        self.request = _StreamSocket(conn)
+        self.close_connection = False
+        self.ended = False
+        self.watch = None
+        self._status, self._headers = 200, []
+
+    def run(self):
+        try:
+            self.conn.api._serve(self, self.method)
+            if not self.ended and not self.close_connection:
+                self.conn.send(self.id, b"", end=True)
+        except OSError:
+            pass
+
+    def send_response(self, code):
+        self._status, self._headers = code, []
+
+    def send_header(self, key, value):
+        # Hop-by-hop framing has no place in HTTP/2 (DATA frames and END_STREAM do it).
+        if key.lower() not in ("transfer-encoding", "connection"):
+            self._headers.append((key.lower(), value))
+
+    def end_headers(self):
+        self.conn.send_headers(self.id, [(":status", str(self._status))] + self._headers)
+
+    send_json = Handler.send_json
+
+    def write(self, data):
+        self.conn.send(self.id, data)
+
+    def chunk(self, data):
+        # An empty chunk is HTTP/1.1's clean end; here, END_STREAM.
+        self.conn.send(self.id, data, end=not data)
+        self.ended = self.ended or not data
+
+    def watching(self, w):
+        self.watch = w
+
+    def cut(self, half):
+        if half:
+            self.conn.send(self.id, half)
+        self.close_connection = True
+        self.conn.flush_and_abort()
+
+
+class H2Connection:
+    """An HTTP/2 connection (ALPN h2, as kube-apiserver prefers): this thread alone touches the
+    TLS socket (OpenSSL objects are not for two threads at once); streams run in their own
+    threads and hand it frames through the h2 state machine, under one lock."""
+
+    def __init__(self, handler):
+        import h2.config
+        import h2.connection
+        self.api = handler.server.api
+        self.sock = handler.request
+        self.cond = threading.Condition()
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        self.streams = {}
+        self.dead = False
+        self.wake_r, self.wake_w = os.pipe()
+        self.abort_after_flush = False
+
+    def serve(self):
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+        with self.cond:
+            self.h2.initiate_connection()
+            # Go's net/http2 server default, which kube-apiserver keeps.
+            self.h2.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 250})
+        self.sock.settimeout(30)
+        try:
+            while not self.dead:
+                # The flag first: what a cut queued before raising it is in this batch.
+                last = self.abort_after_flush
+                with self.cond:
+                    out = self.h2.data_to_send()
+                if out:
+                    self.sock.sendall(out)
+                if last:
+                    break
+                if not self.sock.pending():
+                    import select
+                    ready, _, _ = select.select([self.sock, self.wake_r], [], [], 1.0)
+                    if self.wake_r in ready:
+                        os.read(self.wake_r, 4096)
+                    if self.sock not in ready:
+                        continue
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                with self.cond:
+                    events = self.h2.receive_data(data)
+                    self.cond.notify_all()      # window updates, resets
+                for ev in events:
+                    if isinstance(ev, h2.events.RequestReceived):
+                        st = H2Stream(self, ev.stream_id, ev.headers)
+                        self.streams[ev.stream_id] = st
+                        threading.Thread(target=st.run, daemon=True).start()
+                    elif isinstance(ev, h2.events.StreamReset):
+                        st = self.streams.pop(ev.stream_id, None)
+                        if st and st.watch:
+                            st.watch.queue.put(("stop", None))   # the client let it go
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        self.dead = True
+        except (OSError, ssl.SSLError, h2.exceptions.H2Error):
+            pass
+        finally:
+            self.abort()
+            for st in list(self.streams.values()):
+                if st.watch:
+                    st.watch.queue.put(("stop", None))
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+
+    def _wake(self):
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+
+    def send_headers(self, sid, headers):
+        with self.cond:
+            if self.dead:
+                raise OSError("connection closed")
+            self.h2.send_headers(sid, headers)
+        self._wake()
+
+    def send(self, sid, data, end=False):
+        """DATA on stream sid, as its flow-control window lets it (bounded wait)."""
+        import h2.exceptions
+        deadline = time.monotonic() + 30
+        with self.cond:
+            while True:
+                if self.dead:
+                    raise OSError("connection closed")
+                try:
+                    window = min(self.h2.local_flow_control_window(sid),
+                                 self.h2.max_outbound_frame_size)
+                except h2.exceptions.StreamClosedError:
+                    raise OSError("stream closed")
+                if window > 0 or (not data and end):
+                    piece, data = data[:window], data[window:]
+                    self.h2.send_data(sid, piece, end_stream=end and not data)
+                    self._wake()
+                    if not data:
+                        return
+                    continue
+                if time.monotonic() >= deadline:
+                    raise OSError("flow-control window stayed closed")
+                self.cond.wait(0.5)
+
+    def flush_and_abort(self):
+        self.abort_after_flush = True
+        self._wake()
+
+    def abort(self):
+        with self.cond:
+            self.dead = True
+            self.cond.notify_all()
+        _abort(self.sock)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -266,10 +488,17 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class ApiServer:
-    """The server and its store. Every public method is safe from any thread."""
+    """The server and its store. Every public method is safe from any thread.
+
+    url, port, ca_file, token_file, cert_dir, token: what a client needs (the certificates and
+    the token file live in cert_dir, a temporary one unless given; close() removes it then).
+    requests: every request, {method, path, query (last value of each key), token (the bearer
+    token sent, None without one), time (time.monotonic())}, faults and 401s included.
+    bookmark_interval (s) and history_limit (events kept before an automatic compaction) may
+    be changed at any time."""
 
     def __init__(self, cert_dir=None, port=0, token=None, bookmark_interval=1.0,
-                 history_limit=100000):
+                 history_limit=100000, http2=True):
         self._own_dir = cert_dir is None
         self.cert_dir = cert_dir or tempfile.mkdtemp(prefix="kubeapi-")
         os.makedirs(self.cert_dir, exist_ok=True)
@@ -277,6 +506,9 @@ class ApiServer:
         self.token_file = os.path.join(self.cert_dir, "token")
         self.port = port
         self.bookmark_interval = bookmark_interval
+        # ALPN: h2 first, as the real server offers it (libcurl then takes it, and multiplexes
+        # its watches on one connection); http2=False: HTTP/1.1 only.
+        self.http2 = http2
         self.history_limit = history_limit
         self.requests = []
         self._lock = threading.RLock()
@@ -307,7 +539,7 @@ class ApiServer:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(os.path.join(self.cert_dir, "server.crt"),
                             os.path.join(self.cert_dir, "server.key"))
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
         httpd = _HTTPServer(("127.0.0.1", self.port), Handler)   # SO_REUSEADDR: same port
         httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
                                        do_handshake_on_connect=False)
@@ -387,8 +619,9 @@ class ApiServer:
             self._fail = (n, code)
 
     def cut_watches(self, mid_object=False):
-        """Close every open watch's connection, without the chunked terminator. mid_object:
-        first write half of an event line (a BOOKMARK's: never one the client needs)."""
+        """Close every open watch's connection, without the chunked terminator (HTTP/1.1) or
+        END_STREAM (HTTP/2: the connection, so its other streams too). mid_object: first
+        write half of an event line (a BOOKMARK's: never one the client needs)."""
         with self._lock:
             ws = list(self._watches)
         for w in ws:
@@ -551,7 +784,7 @@ class ApiServer:
             h.send_header("Content-Type", "text/plain; charset=utf-8")
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
-            h.wfile.write(data)
+            h.write(data)
             return
         if path == "/version":
             return h.send_json(200, VERSION)
@@ -618,7 +851,8 @@ class ApiServer:
                                         "without the continue parameter.")
                 state = self._state_at(rv)
             else:
-                rv, start, state = self._rv, None, self._objects
+                rv, start, state = self._list_rv(query), None, None
+                state = self._objects if rv == self._rv else self._state_at(rv)
             # The real server lists in etcd key order: namespace, then name.
             keys = sorted(k for k, o in state.items() if flt.wants(o)
                           and (start is None or [k[1], k[2]] > start))
@@ -633,6 +867,28 @@ class ApiServer:
                 meta["remainingItemCount"] = len(keys) - len(page)
         h.send_json(200, {"kind": flt.kind.list_kind, "apiVersion": flt.kind.api_version,
                           "metadata": meta, "items": items})
+
+    def _list_rv(self, query):
+        """The RV a first page is read at: resourceVersionMatch=Exact reads at the given one
+        (410 once compacted), otherwise the latest state, which is "not older than" any RV the
+        client gives (504 for one the server has not reached)."""
+        text = query.get("resourceVersion", "")
+        if text in ("", "0"):
+            return self._rv
+        try:
+            rv = int(text)
+        except ValueError:
+            raise ApiError(400, f"resourceVersion: Invalid value: {text!r}")
+        if rv > self._rv:
+            raise ApiError(504, f"Too large resource version: {rv}, current: {self._rv}",
+                           {"causes": [{"reason": "ResourceVersionTooLarge",
+                                        "message": "Too large resource version"}],
+                            "retryAfterSeconds": 1})
+        if query.get("resourceVersionMatch") != "Exact":
+            return self._rv
+        if rv < self._compacted:
+            raise ApiError(410, f"too old resource version: {rv} ({self._compacted})")
+        return rv
 
     def _bookmark(self, kind, rv):
         return event_line("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
@@ -686,7 +942,7 @@ class ApiServer:
                 h.chunk(event_line("ERROR", expired))
                 h.chunk(b"")
                 return
-            h.request.settimeout(30)
+            h.watching(w)
             for etype, obj in first:
                 h.chunk(event_line(etype, obj))
             self._stream(h, w, sent_rv, bookmarks, time.monotonic() + timeout)
@@ -744,13 +1000,8 @@ class ApiServer:
             elif what == "raw":
                 h.chunk(arg)
             elif what == "cut":
-                if arg:
-                    line = self._bookmark(w.filter.kind, sent_rv)
-                    half = line[:len(line) // 2]
-                    # The chunk header promises the whole line; half of it comes.
-                    h.wfile.write(b"%x\r\n%s" % (len(line), half))
-                h.close_connection = True
-                _abort(h.request)
+                line = self._bookmark(w.filter.kind, sent_rv)
+                h.cut(line[:len(line) // 2] if arg else None)
                 return
             else:   # stop: the server is going away; its connections are being dropped
                 h.close_connection = True
@@ -770,8 +1021,10 @@ def main():
     ap.add_argument("--dir", required=True, help="where the CA, certificate and token go")
     ap.add_argument("--port", type=int, default=0, help="127.0.0.1 port (0: a free one)")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
+    ap.add_argument("--http1-only", action="store_true", help="no h2 in ALPN")
     args = ap.parse_args()
-    api = ApiServer(cert_dir=args.dir, port=args.port, bookmark_interval=args.bookmark_interval)
+    api = ApiServer(cert_dir=args.dir, port=args.port, bookmark_interval=args.bookmark_interval,
+                    http2=not args.http1_only)
     api.start()
     print(f"url {api.url}\nca {api.ca_file}\ntoken {api.token_file}", flush=True)
     stop = threading.Event()

@@ -246,6 +246,30 @@ def _paths(value, prefix=""):
     return out
 
 
+def _leaves(value, prefix=""):
+    """{key path: value} of every scalar in a JSON value."""
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items()
+                for k, v in _leaves(sub, f"{prefix}.{key}" if prefix else key).items()}
+    if isinstance(value, list):
+        return {k: v for i, sub in enumerate(value)
+                for k, v in _leaves(sub, f"{prefix}[{i}]").items()}
+    return {prefix: value}
+
+
+def _same(a, b):
+    """The same scalar, of the same JSON type; a timestamp may come back in another format."""
+    if type(a) is type(b) and a == b:
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        import dateutil.parser   # the client's own dependency, for its datetime fields
+        try:
+            return dateutil.parser.isoparse(a) == dateutil.parser.isoparse(b)
+        except ValueError:
+            return False
+    return False
+
+
 def _newer_fields(kind, obj):
     """Check and take out the fields newer than the models (see the top of this file)."""
     items = obj.get("items", []) if kind.endswith("List") else [obj]
@@ -288,4 +312,11 @@ def validate(obj):
     lost = _paths(trimmed) - _paths(back)
     if lost:
         raise ValueError(f"validate {kind}: unknown fields {sorted(lost)}")
+    # A field of the wrong type comes back changed (a string where a list goes, as its
+    # characters; "8080" where an integer goes, as 8080).
+    want, got = _leaves(trimmed), _leaves(back)
+    wrong = sorted(p for p in set(want) | set(got)
+                   if p not in want or p not in got or not _same(want[p], got[p]))
+    if wrong:
+        raise ValueError(f"validate {kind}: wrong types at {wrong}")
     return obj
