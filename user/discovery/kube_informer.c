@@ -78,10 +78,11 @@ int h2s_kube_lines_feed(struct h2s_kube_lines *lb, const char *data, size_t len,
 	while (len) {
 		const char *nl = memchr(data, '\n', len);
 		size_t take = nl ? (size_t)(nl - data) : len;
+		bool skipped = lb->skip;
 		const char *text;
 		size_t tlen;
 
-		if (lb->skip) {
+		if (skipped) {
 			if (nl)
 				lb->skip = false;
 		} else if (lb->len + take > lb->max) {
@@ -95,7 +96,7 @@ int h2s_kube_lines_feed(struct h2s_kube_lines *lb, const char *data, size_t len,
 				return -ENOMEM;
 			}
 		}
-		if (nl && !lb->skip && rc == 0) {
+		if (nl && !skipped && !lb->skip && rc == 0) {
 			/* a line that came whole in this chunk is not copied */
 			text = lb->len ? lb->buf : data;
 			tlen = lb->len ? lb->len : take;
