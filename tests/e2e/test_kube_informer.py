@@ -283,3 +283,44 @@ def test_an_idle_watch_is_taken_as_cut():
                 q.proc.kill()
                 q.proc.wait()
         server.close()
+
+
+def test_a_large_list_is_read_in_pages_of_500(api, probes):
+    names = [f"s{i:04d}" for i in range(1100)]
+    for n in names:
+        api.apply(objects.service("default", n))
+    p = run(probes, api)
+    i, _, synced = p.wait(r"^SYNCED ", timeout=20)
+    assert sorted(e.split()[2] for e in events(p.texts()[:i])) == [f"default/{n}" for n in names]
+    assert "objects=1100" in synced and f"rv={api.resource_version}" in synced
+    pages = lists(api)
+    assert [r["query"]["limit"] for r in pages] == ["500"] * 3
+    assert "continue" not in pages[0]["query"]
+    assert pages[1]["query"]["continue"] and pages[2]["query"]["continue"]
+    assert api.wait_watches(1, "Service")
+    st = p.stop()
+    assert st["objects"] == "1100"
+
+
+def test_5xx_backs_off_exponentially_and_keeps_the_store(api, probes):
+    api.apply(objects.service("default", "a"))
+    p = run(probes, api)
+    i, _, _ = p.wait(r"^SYNCED ")
+    assert api.wait_watches(1, "Service")
+    before = len(watches(api))
+    api.fail(3, 503)
+    t0 = time.monotonic()
+    api.cut_watches()
+    p.wait(r"^ERROR .*HTTP 503", start=i)
+    deadline = time.monotonic() + 20
+    while api.watch_count("Service") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    w = watches(api)[before:]
+    assert len(w) == 4   # three refused, the fourth open
+    gaps = [b["time"] - a["time"] for a, b in zip(w, w[1:])]
+    # the first retry after a healthy watch is at once, then 0.8 s doubling (+ jitter <= 50 %)
+    assert w[0]["time"] - t0 < 0.5
+    assert 0.8 <= gaps[0] <= 1.3 and 1.6 <= gaps[1] <= 2.5 and 3.2 <= gaps[2] <= 4.9, gaps
+    assert len(lists(api)) == 1 and not [t for t in p.texts(i) if "DELETED" in t]
+    st = p.stop()
+    assert st["objects"] == "1"
