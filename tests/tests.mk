@@ -32,6 +32,14 @@ $(BUILD)/kernel-tests: $(KERN_SRCS) tests/kernel/*.h include/*.h $(TEST_LIBS)
 	$(CC) -D_GNU_SOURCE -Iinclude $(ALL_INC) -I$(BUILD) -Itests/kernel -O1 -g $(SAN) $(WARN) -o $@ \
 		$(KERN_SRCS) $(TEST_LIBS) $(TEST_LDLIBS)
 
+# One kube informer against a real (test) API server, printing what it sees
+# (tests/e2e/test_kube_informer.py): the discovery layer and those below it, sanitizers on.
+KUBE_PROBE := $(BUILD)/kube-informer-probe
+KUBE_PROBE_LAYERS := $(call layer_deps,discovery)
+$(KUBE_PROBE): tests/kube/informer_probe.c $(call archives,$(ASAN_DIR),$(KUBE_PROBE_LAYERS))
+	$(CC) -D_GNU_SOURCE -Iinclude $(ALL_INC) -I$(BUILD) -O1 -g $(SAN) $(WARN) -o $@ $^ \
+		$(call layer_libs,discovery)
+
 PYTEST := /usr/bin/python3 -m pytest -p no:cacheprovider
 
 # A sanitizer report at a test process's exit (a leak, say) does not always fail the test under
@@ -61,11 +69,11 @@ WALLS := $(foreach l,$(LAYERS),$(l):$(subst $(space),$(comma),$(strip $(USES_$(l
 test-walls: $(BUILD)/h2steer.skel.h
 	WALLS="$(WALLS)" CC="$(CC)" BUILD="$(BUILD)" tests/walls/check_walls.sh
 
-test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
+test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o $(KUBE_PROBE)
 	@[ "$$(id -u)" -eq 0 ] || { echo "test-e2e needs root (sudo make test)"; exit 1; }
 	$(PYTEST) -v tests/e2e
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd \
-		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o
+		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o $(KUBE_PROBE)
 	$(MAKE) test-walls test-unit test-kernel test-e2e

@@ -8,6 +8,8 @@ build=(
 	# BPF objects, skeletons, daemon, CLI
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
 	libnghttp2-dev libcyaml-dev libyaml-dev libjansson-dev libc-ares-dev libmicrohttpd-dev
+	# the Kubernetes discovery source: HTTPS to the API server on the event loop
+	libcurl4-openssl-dev
 )
 rest=(
 	# tests
