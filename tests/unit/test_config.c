@@ -1109,6 +1109,7 @@ static const struct setting_doc {
 	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
 	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
+	S("locality_min_usable_percent", locality_min_usable_percent, 0, 100),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),

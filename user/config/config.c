@@ -87,6 +87,7 @@ static const struct setting {
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
 	S("node_index", node_index, 0, 1000000),
 	S("ewma_decay_ms", ewma_decay_ms, 10, 600000),
+	S("locality_min_usable_percent", locality_min_usable_percent, 0, 100),
 	S("fastpath", fastpath, 0, 1),
 	S("busy_poll_us", busy_poll_us, 0, 10000),
 	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),

@@ -125,6 +125,15 @@ int h2s_be_state_put(struct h2s_maps *m, const struct h2s_addr *be,
 int h2s_be_state_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_state *st);
 void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be);
 
+/* Where a backend runs (struct h2s_backend_topo), for display; no gen bump: picks never read
+ * it. put: -ENAMETOOLONG if a name has H2S_TOPO_NAME_MAX bytes or more. get: -ENOENT when not
+ * known. del: 0 when there was none.
+ */
+int h2s_be_topo_put(struct h2s_maps *m, const struct h2s_addr *be, const char *node,
+		    const char *zone);
+int h2s_be_topo_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_topo *t);
+int h2s_be_topo_del(struct h2s_maps *m, const struct h2s_addr *be);
+
 /* Replace vip's L4 fallback slots, or remove them (n == 0). */
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,
 		   __u32 n);
