@@ -136,6 +136,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } h2s_be_vip SEC(".maps");
 
+/* Userspace only (display): see struct h2s_backend_topo. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, H2S_MAX_BACKENDS);
+	__type(key, struct h2s_addr);
+	__type(value, struct h2s_backend_topo);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} h2s_be_topo SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, H2S_MAX_ORIGINS);

@@ -38,7 +38,8 @@
 	X(BE_VIP, be_vip)        \
 	X(FAST, fast)            \
 	X(FAST_LIVE, fast_live)  \
-	X(SVC_NAMES, svc_names)
+	X(SVC_NAMES, svc_names)  \
+	X(BE_TOPO, be_topo)
 
 #define H2S_MAP_NAME(field) "h2s_" #field
 
@@ -135,6 +136,11 @@ _Static_assert(sizeof(struct h2s_service) == 64, "h2s_service layout");
  * backend before h2steer's hook ran, which would otherwise pin every RPC to that backend.
  */
 #define H2S_SVC_F_CAPTURE_BACKENDS 0x1
+/* Locality first: pick among the members flagged H2S_BE_F_LOCAL (on this node, or in its
+ * zone: the Kubernetes source decides, the CLI can) while enough of them are usable (setting
+ * locality_min_usable_percent), else among all. No local member: as without the flag.
+ */
+#define H2S_SVC_F_LOCAL_FIRST 0x2
 
 /* Every backend up to this many, then a subset of this many. */
 #define H2S_SUBSET_AUTO 0
@@ -189,6 +195,11 @@ _Static_assert(sizeof(struct h2s_backend) == 8, "h2s_backend layout");
  * like a drained one, but the source's to set and clear, so an operator's drain stays apart.
  */
 #define H2S_BE_F_TERMINATING 0x4
+/* Local to this node for this service (see H2S_SVC_F_LOCAL_FIRST): a flag of the membership,
+ * not of the address, since what is local depends on the service's traffic distribution
+ * (same node for one, same zone for another).
+ */
+#define H2S_BE_F_LOCAL 0x2
 
 /* h2s_discovery: VIP:port -> how the service's backends are found and checked (absent: static
  * backends, no health checks). Only the daemon reads it; the BPF programs never do.
@@ -358,6 +369,18 @@ _Static_assert(sizeof(struct h2s_fast_key) == 40, "h2s_fast_key layout");
 /* h2s_be_vip: backend address -> the service it is captured for, for the services with
  * H2S_SVC_F_CAPTURE_BACKENDS (a backend of several: the first found). Kept by the daemon.
  */
+
+/* h2s_be_topo: backend address -> where it runs, for display only (`h2steer backend list`);
+ * written by the discovery source that knows (Kubernetes), never read by a pick: locality
+ * picks read H2S_BE_F_LOCAL. Daemon and CLI only.
+ */
+#define H2S_TOPO_NAME_MAX 64
+
+struct h2s_backend_topo {
+	char node[H2S_TOPO_NAME_MAX]; /* NUL-padded; "": not known */
+	char zone[H2S_TOPO_NAME_MAX];
+};
+_Static_assert(sizeof(struct h2s_backend_topo) == 128, "h2s_backend_topo layout");
 
 /* h2s_l4_conns: backend address -> connections open to it that the connect hooks sent there
  * directly (mode l4, or the fallback), counted by sockops from connect to close: the load the

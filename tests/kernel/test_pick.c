@@ -39,8 +39,11 @@ static size_t member_of(const struct h2s_backend_rt *be)
 	return (size_t)ip[2] * 250 + ip[3] - 1;
 }
 
+/* Members i of a local-first service (load_local) for which this holds are flagged local. */
+static bool (*local_member)(size_t i);
+
 /* A service of n members (equal weights) under `algo`, subset `subset`, loaded (in place of
- * the last one).
+ * the last one); local-first when local_member is set.
  */
 static void load(size_t n, uint8_t algo, uint16_t subset)
 {
@@ -48,11 +51,14 @@ static void load(size_t n, uint8_t algo, uint16_t subset)
 	struct h2s_backend b = { .weight = 1 };
 	struct h2s_addr vip, be;
 
+	if (local_member)
+		cfg.flags = H2S_SVC_F_LOCAL_FIRST;
 	cr_assert(h2s_addr_parse("127.0.100.79:1", &vip, NULL, 0) == 0);
 	h2s_service_del(&kt.l.maps, &vip);
 	cr_assert(h2s_service_add(&kt.l.maps, &vip, &cfg) == 0);
 	for (size_t i = 0; i < n; i++) {
 		member_addr(i, &be);
+		b.flags = local_member && local_member(i) ? H2S_BE_F_LOCAL : 0;
 		cr_assert(h2s_backend_add(&kt.l.maps, &vip, &be, &b) == 0);
 	}
 	h2s_registry_init(&reg, &kt.l.maps);
@@ -60,6 +66,7 @@ static void load(size_t n, uint8_t algo, uint16_t subset)
 	reg.stats = &stats;
 	reg.outlier = &outlier;
 	reg.ewma_decay_ms = 10000;
+	reg.locality_min_pct = 50; /* the setting's default */
 	cr_assert(h2s_registry_refresh(&reg) == 0);
 	svc = h2s_registry_service(&reg, &vip);
 	cr_assert(svc && svc->n == n, "service with %zu members", svc ? svc->n : 0);
@@ -70,6 +77,9 @@ static void setup(void)
 {
 	ktest_setup();
 	memset(&stats, 0, sizeof(stats));
+	local_member = NULL;
+	/* Connect failures eject for a minute: what the locality tests eject with. */
+	outlier = (struct h2s_outlier_cfg){ .connect_base_ms = 60000, .connect_max_ms = 60000 };
 }
 
 static void teardown(void)
@@ -90,14 +100,19 @@ static struct h2s_backend_rt *member(size_t i)
 	return NULL;
 }
 
-static void pick_n(unsigned n, const struct h2s_backend_rt *avoid)
+static void pick_at(unsigned n, const struct h2s_backend_rt *avoid, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct h2s_backend_rt *be = h2s_registry_pick(&reg, svc, avoid, NULL, h2s_now_ms());
+		struct h2s_backend_rt *be = h2s_registry_pick(&reg, svc, avoid, NULL, now_ms);
 
 		cr_assert(be, "pick %u found nothing", i);
 		picks[member_of(be)]++;
 	}
+}
+
+static void pick_n(unsigned n, const struct h2s_backend_rt *avoid)
+{
+	pick_at(n, avoid, h2s_now_ms());
 }
 
 Test(pick, round_robin_gives_each_of_1000_its_turn)
@@ -260,4 +275,195 @@ Test(pick, affinity_keeps_a_key_on_one_of_1000_and_moves_it_only_when_that_one_i
 	}
 	/* 2000 keys over 999 members: ~1 - e^-2 of them get one (~865). */
 	cr_assert_gt(distinct, 700, "%zu distinct backends for 2000 keys", distinct);
+}
+
+/* ---- locality first ---- */
+
+static bool first_ten(size_t i)
+{
+	return i < 10;
+}
+
+/* Picks of the members for which `which` holds, and of the others. */
+static void count_picks(bool (*which)(size_t i), unsigned *in, unsigned *out)
+{
+	*in = *out = 0;
+	for (size_t i = 0; i < MEMBERS; i++)
+		*(which(i) ? in : out) += picks[i];
+}
+
+/* 10 local members of 1000, by each algorithm: they lead the subset, and take every pick
+ * (round robin: each its turn).
+ */
+Test(pick, local_first_keeps_every_pick_on_the_10_local_of_1000)
+{
+	const uint8_t algos[] = { H2S_ALGO_ROUND_ROBIN, H2S_ALGO_LEAST_REQUEST,
+				  H2S_ALGO_PEAK_EWMA };
+	unsigned in, out;
+
+	local_member = first_ten;
+	for (size_t a = 0; a < sizeof(algos); a++) {
+		if (a)
+			h2s_registry_fini(&reg);
+		load(MEMBERS, algos[a], H2S_SUBSET_ALL);
+		cr_assert_eq(svc->nlocal, 10);
+		for (size_t k = 0; k < svc->n; k++)
+			cr_assert_eq(first_ten(member_of(svc->be[k])), k < 10,
+				     "member %zu out of place", k);
+		pick_n(1000, NULL);
+		count_picks(first_ten, &in, &out);
+		cr_assert_eq(out, 0, "algorithm %u: %u picks outside the local members", algos[a],
+			     out);
+		if (algos[a] == H2S_ALGO_ROUND_ROBIN)
+			for (size_t i = 0; i < 10; i++)
+				cr_assert_eq(picks[i], 100, "local member %zu: %u", i, picks[i]);
+	}
+}
+
+/* Ejections count from the next pick: 5 of 10 ejected is still enough (50 %), 6 is not and
+ * picks go to every usable member; when the ejections run out (time alone, nothing else
+ * changes), picks are local again.
+ */
+Test(pick, local_first_falls_back_at_the_next_pick_and_returns_when_ejections_end)
+{
+	uint64_t now = h2s_now_ms(), until;
+	unsigned in, out;
+
+	local_member = first_ten;
+	load(MEMBERS, H2S_ALGO_LEAST_REQUEST, H2S_SUBSET_ALL);
+	pick_n(100, NULL);
+	for (size_t i = 0; i < 5; i++)
+		h2s_backend_connect_failed(&reg, member(i));
+	memset(picks, 0, sizeof(picks));
+	pick_n(1000, NULL);
+	count_picks(first_ten, &in, &out);
+	cr_assert_eq(out, 0, "5 of 10 usable is enough at 50 %%: %u picks elsewhere", out);
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(picks[i], 0, "ejected member %zu picked", i);
+
+	h2s_backend_connect_failed(&reg, member(5));
+	until = member(5)->out.until_ms;
+	/* Every usable member from the very next pick: the 4 local ones left get about 4/994
+	 * of the picks (0.8 of 200: 6 or more would be a 1-in-10^4 draw).
+	 */
+	memset(picks, 0, sizeof(picks));
+	pick_at(200, NULL, now);
+	count_picks(first_ten, &in, &out);
+	cr_assert(out >= 194, "after the 6th ejection only %u of 200 picks went elsewhere", out);
+
+	memset(picks, 0, sizeof(picks));
+	pick_at(1000, NULL, until + 1);
+	count_picks(first_ten, &in, &out);
+	cr_assert_eq(out, 0, "ejections over: still %u picks elsewhere", out);
+}
+
+/* Health works the same, and so does its return. */
+Test(pick, local_first_follows_health_both_ways)
+{
+	unsigned in, out;
+
+	local_member = first_ten;
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, H2S_SUBSET_ALL);
+	for (size_t i = 0; i < 10; i++)
+		h2s_backend_set_health(&reg, member(i), H2S_HEALTH_NOT_SERVING);
+	pick_n(990, NULL);
+	count_picks(first_ten, &in, &out);
+	cr_assert_eq(in, 0);
+	h2s_backend_set_health(&reg, member(3), H2S_HEALTH_SERVING);
+	memset(picks, 0, sizeof(picks));
+	pick_n(100, NULL);
+	count_picks(first_ten, &in, &out);
+	cr_assert(out > 90, "1 of 10 is not enough: %u of 100 elsewhere", out);
+	for (size_t i = 4; i < 8; i++)
+		h2s_backend_set_health(&reg, member(i), H2S_HEALTH_SERVING);
+	memset(picks, 0, sizeof(picks));
+	pick_n(100, NULL);
+	cr_assert_eq(picks[3] + picks[4] + picks[5] + picks[6] + picks[7], 100,
+		     "5 of 10 serving: all on them");
+}
+
+static bool first_two(size_t i)
+{
+	return i < 2;
+}
+
+/* A replayed stream's `avoid`: the other local member while there is one, else elsewhere
+ * (never nothing, never `avoid`).
+ */
+Test(pick, local_first_avoid_goes_to_the_other_local_then_elsewhere)
+{
+	unsigned in, out;
+
+	local_member = first_two;
+	load(MEMBERS, H2S_ALGO_LEAST_REQUEST, H2S_SUBSET_ALL);
+	pick_n(200, member(0));
+	cr_assert_eq(picks[1], 200, "avoiding one local member: the other");
+	h2s_backend_set_health(&reg, member(0), H2S_HEALTH_NOT_SERVING);
+	memset(picks, 0, sizeof(picks));
+	pick_n(200, member(1)); /* 1 of 2 usable: local, but that one is avoided */
+	count_picks(first_two, &in, &out);
+	cr_assert_eq(in, 0, "%u picks on the avoided or down local member", in);
+	cr_assert_eq(out, 200);
+	for (size_t i = 0; i < MEMBERS; i++)
+		member(i)->inflight = 0;
+}
+
+/* Affinity hashes over the local set while it takes the picks: every key lands on a local
+ * member, the same one each time; when it falls back, over every member.
+ */
+Test(pick, local_first_affinity_hashes_over_the_local_members)
+{
+	struct h2s_backend_rt *be;
+	unsigned in, out;
+	uint64_t k7 = 7 * 0x9e3779b97f4a7c15ull;
+	struct h2s_backend_rt *first;
+
+	local_member = first_ten;
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, H2S_SUBSET_ALL);
+	first = h2s_registry_pick(&reg, svc, NULL, &k7, h2s_now_ms());
+	for (uint64_t k = 1; k <= 1000; k++) {
+		uint64_t h = k * 0x9e3779b97f4a7c15ull;
+
+		be = h2s_registry_pick(&reg, svc, NULL, &h, h2s_now_ms());
+		cr_assert(be);
+		picks[member_of(be)]++;
+	}
+	count_picks(first_ten, &in, &out);
+	cr_assert_eq(out, 0, "%u keys hashed outside the local members", out);
+	cr_assert_eq(h2s_registry_pick(&reg, svc, NULL, &k7, h2s_now_ms()), first);
+	for (size_t i = 0; i < 6; i++)
+		h2s_backend_set_health(&reg, member(i), H2S_HEALTH_NOT_SERVING);
+	memset(picks, 0, sizeof(picks));
+	for (uint64_t k = 1; k <= 1000; k++) {
+		uint64_t h = k * 0x9e3779b97f4a7c15ull;
+
+		picks[member_of(h2s_registry_pick(&reg, svc, NULL, &h, h2s_now_ms()))]++;
+	}
+	count_picks(first_ten, &in, &out);
+	cr_assert(out > 950, "fallen back: keys over every member, %u of 1000 outside", out);
+}
+
+static bool every_fiftieth(size_t i)
+{
+	return i % 50 == 0;
+}
+
+/* With a subset, the local members are those of the subset (the others this node does not
+ * use), and they lead it.
+ */
+Test(pick, local_first_counts_the_local_members_of_the_subset)
+{
+	size_t want = 0;
+
+	local_member = every_fiftieth;
+	load(MEMBERS, H2S_ALGO_ROUND_ROBIN, 200);
+	for (size_t k = 0; k < svc->n; k++)
+		want += svc->mem[k].in_subset && every_fiftieth(member_of(svc->be[k]));
+	cr_assert(want > 0, "no local member in the subset: pick another test layout");
+	cr_assert_eq(svc->nlocal, want);
+	for (size_t k = 0; k < svc->nlocal; k++)
+		cr_assert(svc->mem[k].in_subset && (svc->mem[k].flags & H2S_BE_F_LOCAL));
+	pick_n(100 * (unsigned)want, NULL);
+	for (size_t k = 0; k < svc->nlocal; k++)
+		cr_assert_eq(picks[member_of(svc->be[k])], 100);
 }

@@ -277,7 +277,39 @@ Test(cli, unknown_keyword)
 {
 	RUN("service", "add", "1.2.3.4:80", "speed", "fast");
 	expect_usage_error("unexpected 'speed' (expected algo, resolver, health, health-service, "
-			   "slow-start, subset, affinity-header, mode or capture-backends)");
+			   "slow-start, subset, affinity-header, mode, capture-backends or "
+			   "local-first)");
+}
+
+/* The locality flags: keyword and flag spellings parse (and go on to the maps), a bad value
+ * or an unknown flag is a usage error.
+ */
+Test(cli, local_first_and_local_spellings_parse)
+{
+	RUN("service", "add", "1.2.3.4:80", "--local-first");
+	expect_maps_missing();
+	RUN("service", "set", "1.2.3.4:80", "--no-local-first");
+	expect_maps_missing();
+	RUN("service", "set", "1.2.3.4:80", "local-first", "on");
+	expect_maps_missing();
+	RUN("backend", "add", "1.2.3.4:80", "5.6.7.8:90", "--local", "weight", "2");
+	expect_maps_missing();
+	RUN("backend", "set", "1.2.3.4:80", "5.6.7.8:90", "--no-local");
+	expect_maps_missing();
+	RUN("backend", "set", "1.2.3.4:80", "5.6.7.8:90", "local", "off");
+	expect_maps_missing();
+}
+
+Test(cli, bad_local_values)
+{
+	RUN("service", "set", "1.2.3.4:80", "local-first", "maybe");
+	expect_usage_error("local-first: 'maybe' is not on or off");
+	RUN("backend", "set", "1.2.3.4:80", "5.6.7.8:90", "local", "yes");
+	expect_usage_error("local: 'yes' is not on or off");
+	RUN("backend", "set", "1.2.3.4:80", "5.6.7.8:90", "--locally");
+	expect_usage_error("unexpected '--locally'");
+	RUN("backend", "set", "1.2.3.4:80", "5.6.7.8:90");
+	expect_usage_error("nothing to set (weight N, local on|off)");
 }
 
 Test(cli, bad_service_pick_options)

@@ -222,6 +222,29 @@ static void reset_options(void)
 	h2s_options_free(&o);
 }
 
+Test(config, local_first_and_local_keys_set_the_flags)
+{
+	cr_assert_eq(load("services:\n"
+			  "  - vip: 1.2.3.4:80\n"
+			  "    local_first: true\n"
+			  "    backends:\n"
+			  "      - {address: 5.6.7.8:90, local: true}\n"
+			  "      - {address: 5.6.7.9:90, local: false}\n"
+			  "      - {address: 5.6.7.10:90}\n"
+			  "  - vip: 1.2.3.5:80\n"
+			  "    local_first: false\n"),
+		     0, "%s", err);
+	cr_assert(o.services[0].s.flags & H2S_SVC_F_LOCAL_FIRST);
+	cr_assert_eq(o.services[0].backends[0].b.flags, H2S_BE_F_LOCAL);
+	cr_assert_eq(o.services[0].backends[1].b.flags, 0);
+	cr_assert_eq(o.services[0].backends[2].b.flags, 0, "not local unless said");
+	cr_assert_not(o.services[1].s.flags & H2S_SVC_F_LOCAL_FIRST);
+	h2s_options_free(&o);
+	expect_load_error("services:\n  - vip: 1.2.3.4:80\n    backends:\n"
+			  "      - {address: 5.6.7.8:90, local: perhaps}\n",
+			  "services[0].backends[0].local");
+}
+
 Test(config, smarter_picks_keys_fill_the_service)
 {
 	cr_assert_eq(load("services:\n"
@@ -1109,6 +1132,7 @@ static const struct setting_doc {
 	S("resolver_grace_ms", resolver_grace_ms, 0, 86400000),
 	S("dns_ttl_cap_ms", dns_ttl_cap_ms, 1000, 86400000),
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
+	S("locality_min_usable_percent", locality_min_usable_percent, 0, 100),
 	S("health_interval_ms", health.interval_ms, 100, 3600000),
 	S("health_timeout_ms", health.timeout_ms, 100, 600000),
 	S("health_healthy_threshold", health.healthy_threshold, 1, 1000),

@@ -145,15 +145,27 @@ static size_t subset_size(const struct h2s_service *cfg, size_t n)
 	return cfg->subset < n ? cfg->subset : n;
 }
 
-/* Move the members of the subset to the front (each member's be, slot and mem together; the
- * subset keeps its order, the order of the rest does not matter to any pick) and count them.
- */
-static void subset_first(struct h2s_service_rt *s)
+static bool member_in_subset(const struct h2s_member *m)
 {
-	size_t k = 0;
+	return m->in_subset;
+}
 
-	for (size_t i = 0; i < s->n; i++) {
-		if (!s->mem[i].in_subset)
+static bool member_local(const struct h2s_member *m)
+{
+	return m->flags & H2S_BE_F_LOCAL;
+}
+
+/* Move the members of [lo, hi) that pass `front` to the start of that range (each member's be,
+ * slot, mem and addr together; those moved keep their order, the order of the rest does not
+ * matter to any pick) and count them.
+ */
+static size_t move_first(struct h2s_service_rt *s, size_t lo, size_t hi,
+			 bool (*front)(const struct h2s_member *m))
+{
+	size_t k = lo;
+
+	for (size_t i = lo; i < hi; i++) {
+		if (!front(&s->mem[i]))
 			continue;
 		if (i != k) {
 			struct h2s_backend_rt *be = s->be[k];
@@ -172,7 +184,20 @@ static void subset_first(struct h2s_service_rt *s)
 		}
 		k++;
 	}
-	s->nsubset = k;
+	return k - lo;
+}
+
+/* The subset first, and within it (a local-first service) the local members first. Local
+ * members outside the subset are not local to a pick: subsetting decided this node does not
+ * use them.
+ */
+static void subset_first(struct h2s_service_rt *s)
+{
+	s->nsubset = move_first(s, 0, s->n, member_in_subset);
+	s->nlocal = s->cfg.flags & H2S_SVC_F_LOCAL_FIRST
+			    ? move_first(s, 0, s->nsubset, member_local)
+			    : 0;
+	s->local.valid = false;
 }
 
 /* Choose this node's subset among the members that are not drained (a drained one is on its
@@ -466,6 +491,7 @@ static void follow_health(struct h2s_registry *r, bool force)
 				if (be->health == H2S_HEALTH_SERVING && was != be->health &&
 				    h2s_outlier_ejected(&be->out, h2s_now_ms()))
 					h2s_outlier_readmit(&be->out);
+				r->usable_gen += was != be->health;
 			}
 }
 
@@ -779,15 +805,46 @@ static uint32_t xorshift(void *ctx)
 	return *x;
 }
 
-/* A random available member of the subset other than `not`, by drawing at most QUICK_TRIES
- * members: uniform over them all when it finds one (each draw is). -1: none found.
+/* How many members a local-first pick chooses among: nlocal while enough of them are usable
+ * (h2s_locality_applies), else 0 (the pick is as for any service). Counted again only when
+ * something may have changed (see struct h2s_service_rt's `local`), so that a pick stays O(1)
+ * while nothing does, and the first pick after a local member is ejected, fails its health
+ * checks or comes back already sees it.
+ */
+static size_t local_members(struct h2s_registry *r, struct h2s_service_rt *svc, uint64_t now_ms)
+{
+	size_t up = 0;
+	uint64_t until = UINT64_MAX;
+
+	if (!svc->nlocal)
+		return 0;
+	if (svc->local.valid && svc->local.gen == r->usable_gen && now_ms < svc->local.until_ms)
+		return svc->local.on ? svc->nlocal : 0;
+	for (size_t k = 0; k < svc->nlocal; k++) {
+		const struct h2s_backend_rt *be = svc->be[k];
+
+		if (usable(be, now_ms))
+			up++;
+		else if (h2s_outlier_ejected(&be->out, now_ms) && be->out.until_ms < until)
+			until = be->out.until_ms;
+	}
+	svc->local.on = h2s_locality_applies(up, svc->nlocal, r->locality_min_pct);
+	svc->local.valid = true;
+	svc->local.gen = r->usable_gen;
+	svc->local.until_ms = until;
+	return svc->local.on ? svc->nlocal : 0;
+}
+
+/* A random available member among the first m (of the subset) other than `not`, by drawing at
+ * most QUICK_TRIES members: uniform over them all when it finds one (each draw is). -1: none
+ * found.
  */
 #define QUICK_TRIES 8
 static int random_available(struct h2s_registry *r, struct h2s_service_rt *svc,
-			    const struct h2s_backend_rt *avoid, int not, uint64_t now_ms)
+			    const struct h2s_backend_rt *avoid, int not, size_t m, uint64_t now_ms)
 {
 	for (int t = 0; t < QUICK_TRIES; t++) {
-		size_t k = xorshift(&r->rng) % svc->nsubset;
+		size_t k = xorshift(&r->rng) % m;
 
 		if ((int)k != not && available(svc, k, avoid, 0, now_ms))
 			return (int)k;
@@ -795,7 +852,8 @@ static int random_available(struct h2s_registry *r, struct h2s_service_rt *svc,
 	return -1;
 }
 
-/* Most picks, in O(1) rather than a read of every member: a pick within the subset that needs
+/* Most picks, in O(1) rather than a read of every member: a pick within the first m members
+ * (the subset, or the local members that lead it) that needs
  * no weights in its choice (round robin and least_request with equal weights, nothing
  * ramping) or only those of its two candidates (peak_ewma). Round robin takes the next
  * available member in turn, as the smooth weighted one does with equal weights; the two
@@ -803,10 +861,9 @@ static int random_available(struct h2s_registry *r, struct h2s_service_rt *svc,
  * quick answer (the full pick decides).
  */
 static int quick_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
-		      const struct h2s_backend_rt *avoid, uint64_t now_ms)
+		      const struct h2s_backend_rt *avoid, size_t m, uint64_t now_ms)
 {
 	bool plain = svc->equal_weights && now_ms >= svc->ramp_until_ms;
-	size_t m = svc->nsubset;
 	int a, b;
 
 	if (m == 0)
@@ -819,8 +876,8 @@ static int quick_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
 	case H2S_ALGO_PEAK_EWMA:
 		if (m < 2)
 			return -1; /* one candidate: nothing to choose between */
-		a = random_available(r, svc, avoid, -1, now_ms);
-		b = a < 0 ? -1 : random_available(r, svc, avoid, a, now_ms);
+		a = random_available(r, svc, avoid, -1, m, now_ms);
+		b = a < 0 ? -1 : random_available(r, svc, avoid, a, m, now_ms);
 		if (b < 0)
 			return -1;
 		fill_slot(r, svc, (size_t)a, m, now_ms);
@@ -845,22 +902,28 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 					 const struct h2s_backend_rt *avoid,
 					 const uint64_t *affinity_key, uint64_t now_ms)
 {
-	size_t m = svc->nsubset;
+	size_t local = local_members(r, svc, now_ms);
+	size_t m = local ? local : svc->nsubset;
 	int i;
 
 	if (!affinity_key) {
-		i = quick_pick(r, svc, avoid, now_ms);
+		i = quick_pick(r, svc, avoid, m, now_ms);
 		if (i >= 0)
 			return svc->be[i];
 	}
-	/* The full pick. Nothing usable in the subset: any usable backend; none at all: try
+	/* The full pick. Among the local members when they take it and one but `avoid` is
+	 * usable; else: nothing usable in the subset: any usable backend; none at all: try
 	 * every backend that is not drained rather than fail untried. Affinity looks past the
-	 * subset, so that a key lands on the same backend from every node.
+	 * subset, so that a key lands on the same backend from every node (and, local-first,
+	 * on the same local one from every node that has the same local set).
 	 */
-	if (affinity_key || !mark_available(svc, avoid, 0, m, now_ms)) {
-		m = svc->n;
-		if (!mark_available(svc, avoid, 1, m, now_ms))
-			mark_available(svc, avoid, 2, m, now_ms);
+	if (!local || !mark_available(svc, avoid, 0, local, now_ms)) {
+		m = svc->nsubset;
+		if (affinity_key || !mark_available(svc, avoid, 0, m, now_ms)) {
+			m = svc->n;
+			if (!mark_available(svc, avoid, 1, m, now_ms))
+				mark_available(svc, avoid, 2, m, now_ms);
+		}
 	}
 	if (affinity_key) {
 		/* Configured weights, not ramped ones: a key's backend must not move while a
@@ -1013,6 +1076,7 @@ void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *b
 	struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
 
 	h2s_outlier_failure(&be->out, r->outlier, now, true, true);
+	r->usable_gen++;
 	if (bs) {
 		bs->connect_failures++;
 		bs->ejections[H2S_EJECT_CONNECT]++;
@@ -1029,6 +1093,8 @@ void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, c
 
 	if (h2s_outlier_failure(&be->out, r->outlier, now, false, allowed)) {
 		struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
+
+		r->usable_gen++;
 
 		if (bs)
 			bs->ejections[H2S_EJECT_OUTLIER]++;
@@ -1049,6 +1115,7 @@ void h2s_backend_ok(struct h2s_registry *r, struct h2s_backend_rt *be)
 	if (be->out.ejections)
 		log_info("backend %s: working again", be->name);
 	h2s_outlier_success(&be->out);
+	r->usable_gen++;
 	h2s_backend_publish_state(r, be);
 }
 
@@ -1060,6 +1127,7 @@ void h2s_backend_set_health(struct h2s_registry *r, struct h2s_backend_rt *be, u
 		log_info("backend %s: health %s -> %s", be->name, h2s_health_name(be->health),
 			 h2s_health_name(health));
 	be->health = health;
+	r->usable_gen++;
 	{
 		struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
 

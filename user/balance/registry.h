@@ -8,6 +8,7 @@
 
 #include "h2s_maps.h"
 #include "list.h"
+#include "locality.h"
 #include "outlier.h"
 #include "picker.h"
 #include "subset.h"
@@ -99,6 +100,22 @@ struct h2s_service_rt {
 	struct h2s_addr *addr; /* be[i]->addr, for the affinity picker (no copy per pick) */
 	size_t n;
 	size_t nsubset; /* members in the subset */
+	/* A local-first service (H2S_SVC_F_LOCAL_FIRST): its local members in the subset come
+	 * first within it, [0, nlocal), so that a pick among them reads only those, as a pick
+	 * within the subset does. 0 for any other service.
+	 */
+	size_t nlocal;
+	/* Whether picks stay among the local members (h2s_locality_applies), as last counted:
+	 * counting reads all nlocal, so it is done again only when some backend's usability may
+	 * have changed (the registry's usable_gen moved: an ejection, a readmission, a health
+	 * change) or at until_ms, when the first ejected local member comes back.
+	 */
+	struct {
+		bool on;
+		bool valid;
+		uint64_t gen;
+		uint64_t until_ms;
+	} local;
 	/* What lets most picks read one member (round robin) or two (the random two choices of
 	 * least_request and peak_ewma) instead of all (registry.c quick_pick): every member has
 	 * the same configured weight, and none ramps (slow start) before ramp_until_ms.
@@ -139,6 +156,11 @@ struct h2s_registry {
 	struct h2s_stats *stats;
 	struct h2s_subset_node node; /* who this node is, for subsetting */
 	uint32_t ewma_decay_ms;      /* peak_ewma's memory (the ewma_decay_ms setting) */
+	uint32_t locality_min_pct;   /* the locality_min_usable_percent setting */
+	/* Bumped whenever a backend may become usable or stop being so other than by time
+	 * passing (ejected, re-admitted, health changed): what the local-first counts follow.
+	 */
+	uint64_t usable_gen;
 	bool readonly; /* the node is another daemon's now: read the maps, never write them */
 	bool quiet;    /* another loop's: what a reload changed is the main loop's to log */
 	/* Health checks run in the main loop only: its registry counts every health change in
@@ -176,7 +198,10 @@ struct h2s_service_rt *h2s_registry_route(struct h2s_registry *r, struct h2s_ser
 /* Pick a backend of svc for a new stream; NULL when it has none that is not drained.
  * Ejected and unhealthy backends, members outside this node's subset, and `avoid` (the one a
  * replayed stream just left), are skipped while any other is left (then all are tried).
- * affinity_key (may be NULL): consistent hashing of that key instead of svc's algorithm.
+ * A local-first service picks among its local members while enough of them are usable
+ * (locality.h), and when none but `avoid` is, as if it were not local-first.
+ * affinity_key (may be NULL): consistent hashing of that key instead of svc's algorithm
+ * (over the local members when they take the pick).
  */
 struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_service_rt *svc,
 					 const struct h2s_backend_rt *avoid,

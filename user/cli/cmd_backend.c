@@ -3,27 +3,63 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const char *const backend_keys[] = { "weight" };
+static const char *const backend_keys[] = { "weight", "local" };
+#define NKEYS (sizeof(backend_keys) / sizeof(backend_keys[0]))
+
+/* The options after VIP:PORT ADDR:PORT: `weight N`, `local on|off`, and the flag spellings of
+ * the latter, --local and --no-local (exact). *local: -1 not given, else 0 or 1.
+ */
+static int backend_options(struct h2s_cli *cli, int argc, char **argv, const char **weight,
+			   int *local)
+{
+	const char *values[NKEYS];
+	char **rest = calloc(argc ? (size_t)argc : 1, sizeof(*rest));
+	int n = 0, rc;
+
+	if (!rest)
+		return h2s_cli_error(cli, H2S_EXIT_FAIL, "out of memory");
+	*local = -1;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--local") || !strcmp(argv[i], "--no-local"))
+			*local = argv[i][2] == 'l';
+		else
+			rest[n++] = argv[i];
+	}
+	rc = h2s_cli_keywords(cli, n, rest, backend_keys, values, NKEYS);
+	free(rest);
+	if (rc)
+		return rc;
+	*weight = values[0];
+	if (values[1]) {
+		if (strcmp(values[1], "on") && strcmp(values[1], "off"))
+			return h2s_cli_error(cli, H2S_EXIT_USAGE, "local: '%s' is not on or off",
+					     values[1]);
+		*local = strcmp(values[1], "on") == 0;
+	}
+	return 0;
+}
 
 static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create)
 {
 	struct h2s_backend b = { .weight = H2S_WEIGHT_DEFAULT };
-	const char *verb = create ? "add" : "set", *weight;
+	const char *verb = create ? "add" : "set", *weight = NULL;
 	struct h2s_addr vip, be;
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
-	int rc;
+	int rc, local = -1;
 
 	if (argc < 2)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend %s: expected VIP:PORT ADDR:PORT",
 				     verb);
 	if ((rc = h2s_cli_addr(cli, "VIP", argv[0], &vip)) ||
 	    (rc = h2s_cli_addr(cli, "backend", argv[1], &be)) ||
-	    (rc = h2s_cli_keywords(cli, argc - 2, argv + 2, backend_keys, &weight, 1)))
+	    (rc = backend_options(cli, argc - 2, argv + 2, &weight, &local)))
 		return rc;
-	if (!create && !weight)
-		return h2s_cli_error(cli, H2S_EXIT_USAGE, "backend set: nothing to set (weight N)");
+	if (!create && !weight && local < 0)
+		return h2s_cli_error(cli, H2S_EXIT_USAGE,
+				     "backend set: nothing to set (weight N, local on|off)");
 	if (weight && (rc = h2s_cli_u32(cli, "weight", weight, 1, H2S_WEIGHT_MAX, &b.weight)))
 		return rc;
 	if ((rc = h2s_cli_maps(cli)))
@@ -31,12 +67,15 @@ static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	h2s_addr_format(&vip, vs, sizeof(vs));
 	h2s_addr_format(&be, bs, sizeof(bs));
 	if (!create) {
-		/* Only the weight changes: source and drain stay. */
-		__u32 weight = b.weight;
+		/* Only what was given changes: source and drain stay. */
+		struct h2s_backend want = b;
 
 		rc = h2s_backend_get(&cli->maps, &vip, &be, &b);
-		b.weight = weight;
+		if (weight)
+			b.weight = want.weight;
 	}
+	if (local >= 0)
+		b.flags = local ? b.flags | H2S_BE_F_LOCAL : b.flags & ~H2S_BE_F_LOCAL;
 	if (rc == 0)
 		rc = create ? h2s_backend_add(&cli->maps, &vip, &be, &b)
 			    : h2s_backend_set(&cli->maps, &vip, &be, &b);
@@ -59,8 +98,9 @@ static int backend_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		return h2s_cli_error(cli, H2S_EXIT_FAIL, "cannot write backend %s of %s: %s", bs, vs,
 				     strerror(-rc));
 	if (cli->json)
-		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:I}", "service", vs, "address", bs,
-						  "weight", (json_int_t)b.weight));
+		h2s_cli_print_json(cli, json_pack("{s:s,s:s,s:I,s:b}", "service", vs, "address", bs,
+						  "weight", (json_int_t)b.weight, "local",
+						  (b.flags & H2S_BE_F_LOCAL) != 0));
 	return H2S_EXIT_OK;
 }
 
@@ -150,9 +190,10 @@ static int backend_list(struct h2s_cli *cli, int argc, char **argv)
 }
 
 static const struct h2s_cli_verb backend_verbs[] = {
-	{ "add", NULL, "VIP:PORT ADDR:PORT [weight N]",
+	{ "add", NULL, "VIP:PORT ADDR:PORT [weight N] [LOCAL]",
 	  "add a backend to a service; the next RPC may go there", backend_add },
-	{ "set", NULL, "VIP:PORT ADDR:PORT weight N", "change a backend's weight", backend_set },
+	{ "set", NULL, "VIP:PORT ADDR:PORT [weight N] [LOCAL]",
+	  "change a backend's weight, or whether it is local", backend_set },
 	{ "del", "delete", "VIP:PORT ADDR:PORT",
 	  "remove a backend: no new RPCs, in-flight ones finish", backend_del },
 	{ "drain", NULL, "VIP:PORT ADDR:PORT",
@@ -160,7 +201,8 @@ static const struct h2s_cli_verb backend_verbs[] = {
 	  backend_drain },
 	{ "undrain", NULL, "VIP:PORT ADDR:PORT", "send it new RPCs again", backend_undrain },
 	{ "list", "show", "[VIP:PORT]",
-	  "backends (of one service, or of all): source, state, health, load", backend_list },
+	  "backends (of one service, or of all): source, state, health, load, node, zone, local",
+	  backend_list },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -169,5 +211,9 @@ const struct h2s_cli_object h2s_cmd_backend = {
 	.summary = "the endpoints a service's RPCs are spread over",
 	.verbs = backend_verbs,
 	.grammar = "ADDR := IPV4 | [IPV6]    (numeric)\n"
-		   "N := 1..10000            (default 1)\n",
+		   "N := 1..10000            (default 1)\n"
+		   "LOCAL := { local { on | off } | --local | --no-local }\n"
+		   "  local on: this backend is local to this node for the service (its node or\n"
+		   "  zone); a local-first service (service set VIP --local-first) prefers it.\n"
+		   "  The Kubernetes source sets it; LOCAL in list is - for other services\n",
 };

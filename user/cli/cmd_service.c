@@ -12,18 +12,20 @@
 /* What `service add|set` was asked to change. */
 struct service_args {
 	bool algo, resolver, health, health_service, slow_start, subset, affinity, mode, capture_be;
+	bool local_first, local_first_on;
 	struct h2s_discovery disc;
 	struct h2s_service s; /* algo, mode, slow_start_ms, subset, affinity_header as given */
 };
 
 static const char *const service_keys[] = { "algo",	  "resolver", "health", "health-service",
 					     "slow-start", "subset",	"affinity-header", "mode",
-					     "capture-backends" };
+					     "capture-backends", "local-first" };
 #define NKEYS (int)(sizeof(service_keys) / sizeof(service_keys[0]))
 
 /* [algo ALGO] [resolver { static | dns NAME[:PORT] | file PATH }] [health { on | off }]
  * [health-service NAME] [slow-start MS] [subset { N | all | auto }]
  * [affinity-header { NAME | none }] [mode { l7 | l4 }] [capture-backends { on | off }]
+ * [local-first { on | off } | --local-first | --no-local-first]
  */
 /* "on" or "off" -> *on; 0, or the usage error reported. */
 static int parse_on_off(struct h2s_cli *cli, const char *what, const char *text, bool *on)
@@ -40,15 +42,24 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 	char why[200];
 
 	for (int i = 0; i < argc; i++) {
-		int k = h2s_cli_match(argv[i], service_keys, NKEYS), kind;
+		int k, kind;
 		bool on;
 		int rc;
 
+		/* The flag spelling of local-first on|off (what the Kubernetes source's users
+		 * know from kubectl-style tools); exact, no prefixes.
+		 */
+		if (!strcmp(argv[i], "--local-first") || !strcmp(argv[i], "--no-local-first")) {
+			a->local_first = true;
+			a->local_first_on = argv[i][2] == 'l';
+			continue;
+		}
+		k = h2s_cli_match(argv[i], service_keys, NKEYS);
 		if (k < 0)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE,
 					     "unexpected '%s' (expected algo, resolver, health, "
-					     "health-service, slow-start, subset, affinity-header, mode or "
-					     "capture-backends)",
+					     "health-service, slow-start, subset, affinity-header, mode, "
+					     "capture-backends or local-first)",
 					     argv[i]);
 		if (i + 1 >= argc)
 			return h2s_cli_error(cli, H2S_EXIT_USAGE, "'%s' needs a value",
@@ -118,6 +129,12 @@ static int parse_service_args(struct h2s_cli *cli, int argc, char **argv, struct
 			a->capture_be = true;
 			a->s.flags = on ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
 			break;
+		case 9:
+			if ((rc = parse_on_off(cli, "local-first", argv[++i], &on)))
+				return rc;
+			a->local_first = true;
+			a->local_first_on = on;
+			break;
 		}
 	}
 	return 0;
@@ -154,11 +171,11 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 	    (rc = parse_service_args(cli, argc - 1, argv + 1, &a)))
 		return rc;
 	if (!create && !a.algo && !a.resolver && !a.health && !a.health_service && !a.slow_start &&
-	    !a.subset && !a.affinity && !a.mode && !a.capture_be)
+	    !a.subset && !a.affinity && !a.mode && !a.capture_be && !a.local_first)
 		return h2s_cli_error(cli, H2S_EXIT_USAGE,
 				     "service set: nothing to set (algo, resolver, health, "
 				     "health-service, slow-start, subset, affinity-header, mode, "
-				     "capture-backends)");
+				     "capture-backends, local-first)");
 	if ((rc = h2s_cli_maps(cli)))
 		return rc;
 	h2s_addr_format(&vip, name, sizeof(name));
@@ -180,6 +197,9 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		s.mode = a.s.mode;
 	if (a.capture_be)
 		s.flags = (s.flags & ~(__u32)H2S_SVC_F_CAPTURE_BACKENDS) | a.s.flags;
+	if (a.local_first)
+		s.flags = a.local_first_on ? s.flags | H2S_SVC_F_LOCAL_FIRST
+					   : s.flags & ~(__u32)H2S_SVC_F_LOCAL_FIRST;
 	if (a.subset)
 		s.subset = a.s.subset;
 	if (a.affinity)
@@ -214,6 +234,8 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		out = discovery_json(&disc);
 		json_object_set_new(out, "service", json_string(name));
 		json_object_set_new(out, "algo", json_string(h2s_algo_name(s.algo)));
+		json_object_set_new(out, "local_first",
+				    json_boolean(s.flags & H2S_SVC_F_LOCAL_FIRST));
 		h2s_cli_print_json(cli, out);
 	}
 	return H2S_EXIT_OK;
@@ -351,15 +373,45 @@ static struct be_view view_of(struct h2s_maps *m, const struct h2s_backend_entry
 	return v;
 }
 
-static json_t *backend_json(struct h2s_maps *m, const struct h2s_backend_entry *e,
-			    bool with_state)
+/* LOCAL of a backend of service s: 1 or 0 when s is local-first, -1 (does not apply: its
+ * picks ignore the flag) otherwise. Shown as yes / no / -, and in JSON true / false / null.
+ */
+static int local_of(const struct h2s_service *s, const struct h2s_backend *b)
 {
+	if (!(s->flags & H2S_SVC_F_LOCAL_FIRST))
+		return -1;
+	return (b->flags & H2S_BE_F_LOCAL) != 0;
+}
+
+/* Where it runs (h2s_be_topo), "" each when not known. */
+static struct h2s_backend_topo topo_of(struct h2s_maps *m, const struct h2s_addr *be)
+{
+	struct h2s_backend_topo t;
+
+	if (h2s_be_topo_get(m, be, &t) < 0)
+		memset(&t, 0, sizeof(t));
+	return t;
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *backend_json(struct h2s_maps *m, const struct h2s_service *svc,
+			    const struct h2s_backend_entry *e, bool with_state)
+{
+	struct h2s_backend_topo t = topo_of(m, &e->k.backend);
+	int local = local_of(svc, &e->b);
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN];
 	json_t *o = json_pack("{s:s,s:I,s:s,s:b}", "address",
 			      h2s_addr_format(&e->k.backend, bs, sizeof(bs)), "weight",
 			      (json_int_t)e->b.weight, "source", h2s_source_name(e->b.source),
 			      "drain", (e->b.flags & H2S_BE_F_DRAIN) != 0);
 
+	json_object_set_new(o, "local", local < 0 ? json_null() : json_boolean(local));
+	json_object_set_new(o, "node", string_or_null(t.node));
+	json_object_set_new(o, "zone", string_or_null(t.zone));
 	if (with_state) {
 		struct be_view v = view_of(m, e);
 
@@ -407,7 +459,8 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 		json_t *bes = backends_view ? arr : json_array(), *o;
 
 		for (size_t b = first; b < first + nb; b++)
-			json_array_append_new(bes, backend_json(&cli->maps, &bl->e[b], backends_view));
+			json_array_append_new(bes, backend_json(&cli->maps, &r->s, &bl->e[b],
+								backends_view));
 		if (backends_view)
 			continue;
 		o = discovery_json(&r->disc);
@@ -417,6 +470,8 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 		json_object_set_new(o, "slow_start_ms", json_integer(r->s.slow_start_ms));
 		json_object_set_new(o, "capture_backends",
 				    json_boolean(r->s.flags & H2S_SVC_F_CAPTURE_BACKENDS));
+		json_object_set_new(o, "local_first",
+				    json_boolean(r->s.flags & H2S_SVC_F_LOCAL_FIRST));
 		json_object_set_new(o, "subset", subset_json(r->s.subset));
 		json_object_set_new(o, "affinity_header",
 				    r->s.affinity_header[0]
@@ -469,23 +524,31 @@ static void print_backends(struct h2s_cli *cli, const struct rows *rows,
 			   const struct h2s_backend_list *bl)
 {
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN], state[32];
-	int ws = 7, wb = 7;
+	int ws = 7, wb = 7, wn = 4, wz = 4;
 
 	for (size_t i = 0; i < rows->n; i++)
 		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
-	for (size_t b = 0; b < bl->n; b++)
+	for (size_t b = 0; b < bl->n; b++) {
+		struct h2s_backend_topo t = topo_of(&cli->maps, &bl->e[b].k.backend);
+
 		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
+		wn = max_width(wn, t.node);
+		wz = max_width(wz, t.zone);
+	}
 	fprintf(cli->out,
-		"%-*s  %-*s  %-6s  %-6s  %-13s  %-13s  %8s  %10s  %8s  %10s  %9s  %7s  %9s\n", ws,
-		"SERVICE", wb, "BACKEND", "WEIGHT", "SOURCE", "STATE", "HEALTH", "INFLIGHT", "RPCS",
-		"FAILURES", "LATENCY-us", "TCP-SRTT", "RETRANS", "CONN-FAIL");
+		"%-*s  %-*s  %-6s  %-6s  %-13s  %-13s  %8s  %10s  %8s  %10s  %9s  %7s  %9s  %-*s  "
+		"%-*s  %s\n",
+		ws, "SERVICE", wb, "BACKEND", "WEIGHT", "SOURCE", "STATE", "HEALTH", "INFLIGHT",
+		"RPCS", "FAILURES", "LATENCY-us", "TCP-SRTT", "RETRANS", "CONN-FAIL", wn, "NODE",
+		wz, "ZONE", "LOCAL");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct svc_row *r = &rows->r[i];
 		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
 
 		for (size_t b = first; b < first + nb; b++) {
 			struct be_view v = view_of(&cli->maps, &bl->e[b]);
-
+			struct h2s_backend_topo t = topo_of(&cli->maps, &bl->e[b].k.backend);
+			int local = local_of(&r->s, &bl->e[b].b);
 			if (v.ejected_ms)
 				snprintf(state, sizeof(state), "%s (%llus)", v.state,
 					 (unsigned long long)(v.ejected_ms + 999) / 1000);
@@ -493,14 +556,16 @@ static void print_backends(struct h2s_cli *cli, const struct rows *rows,
 				snprintf(state, sizeof(state), "%s", v.state);
 			fprintf(cli->out,
 				"%-*s  %-*s  %-6u  %-6s  %-13s  %-13s  %8u  %10llu  %8llu  %10u  %9u  "
-				"%7llu  %9llu\n",
+				"%7llu  %9llu  %-*s  %-*s  %s\n",
 				ws, b == first ? h2s_addr_format(&r->vip, vs, sizeof(vs)) : "", wb,
 				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
 				bl->e[b].b.weight, h2s_source_name(bl->e[b].b.source), state,
 				h2s_health_name(v.st.health), v.st.inflight,
 				(unsigned long long)v.st.rpcs, (unsigned long long)v.st.failures,
 				v.st.latency_us, v.ks.srtt_us, (unsigned long long)v.ks.retrans,
-				(unsigned long long)v.ks.connect_failures);
+				(unsigned long long)v.ks.connect_failures, wn,
+				t.node[0] ? t.node : "-", wz, t.zone[0] ? t.zone : "-",
+				local < 0 ? "-" : local ? "yes" : "no");
 		}
 	}
 }
@@ -575,7 +640,8 @@ const struct h2s_cli_object h2s_cmd_service = {
 		   "SERVICE_OPTION := { algo ALGO | resolver RESOLVER | health { on | off } |\n"
 		   "  health-service NAME | slow-start MS | subset { N | all | auto } |\n"
 		   "  affinity-header { NAME | none } | mode { l7 | l4 } |\n"
-		   "  capture-backends { on | off } }\n"
+		   "  capture-backends { on | off } | local-first { on | off } |\n"
+		   "  --local-first | --no-local-first }\n"
 		   "capture-backends on: connects addressed to one of its backends are captured\n"
 		   "  too (another connect-time balancer may have rewritten the VIP first)\n"
 		   "mode l4: each connection goes straight to a backend (two random choices on\n"
@@ -594,5 +660,8 @@ const struct h2s_cli_object h2s_cmd_service = {
 		   "subset: how many backends this node uses (auto: all up to 20, else 20),\n"
 		   "  chosen from the daemon's node_index, or by rendezvous hashing of the host name\n"
 		   "affinity-header NAME: RPCs with the same value of header NAME go to the same\n"
-		   "  backend while the set is stable (consistent hashing)\n",
+		   "  backend while the set is stable (consistent hashing)\n"
+		   "local-first on (--local-first): RPCs go to its local backends (backend ... local\n"
+		   "  on) while at least locality_min_usable_percent of them (default 50) and at\n"
+		   "  least one are usable, else to all; with no local backend, as off\n",
 };

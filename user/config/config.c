@@ -28,6 +28,7 @@
 struct y_backend {
 	char *address;
 	unsigned *weight; /* pointer: "omitted" (default 1) is not the same as 0 (an error) */
+	char *local;      /* text: as keep_state (H2S_BE_F_LOCAL) */
 };
 
 
@@ -50,6 +51,7 @@ struct y_service {
 	char *algo;
 	char *mode;
 	char *capture_backends; /* text: as keep_state */
+	char *local_first;      /* text: as keep_state (H2S_SVC_F_LOCAL_FIRST) */
 	struct y_backend *backends;
 	unsigned backends_count;
 	struct y_resolver *resolver;
@@ -87,6 +89,7 @@ static const struct setting {
 	S("l4_fallback_ttl_ms", l4_fallback_ttl_ms, 0, 86400000),
 	S("node_index", node_index, 0, 1000000),
 	S("ewma_decay_ms", ewma_decay_ms, 10, 600000),
+	S("locality_min_usable_percent", locality_min_usable_percent, 0, 100),
 	S("fastpath", fastpath, 0, 1),
 	S("busy_poll_us", busy_poll_us, 0, 10000),
 	S("busy_poll_max_streams", busy_poll_max_streams, 0, 1000000),
@@ -135,6 +138,8 @@ static const cyaml_schema_field_t backend_fields[] = {
 	CYAML_FIELD_STRING_PTR("address", CYAML_FLAG_POINTER, struct y_backend, address, 1, 64),
 	CYAML_FIELD_UINT_PTR("weight", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_backend,
 			     weight),
+	CYAML_FIELD_STRING_PTR("local", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_backend,
+			       local, 1, 8),
 	CYAML_FIELD_END,
 };
 
@@ -175,6 +180,8 @@ static const cyaml_schema_field_t service_fields[] = {
 			       mode, 1, 8),
 	CYAML_FIELD_STRING_PTR("capture_backends", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			       struct y_service, capture_backends, 1, 8),
+	CYAML_FIELD_STRING_PTR("local_first", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			       struct y_service, local_first, 1, 8),
 	CYAML_FIELD_SEQUENCE("backends", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct y_service,
 			     backends, &backend_schema, 0, H2S_MAX_BACKENDS),
 	CYAML_FIELD_MAPPING_PTR("resolver", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
@@ -440,6 +447,15 @@ static int convert_knobs(struct h2s_cfg_service *s, const struct y_service *ys, 
 			return -EINVAL;
 		s->s.flags |= on ? H2S_SVC_F_CAPTURE_BACKENDS : 0;
 	}
+	if (ys->local_first) {
+		char where[PATH_MAX + 64];
+		bool on;
+
+		snprintf(where, sizeof(where), "%s.local_first", at);
+		if (parse_bool(ys->local_first, &on, where, err, errlen) < 0)
+			return -EINVAL;
+		s->s.flags |= on ? H2S_SVC_F_LOCAL_FIRST : 0;
+	}
 	return 0;
 }
 
@@ -519,6 +535,15 @@ static int convert_backends(struct h2s_cfg_service *s, const struct y_service *y
 				return h2s_einval(err, errlen, "%s.backends[%u]: %s is listed twice", at, b,
 					    yb->address);
 		cb->b.weight = yb->weight ? *yb->weight : H2S_WEIGHT_DEFAULT;
+		if (yb->local) {
+			char where[PATH_MAX + 64];
+			bool on;
+
+			snprintf(where, sizeof(where), "%s.backends[%u].local", at, b);
+			if (parse_bool(yb->local, &on, where, err, errlen) < 0)
+				return -EINVAL;
+			cb->b.flags |= on ? H2S_BE_F_LOCAL : 0;
+		}
 		s->nbackends = b + 1;
 	}
 	return 0;

@@ -29,6 +29,8 @@ void h2s_settings_default(struct h2s_settings *s)
 		.l4_fallback_ttl_ms = 600000,
 		.node_index = H2S_NODE_INDEX_NONE,
 		.ewma_decay_ms = 1000,
+		/* Half: the local members left then take at most twice their share (README). */
+		.locality_min_usable_percent = 50,
 		.busy_poll_us = 0, /* off: it trades CPU time for latency (README) */
 		.busy_poll_max_streams = 1,
 		.busy_poll_share = 100,

@@ -59,6 +59,10 @@ struct h2s_settings {
 	 * estimate of a backend no answer comes from.
 	 */
 	uint32_t ewma_decay_ms;
+	/* A local-first service picks among its local members while at least this % of them
+	 * (and at least one) are usable (balance/locality.h).
+	 */
+	uint32_t locality_min_usable_percent;
 	uint32_t fastpath; /* 1: H2S_CTL_F_FASTPATH (experimental, off by default) */
 	/* Busy polling (loop.h): up to busy_poll_us before sleeping, while at most
 	 * busy_poll_max_streams streams are open (with more, the loop is rarely idle and the

@@ -1,6 +1,7 @@
 /* discovery.c — see discovery.h. */
 #include "discovery.h"
 
+#include "config.h"
 #include "dns.h"
 #include "health.h"
 #include "kube.h"

@@ -319,6 +319,34 @@ void h2s_svc_name_del(struct h2s_maps *m, const struct h2s_addr *vip)
 	bpf_map_delete_elem(m->svc_names, vip);
 }
 
+int h2s_be_topo_put(struct h2s_maps *m, const struct h2s_addr *be, const char *node,
+		    const char *zone)
+{
+	struct h2s_backend_topo t;
+
+	/* NUL-padded, as the CLI prints it: a name that does not fit is refused, not cut. */
+	memset(&t, 0, sizeof(t));
+	if (strlen(node) >= sizeof(t.node) || strlen(zone) >= sizeof(t.zone))
+		return -ENAMETOOLONG;
+	memcpy(t.node, node, strlen(node));
+	memcpy(t.zone, zone, strlen(zone));
+	return bpf_map_update_elem(m->be_topo, be, &t, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int h2s_be_topo_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_topo *t)
+{
+	if (bpf_map_lookup_elem(m->be_topo, be, t) < 0)
+		return -errno;
+	t->node[sizeof(t->node) - 1] = '\0'; /* whoever wrote it */
+	t->zone[sizeof(t->zone) - 1] = '\0';
+	return 0;
+}
+
+int h2s_be_topo_del(struct h2s_maps *m, const struct h2s_addr *be)
+{
+	return bpf_map_delete_elem(m->be_topo, be) < 0 && errno != ENOENT ? -errno : 0;
+}
+
 static int backend_key(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *be,
 		       struct h2s_backend_key *k)
 {

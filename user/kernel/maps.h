@@ -109,7 +109,7 @@ struct h2s_endpoint {
 /* The flags of an entry that belong to its source (h2s_backends_publish sets them); the rest
  * (an operator's drain) survive re-resolution.
  */
-#define H2S_BE_F_SOURCE H2S_BE_F_TERMINATING
+#define H2S_BE_F_SOURCE (H2S_BE_F_TERMINATING | H2S_BE_F_LOCAL)
 
 /* Make vip's backends from source exactly set: adds, weight and flag changes and removals (removed
  * backends drain). Entries from other sources are never touched, not even to add a duplicate.
@@ -135,6 +135,14 @@ void h2s_be_state_del(struct h2s_maps *m, const struct h2s_addr *be);
 int h2s_svc_name_put(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_svc_name *n);
 int h2s_svc_name_get(struct h2s_maps *m, const struct h2s_addr *vip, struct h2s_svc_name *n);
 void h2s_svc_name_del(struct h2s_maps *m, const struct h2s_addr *vip);
+/* Where a backend runs (struct h2s_backend_topo), for display; no gen bump: picks never read
+ * it. put: -ENAMETOOLONG if a name has H2S_TOPO_NAME_MAX bytes or more. get: -ENOENT when not
+ * known. del: 0 when there was none.
+ */
+int h2s_be_topo_put(struct h2s_maps *m, const struct h2s_addr *be, const char *node,
+		    const char *zone);
+int h2s_be_topo_get(struct h2s_maps *m, const struct h2s_addr *be, struct h2s_backend_topo *t);
+int h2s_be_topo_del(struct h2s_maps *m, const struct h2s_addr *be);
 
 /* Replace vip's L4 fallback slots, or remove them (n == 0). */
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,

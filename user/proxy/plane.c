@@ -70,6 +70,7 @@ int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_
 	p->reg.outlier = &p->set.outlier;
 	p->reg.stats = &p->stats;
 	p->reg.ewma_decay_ms = p->set.ewma_decay_ms;
+	p->reg.locality_min_pct = p->set.locality_min_usable_percent;
 	p->reg.on_idle = h2s_pool_idle;
 	p->refresh_flush.run = refresh_now;
 	p->refresh_timer.fire = refresh_tick;
