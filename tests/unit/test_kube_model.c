@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include "kube_model.h"
+#include "spec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -279,7 +279,18 @@ struct svc_row {
 	struct h2s_addr vip;
 	struct h2s_service s;
 	struct h2s_discovery disc;
+	struct h2s_svc_name name; /* source 0 and "": the CLI or the config declared it */
 };
+
+/* Who declared it, as `service list` shows it: "k8s demo/greeter:grpc", or "-". */
+static const char *origin_text(const struct svc_row *r, char *buf, size_t len)
+{
+	if (!r->name.name[0])
+		return "-";
+	snprintf(buf, len, "%s %.*s", r->name.source == H2S_SRC_KUBE ? "k8s" : "?",
+		 (int)sizeof(r->name.name), r->name.name);
+	return buf;
+}
 
 struct rows {
 	struct svc_row *r;
@@ -302,6 +313,9 @@ static int add_service_row(const struct h2s_addr *vip, const struct h2s_service 
 	rows->r[rows->n] = (struct svc_row){ .vip = *vip, .s = *s };
 	if (h2s_discovery_get(rows->maps, vip, &rows->r[rows->n].disc) < 0)
 		memset(&rows->r[rows->n].disc, 0, sizeof(rows->r[rows->n].disc));
+	if (h2s_svc_name_get(rows->maps, vip, &rows->r[rows->n].name) < 0)
+		memset(&rows->r[rows->n].name, 0, sizeof(rows->r[rows->n].name));
+	rows->r[rows->n].name.name[sizeof(rows->r[rows->n].name.name) - 1] = '\0';
 	rows->n++;
 	return 0;
 }
@@ -364,6 +378,8 @@ static struct be_view view_of(struct h2s_maps *m, const struct h2s_backend_entry
 		v.ejected_ms = v.st.ejected_until_ms - now;
 	if (e->b.flags & H2S_BE_F_DRAIN)
 		v.state = "draining";
+	else if (e->b.flags & H2S_BE_F_TERMINATING)
+		v.state = "terminating"; /* its source says it goes: drains like a drained one */
 	else if (v.ejected_ms)
 		v.state = "ejected";
 	else if (v.known && (v.st.health == H2S_HEALTH_UNKNOWN ||
@@ -409,6 +425,7 @@ static json_t *backend_json(struct h2s_maps *m, const struct h2s_service *svc,
 			      (json_int_t)e->b.weight, "source", h2s_source_name(e->b.source),
 			      "drain", (e->b.flags & H2S_BE_F_DRAIN) != 0);
 
+	json_object_set_new(o, "terminating", json_boolean(e->b.flags & H2S_BE_F_TERMINATING));
 	json_object_set_new(o, "local", local < 0 ? json_null() : json_boolean(local));
 	json_object_set_new(o, "node", string_or_null(t.node));
 	json_object_set_new(o, "zone", string_or_null(t.zone));
@@ -465,6 +482,10 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 			continue;
 		o = discovery_json(&r->disc);
 		json_object_set_new(o, "service", json_string(h2s_addr_format(&r->vip, vs, sizeof(vs))));
+		json_object_set_new(o, "name", r->name.name[0] ? json_string(r->name.name) : json_null());
+		json_object_set_new(o, "declared_by",
+				    json_string(r->name.name[0] ? h2s_source_name(r->name.source)
+								: "static"));
 		json_object_set_new(o, "algo", json_string(h2s_algo_name(r->s.algo)));
 		json_object_set_new(o, "mode", json_string(h2s_mode_name(r->s.mode)));
 		json_object_set_new(o, "slow_start_ms", json_integer(r->s.slow_start_ms));
@@ -489,25 +510,27 @@ static void print_services(struct h2s_cli *cli, const struct rows *rows,
 			   const struct h2s_backend_list *bl)
 {
 	char vs[H2S_ADDR_STRLEN], bs[H2S_ADDR_STRLEN], res[H2S_NAME_MAX + 16],
-		hl[H2S_HEALTH_NAME_MAX + 8];
-	int ws = 7, wr = 8, wh = 6, wb = 7, indent;
+		hl[H2S_HEALTH_NAME_MAX + 8], on[H2S_SVC_NAME_MAX + 8];
+	int ws = 7, wn = 4, wr = 8, wh = 6, wb = 7, indent;
 
 	for (size_t i = 0; i < rows->n; i++) {
 		ws = max_width(ws, h2s_addr_format(&rows->r[i].vip, vs, sizeof(vs)));
+		wn = max_width(wn, origin_text(&rows->r[i], on, sizeof(on)));
 		wr = max_width(wr, resolver_text(&rows->r[i].disc, res, sizeof(res)));
 		wh = max_width(wh, health_text(&rows->r[i].disc, hl, sizeof(hl)));
 	}
 	for (size_t b = 0; b < bl->n; b++)
 		wb = max_width(wb, h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)));
-	indent = ws + 2 + 13 + 2 + wr + 2 + wh + 2;
-	fprintf(cli->out, "%-*s  %-13s  %-*s  %-*s  %-*s  %-6s  %s\n", ws, "SERVICE", "ALGO", wr,
-		"RESOLVER", wh, "HEALTH", wb, "BACKEND", "WEIGHT", "SOURCE");
+	indent = ws + 2 + wn + 2 + 13 + 2 + wr + 2 + wh + 2;
+	fprintf(cli->out, "%-*s  %-*s  %-13s  %-*s  %-*s  %-*s  %-6s  %s\n", ws, "SERVICE", wn,
+		"NAME", "ALGO", wr, "RESOLVER", wh, "HEALTH", wb, "BACKEND", "WEIGHT", "SOURCE");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct svc_row *r = &rows->r[i];
 		size_t first, nb = h2s_backend_list_of(bl, &r->vip, &first);
 
-		fprintf(cli->out, "%-*s  %-13s  %-*s  %-*s  ", ws,
-			h2s_addr_format(&r->vip, vs, sizeof(vs)), h2s_algo_name(r->s.algo), wr,
+		fprintf(cli->out, "%-*s  %-*s  %-13s  %-*s  %-*s  ", ws,
+			h2s_addr_format(&r->vip, vs, sizeof(vs)), wn, origin_text(r, on, sizeof(on)),
+			h2s_algo_name(r->s.algo), wr,
 			resolver_text(&r->disc, res, sizeof(res)), wh,
 			health_text(&r->disc, hl, sizeof(hl)));
 		if (!nb)
@@ -516,7 +539,9 @@ static void print_services(struct h2s_cli *cli, const struct rows *rows,
 			fprintf(cli->out, "%*s%-*s  %-6u  %s%s\n", b > first ? indent : 0, "", wb,
 				h2s_addr_format(&bl->e[b].k.backend, bs, sizeof(bs)),
 				bl->e[b].b.weight, h2s_source_name(bl->e[b].b.source),
-				bl->e[b].b.flags & H2S_BE_F_DRAIN ? " (draining)" : "");
+				bl->e[b].b.flags & H2S_BE_F_DRAIN	 ? " (draining)"
+				: bl->e[b].b.flags & H2S_BE_F_TERMINATING ? " (terminating)"
+									   : "");
 	}
 }
 

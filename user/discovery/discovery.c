@@ -76,9 +76,13 @@ static void on_service_gone(struct h2s_service_rt *s, void *ctx)
 
 static void on_backend_gone(struct h2s_backend_rt *be, void *ctx)
 {
-	(void)ctx;
+	struct h2s_sources *src = ctx;
+
 	h2s_health_stop(be->hc);
 	be->hc = NULL;
+	/* Where it ran (a source wrote it) means nothing once no service lists it. */
+	if (src->p->maps && !src->p->reg.readonly)
+		h2s_be_topo_del(src->p->maps, &be->addr);
 }
 
 int h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char *dns_servers,
@@ -102,9 +106,12 @@ int h2s_discovery_init(struct h2s_sources *src, struct h2s_plane *p, const char 
 	return 0;
 }
 
+/* Health checks only: what the maps say of the backends stays for the next daemon. */
 static void stop_health(struct h2s_backend_rt *be, void *arg)
 {
-	on_backend_gone(be, arg);
+	(void)arg;
+	h2s_health_stop(be->hc);
+	be->hc = NULL;
 }
 
 void h2s_discovery_fini(struct h2s_sources *src)

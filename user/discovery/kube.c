@@ -128,7 +128,9 @@ static void skip(struct h2s_kube *k, const char *svc_key, const char *why)
 	}
 }
 
-/* Declare vip for port kp of ks with endpoints eps (already merged). */
+/* Declare vip for port kp of ks with endpoints eps (already merged): 0, 1 when it is not
+ * declared yet (no endpoint so far), or -EINVAL with the reason in err.
+ */
 static int publish_vip(struct h2s_kube *k, const struct h2s_addr *vip, const struct h2s_kube_svc *ks,
 		       const struct h2s_kube_port *kp, const struct h2s_kube_eps *eps, char *err,
 		       size_t errlen)
@@ -151,6 +153,8 @@ static int publish_vip(struct h2s_kube *k, const struct h2s_addr *vip, const str
 	if (rc == 0 && (h2s_svc_name_get(m, vip, &had) < 0 || had.source != H2S_SRC_KUBE))
 		return h2s_einval(err, errlen, "%s is declared by the config or the CLI already",
 				  vs);
+	if (rc == -ENOENT && !eps->n)
+		return 1; /* not before it has an endpoint: its slices may come after it */
 	if (rc == -ENOENT) {
 		rc = h2s_service_add(m, vip, &ks->spec);
 		fresh = true;
@@ -238,9 +242,10 @@ static void sync_service(struct h2s_kube *k, const char *svc_key)
 					}
 				}
 				h2s_kube_eps_merge(&eps);
-				if (publish_vip(k, &vip, &ks, &ks.port[p], &eps, err, sizeof(err)) < 0)
+				rc = publish_vip(k, &vip, &ks, &ks.port[p], &eps, err, sizeof(err));
+				if (rc < 0)
 					skip(k, svc_key, err);
-				else {
+				else if (rc == 0) {
 					vip_text(&vip, vs, sizeof(vs));
 					json_array_append_new(now, json_string(vs));
 				}
