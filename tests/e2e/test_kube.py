@@ -116,6 +116,12 @@ def test_service_created_through_the_api_is_balanced_per_rpc_within_1s(lab):
         assert "demo/greeter:grpc" in out, out
         st = c.status()
         assert st["synced"] and st["balanced"] == 1, st
+        scraped = c.d.scrape()
+        labels = dict(namespace="demo", kube_service="greeter", kube_port="grpc")
+        assert h2slab.metric(scraped, "h2steer_service_info", service=vip, **labels) == 1
+        ok = sum(v for (name, ls), v in scraped.items() if name == "h2steer_rpcs_total" and
+                 dict(ls).get("namespace") == "demo" and dict(ls).get("grpc_status") == "0")
+        assert ok == 300, [k for k in scraped if k[0] == "h2steer_rpcs_total"]
         print(f"service balanced {took * 1000:.0f} ms after its objects; {r['by_backend']}")
         # Removed through the API: gone from the maps.
         c.api.delete("Service", NS, "greeter")
@@ -387,3 +393,24 @@ def test_throttled_api_is_retried_after_retry_after(lab):
         wait_until("1 backend", lambda: n_backends(c, vip) == 1)
     finally:
         c.close()
+
+
+def test_not_ready_until_listed_and_ready_while_the_api_is_away_after(lab):
+    """/readyz waits for the first complete picture (a node that has not listed yet would
+    serve nothing right), and stays ready once it has it, the API server gone or not."""
+    api = apiserver.ApiServer(cert_dir=os.path.join(lab.tmp, "kubeapi"))
+    api.start()
+    api.stop()  # down from the start: the daemon comes up without it
+    try:
+        d = lab.daemon(extra=["--kubernetes", api.url, "--kube-token-file", api.token_file,
+                              "--kube-ca-file", api.ca_file, "--node-name", "node-a"])
+        status, text = d.http("/readyz")
+        assert status == 503 and "kubernetes" in text, (status, text)
+        api.start()
+        wait_until("ready", lambda: d.http("/readyz")[0] == 200, timeout=15)
+        api.stop()
+        time.sleep(1.5)
+        status, text = d.http("/readyz")
+        assert status == 200 and "last known state" in text, (status, text)
+    finally:
+        api.close()

@@ -1513,3 +1513,69 @@ Test(options, control_socket_of_a_long_pin_dir_is_a_hash)
 	cr_assert(!strncmp(ga, "/run/h2steer/", 13) && strstr(ga, ".sock"), "%s", ga);
 	cr_assert_str_neq(ga, gb);
 }
+
+/* ---- the Kubernetes source ---- */
+
+Test(config, kubernetes_empty_mapping_turns_the_source_on_in_cluster)
+{
+	cr_assert_eq(load("kubernetes: {}\n"), 0, "%s", err);
+	cr_assert(o.kube.on);
+	cr_assert_str_eq(o.kube.api, "", "empty: in cluster");
+}
+
+Test(config, kubernetes_keys)
+{
+	cr_assert_eq(load("kubernetes:\n  api: https://127.0.0.1:6443\n  token_file: /t\n"
+			  "  ca_file: /ca.crt\n  node_name: node-a\n  namespaces: [demo, prod-2]\n"
+			  "  label_selector: team=payments\n  all_ports: true\n"),
+		     0, "%s", err);
+	cr_assert_str_eq(o.kube.api, "https://127.0.0.1:6443");
+	cr_assert_str_eq(o.kube.token_file, "/t");
+	cr_assert_str_eq(o.kube.ca_file, "/ca.crt");
+	cr_assert_str_eq(o.kube.node_name, "node-a");
+	cr_assert_eq(o.kube.nnamespaces, 2);
+	cr_assert_str_eq(o.kube.namespaces[1], "prod-2");
+	cr_assert_str_eq(o.kube.label_selector, "team=payments");
+	cr_assert(o.kube.all_ports);
+}
+
+Test(config, kubernetes_bad_values_say_where_and_why)
+{
+	expect_load_error("kubernetes: {api: http://127.0.0.1:8080}\n", "kubernetes.api",
+			  "https://HOST[:PORT]");
+	expect_load_error("kubernetes: {api: \"https://h:1/api\"}\n", "no path");
+	expect_load_error("kubernetes: {token_file: token}\n", "kubernetes.token_file",
+			  "absolute");
+	expect_load_error("kubernetes: {namespaces: [Demo]}\n", "kubernetes.namespaces[0]",
+			  "not a namespace name");
+	expect_load_error("kubernetes: {apiserver: x}\n", "apiserver", "unknown key");
+}
+
+Test(options, kubernetes_flags)
+{
+	cr_assert_eq(PARSE("h2steerd", "--kubernetes", "https://[::1]:6443", "--kube-token-file",
+			   "/tok", "--kube-ca-file", "/ca", "--node-name", "n1"),
+		     0, "%s", err);
+	cr_assert(o.kube.on);
+	cr_assert_str_eq(o.kube.api, "https://[::1]:6443");
+	cr_assert_str_eq(o.kube.token_file, "/tok");
+	cr_assert_str_eq(o.kube.node_name, "n1");
+}
+
+Test(options, kubernetes_in_cluster_and_node_name_default)
+{
+	setenv("NODE_NAME", "from-downward-api", 1);
+	cr_assert_eq(PARSE("h2steerd", "--kubernetes", "in-cluster"), 0, "%s", err);
+	unsetenv("NODE_NAME");
+	cr_assert(o.kube.on);
+	cr_assert_str_eq(o.kube.api, "");
+	cr_assert_str_eq(o.kube.node_name, "from-downward-api");
+}
+
+Test(options, kubernetes_flags_refused)
+{
+	expect_parse_error("--kubernetes", "h2steerd", "--kubernetes", "127.0.0.1:6443");
+	expect_parse_error("source is off", "h2steerd", "--kube-token-file", "/tok");
+	expect_parse_error("absolute", "h2steerd", "--kubernetes", "in-cluster",
+			   "--kube-ca-file", "ca.crt");
+}

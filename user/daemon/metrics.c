@@ -653,7 +653,13 @@ static unsigned probe_answer(struct h2s_daemon *d, const char *url, char *msg, s
 		return 0;
 	why = h2s_daemon_not_ready(d);
 	if (!why) {
-		snprintf(msg, len, "ready\n");
+		char note[300];
+
+		/* Still ready: the node serves what it knew, which beats restarting it. */
+		if (h2s_kube_degraded(d->src.kube, note, sizeof(note)))
+			snprintf(msg, len, "ready (%s)\n", note);
+		else
+			snprintf(msg, len, "ready\n");
 		return MHD_HTTP_OK;
 	}
 	snprintf(msg, len, "not ready: %s\n", why);
@@ -699,7 +705,7 @@ static size_t head_len(const char *buf, size_t n)
 static bool answer_probe(struct h2s_metrics *m, int fd, char *buf, size_t len)
 {
 	const char *sp = memchr(buf, ' ', len), *end;
-	char url[16], msg[128], out[320];
+	char url[16], msg[384], out[640];
 	bool head_only;
 	unsigned status;
 	int n;
@@ -970,7 +976,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
 	struct h2s_metrics *m = cls;
 	unsigned status;
-	char msg[128];
+	char msg[384];
 
 	(void)version;
 	(void)upload;

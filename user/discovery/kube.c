@@ -631,6 +631,21 @@ const char *h2s_kube_not_ready(const struct h2s_kube *k)
 	return "kubernetes: Services and EndpointSlices not listed yet";
 }
 
+bool h2s_kube_degraded(const struct h2s_kube *k, char *buf, size_t len)
+{
+	struct h2s_kube_informer_stats a, b;
+
+	if (!k || !k->synced)
+		return false;
+	h2s_kube_informer_stats(k->svc_inf, &a);
+	h2s_kube_informer_stats(k->slice_inf, &b);
+	if (a.connected && b.connected)
+		return false;
+	snprintf(buf, len, "kubernetes: not watching (%s), serving the last known state",
+		 k->last_error[0] ? k->last_error : "reconnecting");
+	return true;
+}
+
 static json_t *informer_json(const struct h2s_kube_informer *inf)
 {
 	struct h2s_kube_informer_stats st;
@@ -648,7 +663,7 @@ json_t *h2s_kube_status(const struct h2s_kube *k)
 
 	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:I, s:I, s:s, s:o, s:O}", "api",
 			 k->api.url, "node", k->node, "zone", k->zone, "synced", k->synced, "state",
-			 !k->synced ? "syncing" : k->last_error_ms && now - k->last_error_ms < 30000 ? "degraded" : "synced",
+			 !k->synced ? "syncing" : h2s_kube_degraded(k, (char[8]){ 0 }, 8) ? "degraded" : "synced",
 			 "services", informer_json(k->svc_inf), "endpointslices",
 			 informer_json(k->slice_inf), "balanced", (json_int_t)k->nvips, "events",
 			 (json_int_t)k->events, "last_error", k->last_error, "last_error_age_s",

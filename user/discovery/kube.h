@@ -34,6 +34,10 @@ void h2s_kube_stop(struct h2s_kube *k);
 
 /* NULL when ready to serve, else why not (for /readyz): not synced yet. */
 const char *h2s_kube_not_ready(const struct h2s_kube *k);
+/* True while a watch is down after the first sync (the last known state is served); why in
+ * buf, for /readyz and the log.
+ */
+bool h2s_kube_degraded(const struct h2s_kube *k, char *buf, size_t len);
 /* Its state for `h2steer status` and the metrics (a new JSON object). */
 json_t *h2s_kube_status(const struct h2s_kube *k);
 
