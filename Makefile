@@ -74,7 +74,7 @@ CLI    := $(BUILD)/h2steer
 CNI    := $(BUILD)/h2steer-cni
 PEER   := $(BUILD)/h2s-grpc-peer
 
-.PHONY: all deps test test-unit test-kernel test-e2e test-walls demo bench profile clean help
+.PHONY: all deps test test-unit test-kernel test-e2e test-walls demo bench bench-kube profile clean help
 .DELETE_ON_ERROR:
 
 all: $(DAEMON) $(CLI) $(CNI) $(PEER)
@@ -129,6 +129,11 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	tools/bench.py $(BENCH_ARGS)
+
+# The Kubernetes source at scale (tools/bench_kube.py --help): sync time, RSS, CPU per event.
+bench-kube: deps
+	$(MAKE) all
+	tools/bench_kube.py $(BENCH_KUBE_ARGS)
 
 # PROFILE_ARGS: options of tools/profile.py (--publish, --quick, -n N; see --help).
 profile: deps

@@ -96,6 +96,30 @@ static int parse(const char *line, struct h2s_kube_watch_event *ev, char *err)
 	return h2s_kube_event_parse(line, strlen(line), ev, err, 256);
 }
 
+/* What nobody reads is not kept: managedFields and kubectl's last-applied copy (a real
+ * cluster's Services carry both, often most of their bytes); other annotations stay.
+ */
+Test(kube_event, managed_fields_and_last_applied_are_dropped)
+{
+	struct h2s_kube_watch_event ev;
+	char err[256] = "";
+	json_t *md, *ann;
+
+	cr_assert_eq(parse("{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Service\",\"apiVersion\":"
+			   "\"v1\",\"metadata\":{\"name\":\"g\",\"namespace\":\"d\",\"resourceVersion\""
+			   ":\"7\",\"managedFields\":[{\"manager\":\"kubectl\",\"operation\":\"Apply\"}],"
+			   "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\","
+			   "\"h2steer.io/algo\":\"peak_ewma\"}},\"spec\":{}}}",
+			   &ev, err),
+		     0, "%s", err);
+	md = json_object_get(ev.obj, "metadata");
+	ann = json_object_get(md, "annotations");
+	cr_assert_null(json_object_get(md, "managedFields"));
+	cr_assert_null(json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration"));
+	cr_assert_str_eq(json_string_value(json_object_get(ann, "h2steer.io/algo")), "peak_ewma");
+	json_decref(ev.obj);
+}
+
 Test(kube_event, added_gives_type_key_rv_and_the_object)
 {
 	struct h2s_kube_watch_event ev;

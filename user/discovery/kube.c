@@ -2,7 +2,7 @@
  *
  * Objects are kept as the API sent them (JSON), indexed by "NAMESPACE/NAME": Services in
  * `svcs`, slices in `slices` and, per owning Service, in `by_svc`. An event marks its Service
- * dirty; once per loop turn (a flush) every dirty Service is worked out again from its objects
+ * dirty; at most every SYNC_EVERY_MS every dirty Service is worked out again from its objects
  * and the difference written to the maps. `published` remembers which VIPs each Service
  * declared, so one that loses a port or an IP (or goes away) has them removed.
  */
@@ -29,7 +29,22 @@
 #include <sys/socket.h>
 
 #define NODE_REFRESH_MS 60000 /* this node's zone label is read again this often */
+/* Events are applied at most this often: a burst (a Deployment of 50 pods rolling, a relist)
+ * becomes one write of the maps and one reload of every loop's registry, not one per event.
+ */
+#define SYNC_EVERY_MS 50
 #define SKIPPED_MAX 64        /* bad Services listed in status (all are logged) */
+#define VIP_BUCKETS 4096
+
+/* The backends this source last wrote for a VIP, so the next write looks up those entries
+ * and the new ones only (h2s_backends_publish_known), not the whole backends map.
+ */
+struct vip_rec {
+	struct vip_rec *next;
+	struct h2s_addr vip;
+	struct h2s_addr *be;
+	size_t n;
+};
 
 struct h2s_kube {
 	struct h2s_sources *src;
@@ -40,7 +55,9 @@ struct h2s_kube {
 	struct h2s_kube_informer *svc_inf, *slice_inf;
 	bool svc_synced, slice_synced, synced;
 	json_t *svcs, *slices, *by_svc, *slice_owner, *dirty, *published, *skipped;
-	struct h2s_flush flush;
+	struct h2s_timer sync_timer;
+	struct vip_rec *vips[VIP_BUCKETS];
+	uint64_t last_sync_ms;
 	/* This node's Node, for its zone. */
 	struct h2s_kube_req *node_req;
 	char *node_body;
@@ -75,10 +92,18 @@ static struct h2s_maps *maps_of(struct h2s_kube *k)
 	return k->src->p->maps;
 }
 
+static void sync_soon(struct h2s_kube *k)
+{
+	uint64_t now = k->src->p->loop.now_ms, due = k->last_sync_ms + SYNC_EVERY_MS;
+
+	if (!h2s_timer_armed(&k->sync_timer))
+		h2s_timer_arm(&k->src->p->loop, &k->sync_timer, due > now ? due - now : 0);
+}
+
 static void mark_dirty(struct h2s_kube *k, const char *svc_key)
 {
 	json_object_set_new(k->dirty, svc_key, json_true());
-	h2s_flush_queue(&k->src->p->loop, &k->flush);
+	sync_soon(k);
 }
 
 static void note_error(struct h2s_kube *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -93,6 +118,55 @@ static void note_error(struct h2s_kube *k, const char *fmt, ...)
 }
 
 /* ---- writing one Service's share of the maps ---- */
+
+static struct vip_rec **vip_slot(struct h2s_kube *k, const struct h2s_addr *vip)
+{
+	struct vip_rec **r = &k->vips[h2s_addr_hash(vip) % VIP_BUCKETS];
+
+	while (*r && !h2s_addr_equal(&(*r)->vip, vip))
+		r = &(*r)->next;
+	return r;
+}
+
+static void vip_forget(struct h2s_kube *k, const struct h2s_addr *vip)
+{
+	struct vip_rec **r = vip_slot(k, vip), *dead = *r;
+
+	if (!dead)
+		return;
+	*r = dead->next;
+	free(dead->be);
+	free(dead);
+}
+
+/* Remember set as what vip has from us now (forgotten when out of memory: the next write
+ * then walks the map, which is right, only slower).
+ */
+static void vip_remember(struct h2s_kube *k, const struct h2s_addr *vip,
+			 const struct h2s_endpoint *set, size_t n)
+{
+	struct vip_rec **r = vip_slot(k, vip), *rec = *r;
+	struct h2s_addr *be = malloc((n ? n : 1) * sizeof(*be));
+
+	if (!be) {
+		vip_forget(k, vip);
+		return;
+	}
+	if (!rec) {
+		rec = calloc(1, sizeof(*rec));
+		if (!rec) {
+			free(be);
+			return;
+		}
+		rec->vip = *vip;
+		*r = rec;
+	}
+	for (size_t i = 0; i < n; i++)
+		be[i] = set[i].addr;
+	free(rec->be);
+	rec->be = be;
+	rec->n = n;
+}
 
 static void vip_text(const struct h2s_addr *vip, char *out, size_t len)
 {
@@ -110,6 +184,7 @@ static void remove_vip(struct h2s_kube *k, const char *vs)
 	/* Only what is still ours: someone may have declared it by hand since. */
 	if (h2s_svc_name_get(maps_of(k), &vip, &nm) < 0 || nm.source != H2S_SRC_KUBE)
 		return;
+	vip_forget(k, &vip);
 	if (h2s_service_del(maps_of(k), &vip) == 0) {
 		log_info("kubernetes: service %s (%s) removed: RPCs in flight finish", vs, nm.name);
 		k->writes++;
@@ -180,7 +255,18 @@ static int publish_vip(struct h2s_kube *k, const struct h2s_addr *vip, const str
 			h2s_be_topo_put(m, &eps->e[i].addr, eps->e[i].node, eps->e[i].zone);
 		}
 	}
-	rc = h2s_backends_publish(m, vip, H2S_SRC_KUBE, set, eps->n);
+	{
+		const struct vip_rec *had = *vip_slot(k, vip);
+
+		/* The first write of a VIP walks the map: a daemon before us may have left
+		 * entries this one does not know of.
+		 */
+		rc = had ? h2s_backends_publish_known(m, vip, H2S_SRC_KUBE, had->be, had->n, set,
+						      eps->n)
+			 : h2s_backends_publish(m, vip, H2S_SRC_KUBE, set, eps->n);
+	}
+	if (rc >= 0)
+		vip_remember(k, vip, set, eps->n);
 	free(set);
 	if (rc < 0)
 		return h2s_einval(err, errlen, "cannot publish the backends of %s: %s", vs,
@@ -323,9 +409,9 @@ static void count_published(struct h2s_kube *k)
 		k->nvips += json_array_size(vips);
 }
 
-static void run_sync(struct h2s_flush *f)
+static void run_sync(struct h2s_timer *t)
 {
-	struct h2s_kube *k = h2s_container_of(f, struct h2s_kube, flush);
+	struct h2s_kube *k = h2s_container_of(t, struct h2s_kube, sync_timer);
 	const char *key;
 	json_t *v, *tmp;
 	bool first = false;
@@ -338,6 +424,7 @@ static void run_sync(struct h2s_flush *f)
 			json_object_set_new(k->dirty, key, json_true());
 		k->synced = first = true;
 	}
+	k->last_sync_ms = k->src->p->loop.now_ms;
 	k->nendpoints = 0;
 	json_object_foreach_safe(k->dirty, tmp, key, v) {
 		sync_service(k, key);
@@ -413,7 +500,7 @@ static void on_svc_synced(void *ctx)
 	struct h2s_kube *k = ctx;
 
 	k->svc_synced = true;
-	h2s_flush_queue(&k->src->p->loop, &k->flush);
+	sync_soon(k);
 }
 
 static void on_slice_synced(void *ctx)
@@ -421,7 +508,7 @@ static void on_slice_synced(void *ctx)
 	struct h2s_kube *k = ctx;
 
 	k->slice_synced = true;
-	h2s_flush_queue(&k->src->p->loop, &k->flush);
+	sync_soon(k);
 }
 
 static void on_inf_error(void *ctx, const char *why)
@@ -570,7 +657,7 @@ struct h2s_kube *h2s_kube_start(struct h2s_sources *src, const struct h2s_kube_o
 	k->dirty = json_object();
 	k->published = json_object();
 	k->skipped = json_object();
-	k->flush.run = run_sync;
+	k->sync_timer.fire = run_sync;
 	k->node_timer.fire = node_fetch;
 	k->client = h2s_kube_client_new(&src->p->loop, &k->api, err, errlen);
 	if (!k->client)
@@ -605,7 +692,7 @@ void h2s_kube_stop(struct h2s_kube *k)
 		return;
 	k->stopping = true;
 	if (k->src) {
-		h2s_flush_cancel(&k->src->p->loop, &k->flush);
+		h2s_timer_cancel(&k->src->p->loop, &k->sync_timer);
 		h2s_timer_cancel(&k->src->p->loop, &k->node_timer);
 	}
 	if (k->node_req)
@@ -621,6 +708,9 @@ void h2s_kube_stop(struct h2s_kube *k)
 	json_decref(k->dirty);
 	json_decref(k->published);
 	json_decref(k->skipped);
+	for (size_t b = 0; b < VIP_BUCKETS; b++)
+		while (k->vips[b])
+			vip_forget(k, &k->vips[b]->vip);
 	free(k);
 }
 

@@ -146,6 +146,19 @@ static const struct {
 	{ "ERROR", H2S_KUBE_ERROR },
 };
 
+/* Drop what no consumer reads and a real cluster fills (client-go's informers are given a
+ * transform for the same): server-side apply's managedFields and kubectl's copy of the last
+ * applied object, often most of an object's bytes.
+ */
+static void object_trim(json_t *obj)
+{
+	json_t *md = json_object_get(obj, "metadata");
+
+	json_object_del(md, "managedFields");
+	json_object_del(json_object_get(md, "annotations"),
+			"kubectl.kubernetes.io/last-applied-configuration");
+}
+
 int h2s_kube_event_parse(const char *line, size_t len, struct h2s_kube_watch_event *ev,
 			 char *err, size_t errlen)
 {
@@ -210,6 +223,7 @@ int h2s_kube_event_parse(const char *line, size_t len, struct h2s_kube_watch_eve
 			goto bad;
 		}
 	}
+	object_trim(obj);
 	ev->obj = json_incref(obj);
 	json_decref(root);
 	return 0;
@@ -248,6 +262,13 @@ int h2s_kube_list_parse(const char *body, size_t len, json_t **rootp, json_t **i
 	if (!*rv || !**rv) {
 		snprintf(err, errlen, "list without metadata.resourceVersion");
 		goto bad;
+	}
+	{
+		size_t i;
+		json_t *it;
+
+		json_array_foreach(*items, i, it)
+			object_trim(it);
 	}
 	*cont = json_string_value(json_object_get(md, "continue"));
 	if (!*cont)

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,62 @@ int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2
 	return rc < 0 ? rc : changes;
 }
 
+/* One entry of the source towards what set says of its address (want NULL: removed). */
+static int publish_one(struct h2s_maps *m, const struct h2s_backend_key *key,
+		       enum h2s_source source, const struct h2s_endpoint *want)
+{
+	struct h2s_backend old, b;
+	bool have = bpf_map_lookup_elem(m->backends, key, &old) == 0;
+
+	if (have && old.source != source)
+		return 0; /* another source's (or the operator's): theirs */
+	if (!want) {
+		if (!have)
+			return 0;
+		return bpf_map_delete_elem(m->backends, key) == 0 ? 1 : (errno == ENOENT ? 0 : -errno);
+	}
+	b = (struct h2s_backend){ .weight = want->weight ? want->weight : 1,
+				  .source = (__u8)source,
+				  .flags = want->flags & H2S_BE_F_SOURCE };
+	if (have) {
+		b.flags |= old.flags & (__u8)~H2S_BE_F_SOURCE; /* a drain by hand stays */
+		if (old.weight == b.weight && old.flags == b.flags)
+			return 0;
+	}
+	return bpf_map_update_elem(m->backends, key, &b, BPF_ANY) < 0 ? -errno : 1;
+}
+
+int h2s_backends_publish_known(struct h2s_maps *m, const struct h2s_addr *vip,
+			       enum h2s_source source, const struct h2s_addr *had, size_t nhad,
+			       const struct h2s_endpoint *set, size_t n)
+{
+	struct h2s_backend_key key = { .service = *vip };
+	struct h2s_service s;
+	int changes = 0, rc = 0;
+
+	if (bpf_map_lookup_elem(m->services, vip, &s) < 0)
+		return -ESRCH;
+	for (size_t i = 0; i < nhad && rc >= 0; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < n && !kept; k++)
+			kept = h2s_addr_equal(&set[k].addr, &had[i]);
+		if (kept)
+			continue;
+		key.backend = had[i];
+		rc = publish_one(m, &key, source, NULL);
+		changes += rc > 0;
+	}
+	for (size_t k = 0; k < n && rc >= 0; k++) {
+		key.backend = set[k].addr;
+		rc = publish_one(m, &key, source, &set[k]);
+		changes += rc > 0;
+	}
+	if (changes)
+		h2s_maps_bump_gen(m);
+	return rc < 0 ? rc : changes;
+}
+
 int h2s_lb_publish(struct h2s_maps *m, const struct h2s_addr *vip, const struct h2s_addr *slots,
 		   __u32 n)
 {
@@ -420,14 +477,65 @@ int h2s_services_foreach(struct h2s_maps *m, h2s_service_cb cb, void *ctx)
 	return 0;
 }
 
+/* Entries per batch of a backends walk: one syscall instead of two per entry (the map holds
+ * every (service, backend) pair: 20 000 for 1 000 Services of 20 endpoints, walked on every
+ * reload and every publish).
+ */
+#define WALK_BATCH 256
+
+/* The walk in batches: 1 when the kernel cannot (then the caller walks key by key), else as
+ * h2s_backends_foreach.
+ */
+static int backends_foreach_batched(struct h2s_maps *m, const struct h2s_addr *vip,
+				    h2s_backend_cb cb, void *ctx)
+{
+	struct h2s_backend_key keys[WALK_BATCH];
+	struct h2s_backend vals[WALK_BATCH];
+	/* The position between batches: a bucket index for a hash map (a key for others). */
+	union {
+		__u32 bucket;
+		struct h2s_backend_key key;
+	} token, in;
+	bool first = true;
+
+	for (;;) {
+		__u32 count = WALK_BATCH;
+		int err = bpf_map_lookup_batch(m->backends, first ? NULL : &in, &token, keys, vals,
+					       &count, NULL);
+		int e = errno;
+
+		if (err < 0 && e != ENOENT) {
+			/* Not supported, or a bucket larger than a batch (ENOSPC): key by key. */
+			if (first && (e == EINVAL || e == 524 /* ENOTSUPP */ || e == EOPNOTSUPP ||
+				      e == ENOSPC))
+				return 1;
+			return -e;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			int rc;
+
+			if (vip && !h2s_addr_equal(&keys[i].service, vip))
+				continue;
+			if ((rc = cb(&keys[i], &vals[i], ctx)))
+				return rc;
+		}
+		if (err < 0)
+			return 0; /* ENOENT: that was the last batch */
+		in = token;
+		first = false;
+	}
+}
+
 int h2s_backends_foreach(struct h2s_maps *m, const struct h2s_addr *vip, h2s_backend_cb cb,
 			 void *ctx)
 {
 	struct h2s_backend_key cur, next;
 	struct h2s_backend b;
 	void *prev = NULL;
-	int rc;
+	int rc = backends_foreach_batched(m, vip, cb, ctx);
 
+	if (rc != 1)
+		return rc;
 	while (bpf_map_get_next_key(m->backends, prev, &next) == 0) {
 		if ((!vip || h2s_addr_equal(&next.service, vip)) &&
 		    bpf_map_lookup_elem(m->backends, &next, &b) == 0) {

@@ -117,6 +117,13 @@ struct h2s_endpoint {
  */
 int h2s_backends_publish(struct h2s_maps *m, const struct h2s_addr *vip, enum h2s_source source,
 			 const struct h2s_endpoint *set, size_t n);
+/* The same for a source that remembers what it published for vip last time (had: the
+ * addresses, sorted or not): only those entries and the new ones are looked at, one lookup
+ * each, instead of a walk of the whole map. Entries of the source not in had stay.
+ */
+int h2s_backends_publish_known(struct h2s_maps *m, const struct h2s_addr *vip,
+			       enum h2s_source source, const struct h2s_addr *had, size_t nhad,
+			       const struct h2s_endpoint *set, size_t n);
 
 /* h2s_be_vip: point backend be at vip (no write when it already is), and remove every entry
  * whose backend keep() rejects. No gen bump: only the connect hooks read it.
