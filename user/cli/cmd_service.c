@@ -482,7 +482,8 @@ static void print_json(struct h2s_cli *cli, const struct rows *rows,
 			continue;
 		o = discovery_json(&r->disc);
 		json_object_set_new(o, "service", json_string(h2s_addr_format(&r->vip, vs, sizeof(vs))));
-		json_object_set_new(o, "name", r->name.name[0] ? json_string(r->name.name) : json_null());
+		json_object_set_new(o, "declared_name",
+				    r->name.name[0] ? json_string(r->name.name) : json_null());
 		json_object_set_new(o, "declared_by",
 				    json_string(r->name.name[0] ? h2s_source_name(r->name.source)
 								: "static"));
