@@ -113,6 +113,7 @@ def main():
         rss_start = rss_mib(pid)
         wait("the sync", lambda: "kubernetes: synced" in d.proc.text(), 300)
         t_synced = time.monotonic() - t0
+        cpu_sync = cpu_s(pid)
         wait("every service in the maps",
              lambda: len(lab.cli(d, "service", "list", json_out=True).json) == n, 120)
         t_listed = time.monotonic() - t0
@@ -144,6 +145,7 @@ def main():
     res = {
         "services": n, "endpoints_per_service": e, "objects": 2 * n + 1,
         "sync_s": round(t_synced, 3), "all_listed_s": round(t_listed, 3),
+        "daemon_cpu_s_to_sync": round(cpu_sync, 3),
         "rss_mib": {"at_start": round(rss_start, 1), "synced": round(rss_synced, 1),
                     "after_events": round(rss_after, 1)},
         "events_per_round": a.events,
@@ -155,7 +157,8 @@ def main():
     with open(os.path.join(a.out, "kube.json"), "w") as f:
         json.dump(res, f, indent=2)
     print(f"Kubernetes source, {n} Services x {e} endpoints ({n * e} backends):")
-    print(f"  synced after      {t_synced:.2f} s (all {n} in service list after {t_listed:.2f} s)")
+    print(f"  synced after      {t_synced:.2f} s (all {n} in service list after {t_listed:.2f} s); "
+          f"daemon CPU from its start to then {cpu_sync:.2f} s")
     print(f"  RSS               {rss_start:.1f} MiB at start, {rss_synced:.1f} MiB synced, "
           f"{rss_after:.1f} MiB after the events")
     applied = ", ".join("%.2f" % r["applied_s"] for r in rounds)

@@ -236,8 +236,16 @@ static int publish_vip(struct h2s_kube *k, const struct h2s_addr *vip, const str
 	} else if (rc == 0 && memcmp(&cur, &ks->spec, sizeof(cur))) {
 		rc = h2s_service_set(m, vip, &ks->spec);
 	}
-	if (rc == 0 && (h2s_discovery_get(m, vip, &disc) < 0 || memcmp(&disc, &ks->disc, sizeof(disc))))
-		rc = h2s_discovery_put(m, vip, &ks->disc);
+	/* Each write bumps the generation (every loop reloads): only what changed. No entry is
+	 * how the map says "static, unchecked".
+	 */
+	if (rc == 0) {
+		int got = h2s_discovery_get(m, vip, &disc);
+		bool plain = ks->disc.resolver == H2S_RES_STATIC && !ks->disc.health;
+
+		if (got == -ENOENT ? !plain : got < 0 || memcmp(&disc, &ks->disc, sizeof(disc)))
+			rc = h2s_discovery_put(m, vip, &ks->disc);
+	}
 	if (rc == 0 && (fresh || h2s_svc_name_get(m, vip, &had) < 0 || memcmp(&had, &nm, sizeof(nm))))
 		rc = h2s_svc_name_put(m, vip, &nm);
 	if (rc < 0)
