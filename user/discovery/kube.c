@@ -417,6 +417,30 @@ static void count_published(struct h2s_kube *k)
 		k->nvips += json_array_size(vips);
 }
 
+static void remember_existing(struct h2s_kube *k)
+{
+	struct h2s_backend_list all;
+	struct h2s_endpoint *run;
+	size_t i = 0;
+
+	if (!k->src->p->maps || h2s_backends_collect(maps_of(k), NULL, &all) < 0)
+		return; /* then each first write walks the map: slower, as right */
+	run = calloc(all.n ? all.n : 1, sizeof(*run));
+	while (run && i < all.n) {
+		const struct h2s_addr *vip = &all.e[i].k.service;
+		size_t n = 0;
+
+		/* The list is sorted by service: one run per VIP. */
+		for (; i < all.n && h2s_addr_equal(&all.e[i].k.service, vip); i++)
+			if (all.e[i].b.source == H2S_SRC_KUBE)
+				run[n++].addr = all.e[i].k.backend;
+		if (n)
+			vip_remember(k, vip, run, n);
+	}
+	free(run);
+	h2s_backend_list_free(&all);
+}
+
 static void run_sync(struct h2s_timer *t)
 {
 	struct h2s_kube *k = h2s_container_of(t, struct h2s_kube, sync_timer);
@@ -427,6 +451,10 @@ static void run_sync(struct h2s_timer *t)
 	if (k->stopping || !k->svc_synced || !k->slice_synced)
 		return; /* half a picture: a Service without its endpoints would fail its RPCs */
 	if (!k->synced) {
+		/* What a daemon before us wrote from the API, read in one walk of the backends
+		 * map, so that each VIP's first write looks up its own entries only.
+		 */
+		remember_existing(k);
 		/* Every Service once: what is in the maps from before is compared too. */
 		json_object_foreach(k->svcs, key, v)
 			json_object_set_new(k->dirty, key, json_true());
