@@ -414,3 +414,19 @@ def test_not_ready_until_listed_and_ready_while_the_api_is_away_after(lab):
         assert status == 200 and "last known state" in text, (status, text)
     finally:
         api.close()
+
+
+def test_in_cluster_outside_a_pod_is_a_clear_start_error(lab):
+    env_had = {k: os.environ.pop(k, None) for k in ("KUBERNETES_SERVICE_HOST",
+                                                     "KUBERNETES_SERVICE_PORT")}
+    try:
+        d = lab.daemon(extra=["--kubernetes", "in-cluster", "--node-name", "n1"], wait=False)
+        d.proc.exit_expected = True
+        assert d.proc.p.wait(30) != 0
+        text = d.proc.text()
+        assert "KUBERNETES_SERVICE_HOST/PORT are not set" in text, text
+        assert "Sanitizer" not in text, text
+    finally:
+        for k, v in env_had.items():
+            if v is not None:
+                os.environ[k] = v
