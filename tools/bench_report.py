@@ -96,13 +96,14 @@ def comparison_headers():
     return ["target"] + [header for header, _, _ in COLUMNS]
 
 
-SCALE_HEADERS = ["load (h2steer vs direct, 1 client connection unless said)", "metric",
-                 "direct", "h2steer", "h2steer / direct"]
+SCALE_TARGETS = ("direct", "h2steer", "nghttpx", "haproxy", "nginx")
+SCALE_HEADERS = ["load (1 client connection unless said)", "metric", *SCALE_TARGETS,
+                 "h2steer / direct"]
 
 
 def scale_rows(results):
-    return [[case["label"], m["metric"], number_or_fraction(m["direct"]),
-             number_or_fraction(m["h2steer"]), ratio(m["ratio"])]
+    return [[case["label"], m["metric"]] +
+            [number_or_fraction(m.get(name)) for name in SCALE_TARGETS] + [ratio(m["ratio"])]
             for case in results["scale"] for m in case["metrics"]]
 
 
@@ -140,6 +141,8 @@ def outcome_lines(results):
     meta = results["meta"]
     lines = [f"errors: {results['errors']}"]
     lines += [f"problem: {p}" for p in results["problems"]]
+    lines += [f"another balancer failed (not counted as an error): {p}"
+              for p in results.get("peer_problems", [])]
     uneven = [n for n, s in results["targets"].items() if not s["split_even"]]
     if uneven:
         lines.append(f"uneven split (a backend outside 30-37 %): {', '.join(uneven)}")
@@ -188,7 +191,7 @@ def write_markdown(results, path):
         ". The balancers' configurations are in tools/bench_targets.py.",
     ]
     if results["scale"]:
-        parts += ["", "## Scale: h2steer versus direct", "",
+        parts += ["", "## Scale: h2steer, direct and the other balancers", "",
                   markdown_table(SCALE_HEADERS, scale_rows(results))]
     parts += ["", "## Outcome", ""] + [f"- {line}" for line in outcome_lines(results)]
     with open(path, "w") as f:

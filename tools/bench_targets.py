@@ -133,6 +133,8 @@ http {{
         # nginx ends a client connection after 1000 requests by default: the loads use one.
         keepalive_requests 100000000;
         keepalive_timeout 300s;
+        # A gRPC message is a request body: nginx refuses bodies over 1 MiB by default (413).
+        client_max_body_size 0;
         location / {{ grpc_pass grpc://backends; }}
     }}
 }}

@@ -67,7 +67,7 @@ def run_tool(argv, timeout):
 
 def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
     p, stdout, stderr, leftovers = run_tool(
-        [BENCH, "--quick", "--scale", "--out", str(tmp_path)], timeout=120)
+        [BENCH, "--quick", "--scale", "--out", str(tmp_path)], timeout=300)
     assert p.returncode == 0, stdout + stderr
 
     first_words = {line.split()[0] for line in stdout.splitlines() if line.strip()}
@@ -85,9 +85,12 @@ def test_bench_quick_reports_every_target_and_cleans_up(tmp_path):
         assert summary["split"], name
     # The scale checks include a daemon with 2 event loops under 100 connections.
     assert [c["loops"] for c in results["scale"]].count(2) == 1, results["scale"]
+    # ... and every case goes through nghttpx, haproxy and nginx too, side by side.
+    assert any(c["conns"] == 1000 for c in results["scale"]), results["scale"]
     for case in results["scale"]:
         for m in case["metrics"]:
-            assert isinstance(m["h2steer"], (int, float)), (case["label"], m)
+            for name in ("h2steer", "nghttpx", "haproxy", "nginx"):
+                assert isinstance(m[name], (int, float)), (case["label"], name, m)
             if m["metric"].startswith("balancer CPU"):  # direct has no balancer
                 # (--quick's few requests may take less than a clock tick: 0 is possible)
                 assert m["direct"] is None and m["h2steer"] >= 0, (case["label"], m)
