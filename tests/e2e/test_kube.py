@@ -430,3 +430,27 @@ def test_in_cluster_outside_a_pod_is_a_clear_start_error(lab):
         for k, v in env_had.items():
             if v is not None:
                 os.environ[k] = v
+
+
+def test_a_vip_the_config_declares_is_never_taken_over(lab):
+    """The same address in the config and in the API: the config's service stays as it is
+    (the Service is skipped, said in status), and stays when the Service goes away."""
+    bes = pods(lab, 3)
+    vip = lab.vip()
+    config = f'services:\n  - vip: "{vip}"\n    backends:\n      - address: "{bes[0].addr}"\n'
+    c = Cluster(lab, config=config)
+    try:
+        c.service("greeter", vip)
+        c.slice("greeter", bes[1:])
+        wait_until("skipped", lambda: "demo/greeter" in c.status().get("skipped", {}))
+        assert "declared by the config" in c.status()["skipped"]["demo/greeter"]
+        listed = c.backends(vip).json
+        assert [b["address"] for b in listed] == [bes[0].addr], listed
+        c.api.delete("Service", NS, "greeter")
+        time.sleep(0.5)
+        listed = c.backends(vip).json
+        assert [b["address"] for b in listed] == [bes[0].addr], listed
+        r = lab.client(vip, "unary", "-n", 50, "-c", 2)
+        assert r["ok"] == 50 and set(r["by_backend"]) == {"p1"}, r
+    finally:
+        c.close()

@@ -260,12 +260,19 @@ Test(kube_model, merge_keeps_ready_over_terminating)
 	h2s_kube_eps_free(&eps);
 }
 
-Test(kube_model, bad_endpoints_refused_with_reason)
+Test(kube_model, a_bad_endpoint_costs_only_itself)
 {
 	struct h2s_kube_eps eps = { 0 };
+	json_t *v = parse(SLICE "{\"addresses\":[\"fd00::1\"]},{\"conditions\":{}},"
+			  "{\"addresses\":[\"10.244.1.7\"]}]}");
+	struct h2s_kube_where me = { "n", "z" };
+	char err[256] = "";
 
-	cr_assert_eq(eps_of(SLICE "{\"addresses\":[\"fd00::1\"]}]}", "api", H2S_KUBE_LOC_ANY, &eps),
-		     -EINVAL);
-	cr_assert_eq(eps_of(SLICE "{\"conditions\":{}}]}", "api", H2S_KUBE_LOC_ANY, &eps), -EINVAL);
+	cr_assert_eq(h2s_kube_slice_endpoints(v, "api", AF_INET, H2S_KUBE_LOC_ANY, &me, &eps, err,
+					      sizeof(err)),
+		     1, "the good one after the bad ones");
+	cr_assert_eq(eps.e[0].addr.ip6[3], inet_addr("10.244.1.7"));
+	cr_assert(strstr(err, "endpoints[0]") && strstr(err, "fd00::1"), "%s", err);
+	json_decref(v);
 	h2s_kube_eps_free(&eps);
 }

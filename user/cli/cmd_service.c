@@ -216,6 +216,11 @@ static int service_write(struct h2s_cli *cli, int argc, char **argv, bool create
 		memcpy(disc.health_service, a.disc.health_service, sizeof(disc.health_service));
 	}
 	rc = create ? h2s_service_add(&cli->maps, &vip, &s) : h2s_service_set(&cli->maps, &vip, &s);
+	/* A service added by hand is the operator's: no source's name stays on it (one left by
+	 * a source that removed it would make that source take it back).
+	 */
+	if (rc == 0 && create)
+		h2s_svc_name_del(&cli->maps, &vip);
 	if (rc == 0)
 		rc = h2s_discovery_put(&cli->maps, &vip, &disc);
 	if (rc == -EEXIST)

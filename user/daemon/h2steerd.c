@@ -70,6 +70,11 @@ static int apply_services(const struct h2s_options *o, struct h2s_maps *m, char 
 
 		if (rc == -EEXIST)
 			rc = h2s_service_set(m, &s->vip, &s->s);
+		/* The file's now, whoever declared it before (a source's name would let that
+		 * source overwrite or remove it).
+		 */
+		if (rc == 0)
+			h2s_svc_name_del(m, &s->vip);
 		if (rc == 0)
 			rc = h2s_discovery_put(m, &s->vip, &s->disc);
 		if (rc < 0) {

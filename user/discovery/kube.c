@@ -173,16 +173,28 @@ static void vip_text(const struct h2s_addr *vip, char *out, size_t len)
 	h2s_addr_format(vip, out, len);
 }
 
-static void remove_vip(struct h2s_kube *k, const char *vs)
+/* Is the service at vip declared by us, for Service svc_key ("NAMESPACE/NAME"; NULL: any)? */
+static bool ours(struct h2s_kube *k, const struct h2s_addr *vip, const char *svc_key,
+		 struct h2s_svc_name *nm)
+{
+	size_t n = svc_key ? strlen(svc_key) : 0;
+
+	if (h2s_svc_name_get(maps_of(k), vip, nm) < 0 || nm->source != H2S_SRC_KUBE)
+		return false;
+	nm->name[sizeof(nm->name) - 1] = '\0';
+	return !svc_key || (!strncmp(nm->name, svc_key, n) && nm->name[n] == ':');
+}
+
+/* Remove vip if it is still svc_key's (NULL: any Service's): someone may have declared it by
+ * hand since, or another Service taken the cluster IP over.
+ */
+static void remove_vip(struct h2s_kube *k, const char *vs, const char *svc_key)
 {
 	struct h2s_addr vip;
 	struct h2s_svc_name nm;
 	char why[160];
 
-	if (h2s_addr_parse(vs, &vip, why, sizeof(why)) < 0)
-		return;
-	/* Only what is still ours: someone may have declared it by hand since. */
-	if (h2s_svc_name_get(maps_of(k), &vip, &nm) < 0 || nm.source != H2S_SRC_KUBE)
+	if (h2s_addr_parse(vs, &vip, why, sizeof(why)) < 0 || !ours(k, &vip, svc_key, &nm))
 		return;
 	vip_forget(k, &vip);
 	if (h2s_service_del(maps_of(k), &vip) == 0) {
@@ -275,6 +287,8 @@ static int publish_vip(struct h2s_kube *k, const struct h2s_addr *vip, const str
 	}
 	if (rc >= 0)
 		vip_remember(k, vip, set, eps->n);
+	else
+		vip_forget(k, vip); /* part may be written: the next write walks the map */
 	free(set);
 	if (rc < 0)
 		return h2s_einval(err, errlen, "cannot publish the backends of %s: %s", vs,
@@ -299,14 +313,14 @@ static void sync_service(struct h2s_kube *k, const char *svc_key)
 	size_t i;
 	json_t *v;
 
+	bool failed = false;
+
 	if (obj) {
 		sel = h2s_kube_service_parse(obj, &k->sel, &ks, err, sizeof(err));
-		if (sel < 0)
+		if (sel < 0) {
 			skip(k, svc_key, err);
-		else
-			json_object_del(k->skipped, svc_key);
-	} else {
-		json_object_del(k->skipped, svc_key);
+			failed = true;
+		}
 	}
 	if (sel > 0 && k->src->p->maps) {
 		if (ks.locality != H2S_KUBE_LOC_ANY)
@@ -325,22 +339,29 @@ static void sync_service(struct h2s_kube *k, const char *svc_key)
 
 				vip.port = htons(ks.port[p].port);
 				json_object_foreach(mine, sk, slice) {
+					err[0] = '\0';
 					rc = h2s_kube_slice_endpoints(slice, ks.port[p].name, fam,
 								      ks.locality, &me, &eps, err,
 								      sizeof(err));
-					if (rc < 0) {
+					if (rc < 0 || err[0])
 						log_limited(H2S_LOG_WARNING,
-							    "kubernetes: EndpointSlice %s: %s "
-							    "(its other endpoints are used)", sk, err);
-						rc = 0;
-					}
+							    "kubernetes: EndpointSlice %s: %s%s", sk, err,
+							    rc < 0 ? "" : " (its other endpoints are used)");
 				}
 				h2s_kube_eps_merge(&eps);
+				vip_text(&vip, vs, sizeof(vs));
 				rc = publish_vip(k, &vip, &ks, &ks.port[p], &eps, err, sizeof(err));
-				if (rc < 0)
+				if (rc < 0) {
+					struct h2s_svc_name nm;
+
 					skip(k, svc_key, err);
-				else if (rc == 0) {
-					vip_text(&vip, vs, sizeof(vs));
+					failed = true;
+					/* A write that failed (a full map) does not make the
+					 * service go: what it had stays, and is ours to remove.
+					 */
+					if (ours(k, &vip, svc_key, &nm))
+						json_array_append_new(now, json_string(vs));
+				} else if (rc == 0) {
 					json_array_append_new(now, json_string(vs));
 				}
 				h2s_kube_eps_free(&eps);
@@ -356,8 +377,10 @@ static void sync_service(struct h2s_kube *k, const char *svc_key)
 		json_array_foreach(now, j, w)
 			kept |= json_equal(v, w);
 		if (!kept)
-			remove_vip(k, json_string_value(v));
+			remove_vip(k, json_string_value(v), svc_key);
 	}
+	if (!failed)
+		json_object_del(k->skipped, svc_key);
 	if (json_array_size(now))
 		json_object_set_new(k->published, svc_key, now);
 	else {
@@ -402,7 +425,7 @@ static void remove_stale(struct h2s_kube *k)
 			json_object_set_new(st.ours, json_string_value(v), json_true());
 	h2s_services_foreach(maps_of(k), find_stale, &st);
 	json_array_foreach(st.gone, i, v)
-		remove_vip(k, json_string_value(v));
+		remove_vip(k, json_string_value(v), NULL);
 	json_decref(st.ours);
 	json_decref(st.gone);
 }

@@ -344,13 +344,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		v[vl] = '\0';
 		s = strtol(v, &end, 10);
 		if (end != v && s >= 0 && (*end == '\r' || *end == '\n' || *end == '\0')) {
-			r->retry_after_s = s;
+			/* A server's word, not a promise to wait forever: an hour at most. */
+			r->retry_after_s = s > 3600 ? 3600 : s;
 		} else {
 			/* the HTTP-date form */
 			time_t t = curl_getdate(v, NULL);
 
 			if (t != -1)
-				r->retry_after_s = t > time(NULL) ? (long)(t - time(NULL)) : 0;
+				r->retry_after_s = t > time(NULL) + 3600 ? 3600
+						   : t > time(NULL)	   ? (long)(t - time(NULL))
+									   : 0;
 		}
 	} else if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
 		long code = 0;

@@ -341,6 +341,7 @@ struct h2s_kube_informer {
 	uint32_t idle_ms;
 	uint32_t rng;
 	uint64_t watch_started_ms;
+	uint64_t watch_events_at_start; /* st.events when the watch began */
 	struct h2s_kube_informer_stats st;
 };
 
@@ -476,6 +477,7 @@ static void start(struct h2s_kube_informer *inf, enum phase ph)
 	if (ph == PH_WATCH) {
 		inf->st.watches++;
 		inf->watch_started_ms = inf->loop->now_ms;
+		inf->watch_events_at_start = inf->st.events;
 		h2s_timer_arm(inf->loop, &inf->idle, inf->idle_ms);
 	}
 }
@@ -701,6 +703,18 @@ static void list_done(struct h2s_kube_informer *inf)
 		return;
 	}
 	store_fresh(inf, items);
+	if (json_object_size(inf->fresh) > H2S_KUBE_LIST_OBJECTS_MAX) {
+		/* pages without end (a hostile or broken server): the store stays as it was */
+		report(inf, "kube list %s: more than %u objects; keeping the %zu known", inf->path,
+		       H2S_KUBE_LIST_OBJECTS_MAX, json_object_size(inf->store));
+		json_decref(root);
+		json_decref(inf->fresh);
+		inf->fresh = NULL;
+		free(inf->cont);
+		inf->cont = NULL;
+		retry_later(inf, true, -1);
+		return;
+	}
 	if (*cont) {
 		free(inf->cont);
 		inf->cont = strdup(cont);
@@ -717,6 +731,10 @@ static void list_done(struct h2s_kube_informer *inf)
 	json_decref(root);
 	free(inf->cont);
 	inf->cont = NULL;
+	/* A list body can be megabytes: not kept for the watch's small lines. */
+	free(inf->body);
+	inf->body = NULL;
+	inf->body_len = inf->body_cap = 0;
 	{
 		json_t *old = inf->store;
 
@@ -743,10 +761,18 @@ static void watch_done(struct h2s_kube_informer *inf, int rc, const char *why)
 			 inf->rv);
 		schedule(inf, 0, true);
 	} else if (inf->code == 200 && rc == 0) {
-		/* the server's timeoutSeconds, or its own restart: carry on where we were */
+		uint64_t lasted = inf->loop->now_ms - inf->watch_started_ms;
+
+		/* the server's timeoutSeconds, or its own restart: carry on where we were; but a
+		 * watch that ends at once with nothing in it (a proxy closing, a server that
+		 * answers with something else) is retried with the backoff, not in a loop.
+		 */
 		log_debug("kube watch %s: ended after %llu ms; resuming from %s", inf->path,
-			  (unsigned long long)(inf->loop->now_ms - inf->watch_started_ms), inf->rv);
-		schedule(inf, 0, false);
+			  (unsigned long long)lasted, inf->rv);
+		if (lasted < 1000 && inf->st.events == inf->watch_events_at_start)
+			schedule(inf, backoff(inf), false);
+		else
+			schedule(inf, 0, false);
 	} else if (inf->code == 200) {
 		report(inf, "kube watch %s: cut (%s); resuming from %s", inf->path, why, inf->rv);
 		schedule(inf, inf->healthy ? 0 : backoff(inf), false);

@@ -52,6 +52,8 @@ struct h2s_kube_informer_ops {
 /* Longest watch event line, and largest LIST page body. */
 #define H2S_KUBE_LINE_MAX (16u << 20)
 #define H2S_KUBE_LIST_BODY_MAX (256u << 20)
+/* Objects of one list, all pages together (a cluster has far fewer Services or slices). */
+#define H2S_KUBE_LIST_OBJECTS_MAX 1000000u
 
 /* list_path: "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices", ...;
  * selectors may be NULL. Starts listing at once. NULL when out of memory.

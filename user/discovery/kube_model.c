@@ -84,11 +84,12 @@ static int apply_annotations(const json_t *ann, struct h2s_kube_svc *out, enum b
 
 	*bal = BALANCE_AUTO;
 	json_object_foreach((json_t *)ann, k, v) {
-		const char *what = k + plen;
+		const char *what;
 		size_t i;
 
 		if (strncmp(k, H2S_KUBE_ANNOTATION_PREFIX, plen))
 			continue;
+		what = k + plen;
 		if (!json_is_string(v))
 			return h2s_einval(err, errlen, "annotation %s: not a string", k);
 		if (!strcmp(what, "balance")) {
@@ -303,14 +304,18 @@ int h2s_kube_slice_endpoints(const json_t *slice, const char *port_name, int fam
 		const char *node = str_at(ep, "nodeName"), *zone = str_at(ep, "zone");
 		struct h2s_kube_ep e = { 0 };
 
-		if (!a)
-			return h2s_einval(err, errlen, "endpoints[%zu]: no addresses", i);
 		if (!(ready && !terminating) && !(serving && terminating))
 			continue; /* not serving: out */
-		/* Only the first address has a meaning (the API: consumers use the first). */
-		if (parse_ip(a, &e.addr) != family)
-			return h2s_einval(err, errlen, "endpoints[%zu]: '%s' is not an %s address", i,
-					  a, type);
+		/* Only the first address has a meaning (the API: consumers use the first). A
+		 * bad one costs that endpoint only; err says so (the first one).
+		 */
+		if (!a || parse_ip(a, &e.addr) != family) {
+			if (!err[0])
+				snprintf(err, errlen, "endpoints[%zu]: %s%.64s%s", i,
+					 a ? "'" : "no address", a ? a : "",
+					 a ? "' is not an address of the slice's type" : "");
+			continue;
+		}
 		e.addr.port = htons((uint16_t)port);
 		e.flags = terminating ? H2S_BE_F_TERMINATING : 0;
 		e.local = is_local(ep, loc, me);

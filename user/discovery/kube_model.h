@@ -78,7 +78,8 @@ struct h2s_kube_eps {
 
 /* Append the endpoints slice gives the Service port `port_name` for family (AF_INET or
  * AF_INET6): ready ones, and serving-but-terminating ones flagged H2S_BE_F_TERMINATING; the
- * others are left out. Returns how many were added, or -EINVAL (err) / -ENOMEM.
+ * others are left out, and so is an endpoint without a usable address (err then says which,
+ * if err was empty). Returns how many were added, or -ENOMEM.
  */
 int h2s_kube_slice_endpoints(const json_t *slice, const char *port_name, int family,
 			     enum h2s_kube_locality loc, const struct h2s_kube_where *me,
