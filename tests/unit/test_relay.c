@@ -1112,6 +1112,29 @@ Test(relay, a_deadline_shorter_than_try_deadline_min_ms_fails_the_call_but_count
 	cr_assert_eq(rig.p->stats.try_deadlines, 1);
 }
 
+/* Outstanding-request ageing: a backend that answered another call on that connection while
+ * this one waited is alive (this may be a long poll): its deadline passing counts nothing.
+ */
+Test(relay, a_deadline_passing_on_a_backend_that_answers_others_counts_nothing)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t slow, quick;
+
+	rig_start(&set, 65535, 65535);
+	slow = client_call_timeout("5S");
+	pump();
+	quick = client_call_timeout(NULL);
+	pump();
+	cr_assert(A->s[3].opened, "both on backend A");
+	backend_respond(A, 3, 9, 10);
+	pump();
+	expect_answered(quick, 9, 10);
+	expire_try(slow);
+	expect_status(slow, "4");
+	cr_assert_eq(rig.b[0].be.out.streak, 0, "counted though the backend answered meanwhile");
+	cr_assert_eq(rig.p->stats.try_deadlines, 1);
+}
+
 Test(relay, no_try_timeout_and_no_deadline_no_clock)
 {
 	struct h2s_settings set = rig_settings();

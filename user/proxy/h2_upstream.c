@@ -112,8 +112,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	struct h2s_be_stats *bs;
 	struct h2s_stream *st;
 
-	if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA)
+	if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) {
 		up->quiet_pings = 0;
+		up->answered_ms = h2s_now_ms();
+	}
 	switch (f->hd.type) {
 	case NGHTTP2_HEADERS:
 		st = stream_of(ng, f->hd.stream_id);

@@ -318,7 +318,9 @@ static int submit_request_nv(void *arg, const nghttp2_nv *nv, size_t n)
  * the backend's stream is cancelled, and it counts one failed RPC for passive ejection, so
  * that a few calls later it is ejected and the others go elsewhere. A grpc-timeout shorter
  * than try_deadline_min_ms is the client's choice a healthy backend may miss: it does not
- * count. Nor does anything but a well-formed gRPC request (h2s_rpc_outcome()'s rule).
+ * count; nor does a deadline passing while the backend answered other calls on that
+ * connection (outstanding-request ageing: only a backend silent for the whole try is
+ * suspect). Nor does anything but a well-formed gRPC request (h2s_rpc_outcome()'s rule).
  */
 
 static uint64_t age_ms(const struct h2s_stream *st)
@@ -350,8 +352,13 @@ static void try_judge(struct h2s_stream *st, bool by_deadline)
 {
 	struct h2s_plane *p = st->p;
 	uint64_t waited = (h2s_now_ns() - st->sent_ns) / 1000000;
+	/* A deadline passing says something only of a backend that answered nothing at all on
+	 * that connection meanwhile: one that serves other calls is alive, and this call may be
+	 * a long poll that found nothing to say.
+	 */
+	bool silent = st->up->answered_ms < st->sent_ns / 1000000;
 	bool counts = (st->flags & H2S_ST_GRPC) &&
-		      (!by_deadline || (p->set.try_deadline_min_ms &&
+		      (!by_deadline || (silent && p->set.try_deadline_min_ms &&
 					st->deadline_ms >= p->set.try_deadline_min_ms));
 	char why[64];
 

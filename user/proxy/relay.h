@@ -68,6 +68,7 @@ struct h2s_upstream {
 	bool ping_out;
 	uint64_t ping_sent_ms;
 	uint32_t quiet_pings; /* PINGs sent since the backend last sent HEADERS or DATA */
+	uint64_t answered_ms; /* loop time of the last HEADERS or DATA from the backend */
 };
 
 enum {
