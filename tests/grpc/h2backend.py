@@ -30,6 +30,11 @@ Per request, by request header:
                     reading), never answer, keep it open until the client
                     resets it. On that reset its bytes are credited back to
                     the connection window (as a transport discarding buffers).
+  --stall-all       every request (not Stats) is stalled as with x-stall: a
+                    backend that takes calls and never answers them, while its
+                    HTTP/2 connection lives on (PINGs are answered).
+  --rst-all CODE    every request (not Stats) is reset with RST_STREAM(CODE)
+                    when its headers arrive.
   --refuse-every N  every Nth request (not Stats) is refused with
                     RST_STREAM(REFUSED_STREAM) when its headers arrive.
   x-informational 1 send :status 103 with link: </x> when the request
@@ -372,11 +377,15 @@ class Conn:
         if st.rst_code is not None and when == "headers":
             self.reset(st, st.rst_code)
             return
+        if self.srv.rst_all is not None and st.path != STATS_PATH:
+            self.reset(st, self.srv.rst_all)
+            return
         if self.srv.refuse_every and st.path != STATS_PATH and \
                 stats.streams % self.srv.refuse_every == 0:
             self.reset(st, 7)  # REFUSED_STREAM: "not processed, send it again"
             return
-        if hdrs.get(b"x-stall", b"").strip() not in (b"", b"0"):
+        if hdrs.get(b"x-stall", b"").strip() not in (b"", b"0") or \
+                (self.srv.stall_all and st.path != STATS_PATH):
             st.stall = True
             stats.stalled_total += 1
             stats.stalled_open += 1
@@ -485,8 +494,10 @@ class Conn:
 
 
 class Server:
-    def __init__(self, ident, listen, conn_window, refuse_every=0):
+    def __init__(self, ident, listen, conn_window, refuse_every=0, stall_all=False, rst_all=None):
         self.ident = ident
+        self.stall_all = stall_all
+        self.rst_all = rst_all
         self.conn_window = conn_window
         self.refuse_every = refuse_every
         self.stats = Stats(ident)
@@ -606,13 +617,18 @@ def main():
                     help="connection-level receive window in bytes (default 16 MiB; 65535 = no raise)")
     ap.add_argument("--refuse-every", type=int, default=0, metavar="N",
                     help="answer every Nth request with RST_STREAM(REFUSED_STREAM) (0: never)")
+    ap.add_argument("--stall-all", action="store_true",
+                    help="never answer any request but Stats (as x-stall)")
+    ap.add_argument("--rst-all", type=int, default=None, metavar="CODE",
+                    help="reset every request but Stats with RST_STREAM(CODE)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log connections and resets on stderr")
     args = ap.parse_args()
     VERBOSE = args.verbose
     if not 65535 <= args.conn_window <= 2**31 - 1:
         ap.error("--conn-window must be in 65535..2147483647")
     try:
-        srv = Server(args.id, args.listen, args.conn_window, max(args.refuse_every, 0))
+        srv = Server(args.id, args.listen, args.conn_window, max(args.refuse_every, 0),
+                     args.stall_all, args.rst_all)
     except (ValueError, OSError) as e:
         print("h2backend: listen %s: %s" % (args.listen, e), file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

@@ -426,6 +426,8 @@ static struct h2s_settings rig_settings(void)
 	set.conn_window = 65535;
 	/* No timer of the daemon's may fire during a test. */
 	set.connect_timeout_ms = set.handshake_timeout_ms = set.upstream_idle_ms = 600000;
+	set.client_idle_ms = set.client_frame_timeout_ms = 600000;
+	set.backend_ping_interval_ms = 0;
 	set.busy_poll_us = 0;
 	return set;
 }
@@ -1007,6 +1009,158 @@ Test(relay, client_reset_cancels_the_backend_stream_at_once)
 	cr_assert_eq(A->s[1].reset_code, NGHTTP2_CANCEL, "reset with %s",
 		     nghttp2_http2_strerror(A->s[1].reset_code));
 	cr_assert_eq(rig.p->stats.streams_live, 0, "the daemon still holds the stream");
+}
+
+/* ---- a try that gets no answer (relay.c try_expired) ----
+ *
+ * The try's timer is fired by hand (no time passes in a unit test): what it does, not when.
+ */
+
+/* client_call()'s RPC, ended, with 10 bytes of body and grpc-timeout `timeout` (NULL: none). */
+static int32_t client_call_timeout(const char *timeout)
+{
+	nghttp2_nv nv[] = {
+		NV(":method", "POST"),
+		NV(":scheme", "http"),
+		NV(":authority", "echo.test:50051"),
+		NV(":path", "/test.Echo/Call"),
+		NV("content-type", "application/grpc"),
+		NV("te", "trailers"),
+		{ (uint8_t *)"grpc-timeout", (uint8_t *)timeout, 12, timeout ? strlen(timeout) : 0,
+		  NGHTTP2_NV_FLAG_NONE },
+	};
+	nghttp2_data_provider prd = { .read_callback = peer_body };
+	int32_t sid = nghttp2_submit_request(rig.client.ng, NULL, nv,
+					     ARRAY_LEN(nv) - (timeout ? 0 : 1), &prd, NULL);
+	struct peer_stream *ps;
+
+	cr_assert_gt(sid, 0);
+	ps = ps_of(&rig.client, sid);
+	ps->seed = 7;
+	ps->tx_len = 10;
+	ps->tx_end = true;
+	return sid;
+}
+
+/* The try of the client's stream sid runs out now. */
+static void expire_try(int32_t sid)
+{
+	struct h2s_stream *st = daemon_stream(sid);
+
+	cr_assert_not_null(st);
+	cr_assert(h2s_timer_armed(&st->try_timer), "no clock on the try");
+	st->try_timer.fire(&st->try_timer);
+	pump();
+}
+
+static void expect_status(int32_t sid, const char *code)
+{
+	struct peer_stream *ps = ps_of(&rig.client, sid);
+
+	cr_assert(ps->closed && !ps->reset && ps->ended, "stream %d: closed %d, reset %d", sid,
+		  ps->closed, ps->reset);
+	cr_assert_str_eq(hdr(&ps->hdrs, "grpc-status"), code);
+}
+
+Test(relay, try_timeout_fails_the_call_unavailable_cancels_it_and_counts_a_failure)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	set.try_timeout_ms = 600000;
+	rig_start(&set, 65535, 65535);
+	sid = client_call_timeout(NULL);
+	pump();
+	cr_assert(A->s[1].opened && A->s[1].ended);
+	expire_try(sid);
+	expect_status(sid, "14");
+	cr_assert(A->s[1].reset && A->s[1].reset_code == NGHTTP2_CANCEL, "backend not cancelled");
+	cr_assert_eq(B->requests, 0, "replayed: the backend may have processed it");
+	cr_assert_eq(rig.b[0].be.out.streak, 1, "not counted against the backend");
+	cr_assert_eq(rig.p->stats.try_timeouts, 1);
+	cr_assert_eq(rig.p->stats.streams_live, 0);
+}
+
+Test(relay, the_calls_grpc_timeout_bounds_the_try_deadline_exceeded)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	set.try_timeout_ms = 600000; /* longer than the call's 5 s: the deadline is the bound */
+	rig_start(&set, 65535, 65535);
+	sid = client_call_timeout("5S");
+	pump();
+	cr_assert(daemon_stream(sid)->flags & H2S_ST_TRY_DEADLINE);
+	expire_try(sid);
+	expect_status(sid, "4");
+	cr_assert_eq(rig.b[0].be.out.streak, 1);
+	cr_assert_eq(rig.p->stats.try_deadlines, 1);
+	cr_assert_eq(rig.p->stats.try_timeouts, 0);
+}
+
+Test(relay, a_deadline_shorter_than_try_deadline_min_ms_fails_the_call_but_counts_nothing)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call_timeout("100m"); /* under the default 1000 ms */
+	pump();
+	expire_try(sid);
+	expect_status(sid, "4");
+	cr_assert_eq(rig.b[0].be.out.streak, 0, "a client's short deadline counted");
+	cr_assert_eq(rig.p->stats.try_deadlines, 1);
+}
+
+/* Outstanding-request ageing: a backend that answered another call on that connection while
+ * this one waited is alive (this may be a long poll): its deadline passing counts nothing.
+ */
+Test(relay, a_deadline_passing_on_a_backend_that_answers_others_counts_nothing)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t slow, quick;
+
+	rig_start(&set, 65535, 65535);
+	slow = client_call_timeout("5S");
+	pump();
+	quick = client_call_timeout(NULL);
+	pump();
+	cr_assert(A->s[3].opened, "both on backend A");
+	backend_respond(A, 3, 9, 10);
+	pump();
+	expect_answered(quick, 9, 10);
+	expire_try(slow);
+	expect_status(slow, "4");
+	cr_assert_eq(rig.b[0].be.out.streak, 0, "counted though the backend answered meanwhile");
+	cr_assert_eq(rig.p->stats.try_deadlines, 1);
+}
+
+Test(relay, no_try_timeout_and_no_deadline_no_clock)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	rig_start(&set, 65535, 65535);
+	sid = client_call_timeout(NULL);
+	pump();
+	cr_assert_not(h2s_timer_armed(&daemon_stream(sid)->try_timer));
+}
+
+Test(relay, response_headers_in_time_stop_the_clock)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid;
+
+	set.try_timeout_ms = 600000;
+	rig_start(&set, 65535, 65535);
+	sid = client_call_timeout("5S");
+	pump();
+	backend_answer(A, 1, 3); /* headers, body to follow */
+	pump();
+	cr_assert_not(h2s_timer_armed(&daemon_stream(sid)->try_timer));
+	peer_send(A, 1, 100, true);
+	pump();
+	expect_answered(sid, 3, 100);
 }
 
 /* ---- header blocks: max_header_list ---- */

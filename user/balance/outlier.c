@@ -30,6 +30,7 @@ bool h2s_outlier_failure(struct h2s_outlier *o, const struct h2s_outlier_cfg *c,
 	if (connect) {
 		o->until_ms = now + doubling(c->connect_base_ms, c->connect_max_ms, o->ejections);
 		o->reason = H2S_EJECT_CONNECT;
+		o->since_ms = now;
 		o->ejections++;
 		return true;
 	}
@@ -38,6 +39,7 @@ bool h2s_outlier_failure(struct h2s_outlier *o, const struct h2s_outlier_cfg *c,
 		return false;
 	o->until_ms = now + doubling(c->base_ms, c->max_ms, o->ejections);
 	o->reason = H2S_EJECT_OUTLIER;
+	o->since_ms = now;
 	o->ejections++;
 	o->streak = 0; /* a fresh count after re-admission */
 	return true;

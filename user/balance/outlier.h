@@ -4,8 +4,9 @@
  *   connect failures (or no HTTP/2 SETTINGS): ejected at once, connect_base_ms doubling up to
  *       connect_max_ms — every RPC sent there would fail the same way;
  *   failed RPCs (which ones: h2s_rpc_outcome() in proxy/relay.c): after `consecutive` in a
- *       row, ejected for base_ms doubling up to max_ms, unless that would eject more than
- *       max_percent of a service's backends (the caller decides, it knows the services).
+ *       row, ejected for base_ms doubling up to max_ms, unless the caller says no
+ *       (may_eject). max_percent is applied per service by the caller (registry.c
+ *       eject_view): a service that cannot spare an ejected backend keeps using it.
  *
  * Any success resets the streak and the doubling. Pure functions: tests drive them directly.
  */
@@ -30,6 +31,7 @@ struct h2s_outlier {
 	uint32_t streak;    /* consecutive failures */
 	uint32_t ejections; /* consecutive ejections (the doubling exponent) */
 	uint64_t until_ms;  /* ejected before this */
+	uint64_t since_ms;  /* the last ejection began then */
 	uint8_t reason;     /* enum h2s_eject of the last ejection */
 	uint64_t failures;  /* total, for stats */
 };

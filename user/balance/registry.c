@@ -303,6 +303,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 			slot[i].current = s->slot[j].current;
 			mem[i].usable = s->mem[j].usable;
 			mem[i].ever_usable = s->mem[j].ever_usable;
+			mem[i].spared = s->mem[j].spared;
 			mem[i].since_ms = s->mem[j].since_ms;
 			if ((s->mem[j].flags ^ mem[i].flags) & H2S_BE_F_DRAIN) {
 				config_log(r, "service %s: backend %s %s", s->name, be[i]->name,
@@ -338,6 +339,7 @@ static int apply_members(struct h2s_registry *r, struct h2s_service_rt *s,
 	s->addr = addr;
 	s->n = n;
 	s->members_loaded = true;
+	s->ejects.valid = false;
 	choose_subset(r, s);
 	service_shape(s);
 	return 0;
@@ -593,7 +595,7 @@ void h2s_registry_fini(struct h2s_registry *r)
 }
 
 
-static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
+static bool healthy(const struct h2s_backend_rt *be)
 {
 	switch (be->health) {
 	case H2S_HEALTH_UNKNOWN:
@@ -601,8 +603,80 @@ static bool usable(const struct h2s_backend_rt *be, uint64_t now_ms)
 	case H2S_HEALTH_UNREACHABLE:
 		return false;
 	default:
-		return !h2s_outlier_ejected(&be->out, now_ms);
+		return true;
 	}
+}
+
+/* Usable as a member of svc: an ejected backend that svc spares (eject_view) still is. */
+static bool member_usable(const struct h2s_service_rt *svc, size_t k, uint64_t now_ms)
+{
+	const struct h2s_backend_rt *be = svc->be[k];
+
+	return healthy(be) && (!h2s_outlier_ejected(&be->out, now_ms) || svc->mem[k].spared);
+}
+
+/* outlier_max_ejection_percent, per service. Ejection is the backend's (one streak, one
+ * back-off, wherever it serves), but whether a service may do without it is the service's
+ * own: a backend that fails everywhere and is the only backend of one service, or one too
+ * many of it, is ejected for the services that can spare it and still used by the others,
+ * as a balancer of that service alone would do. A service that has more of its members
+ * ejected than max_percent allows uses the most recently ejected ones of them again (those
+ * it would not have let go: an earlier ejection stands); ejections for connect failures are
+ * never spared (every RPC there would fail the same way). Worked out when something may
+ * have changed (usable_gen) or when the first of its ejections ends: a pick stays O(1).
+ */
+static void eject_view(struct h2s_registry *r, struct h2s_service_rt *svc, uint64_t now_ms)
+{
+	size_t ejected = 0, allowed, spare;
+	uint64_t until = UINT64_MAX;
+
+	if (svc->ejects.valid && svc->ejects.gen == r->usable_gen && now_ms < svc->ejects.until_ms)
+		return;
+	for (size_t k = 0; k < svc->n; k++) {
+		const struct h2s_outlier *o = &svc->be[k]->out;
+
+		svc->mem[k].spared_new = false;
+		if (!h2s_outlier_ejected(o, now_ms))
+			continue;
+		ejected++;
+		until = o->until_ms < until ? o->until_ms : until;
+	}
+	allowed = (size_t)r->outlier->max_percent * svc->n / 100;
+	for (spare = ejected > allowed ? ejected - allowed : 0; spare; spare--) {
+		size_t best = svc->n;
+
+		for (size_t k = 0; k < svc->n; k++) {
+			const struct h2s_outlier *o = &svc->be[k]->out;
+
+			if (svc->mem[k].spared_new || !h2s_outlier_ejected(o, now_ms) ||
+			    o->reason != H2S_EJECT_OUTLIER)
+				continue;
+			if (best == svc->n || o->since_ms > svc->be[best]->out.since_ms)
+				best = k;
+		}
+		if (best == svc->n)
+			break; /* the rest are connect-failure ejections */
+		svc->mem[best].spared_new = true;
+	}
+	for (size_t k = 0; k < svc->n; k++) {
+		struct h2s_member *m = &svc->mem[k];
+
+		if (m->spared_new && !m->spared) {
+			if (r->stats)
+				r->stats->ejections_spared++;
+			if (!r->quiet)
+				log_limited(H2S_LOG_WARNING,
+					    "service %s: backend %s is ejected but still used here: "
+					    "%zu of its %zu backends are ejected, "
+					    "outlier_max_ejection_percent (%u %%) allows %zu",
+					    svc->name, svc->be[k]->name, ejected, svc->n,
+					    r->outlier->max_percent, allowed);
+		}
+		m->spared = m->spared_new;
+	}
+	svc->ejects.valid = true;
+	svc->ejects.gen = r->usable_gen;
+	svc->ejects.until_ms = until;
 }
 
 /* What retransmissions add to a backend's latency (see kernel_view). */
@@ -717,7 +791,7 @@ static double unknown_latency(struct h2s_registry *r, struct h2s_service_rt *svc
 	for (size_t k = 0; k < m; k++) {
 		double l;
 
-		if ((svc->mem[k].flags & H2S_BE_F_DRAIN) || !usable(svc->be[k], now_ms))
+		if ((svc->mem[k].flags & H2S_BE_F_DRAIN) || !member_usable(svc, k, now_ms))
 			continue;
 		l = ewma_now(svc->be[k], now_ns, r->ewma_decay_ms);
 		if (l > 0) {
@@ -754,7 +828,7 @@ static void fill_slot(struct h2s_registry *r, struct h2s_service_rt *svc, size_t
 static bool observe(struct h2s_service_rt *svc, size_t k, uint64_t now_ms)
 {
 	struct h2s_member *m = &svc->mem[k];
-	bool u = usable(svc->be[k], now_ms);
+	bool u = member_usable(svc, k, now_ms);
 
 	if (u && !m->usable) {
 		if (m->ever_usable || m->since_ms) {
@@ -823,7 +897,7 @@ static size_t local_members(struct h2s_registry *r, struct h2s_service_rt *svc, 
 	for (size_t k = 0; k < svc->nlocal; k++) {
 		const struct h2s_backend_rt *be = svc->be[k];
 
-		if (usable(be, now_ms))
+		if (member_usable(svc, k, now_ms))
 			up++;
 		else if (h2s_outlier_ejected(&be->out, now_ms) && be->out.until_ms < until)
 			until = be->out.until_ms;
@@ -902,9 +976,12 @@ struct h2s_backend_rt *h2s_registry_pick(struct h2s_registry *r, struct h2s_serv
 					 const struct h2s_backend_rt *avoid,
 					 const uint64_t *affinity_key, uint64_t now_ms)
 {
-	size_t local = local_members(r, svc, now_ms);
-	size_t m = local ? local : svc->nsubset;
+	size_t local, m;
 	int i;
+
+	eject_view(r, svc, now_ms);
+	local = local_members(r, svc, now_ms);
+	m = local ? local : svc->nsubset;
 
 	if (!affinity_key) {
 		i = quick_pick(r, svc, avoid, m, now_ms);
@@ -1000,13 +1077,14 @@ static void publish_lb(struct h2s_registry *r, struct h2s_service_rt *s, uint64_
 	struct h2s_addr slots[H2S_LB_SLOTS_MAX];
 	size_t c = 0;
 
+	eject_view(r, s, now);
 	for (int pass = 0; pass < 2 && c == 0; pass++)
 		for (size_t k = 0; k < s->n && c < H2S_LB_SLOTS_MAX; k++) {
 			struct h2s_backend_rt *be = s->be[k];
 
 			if ((s->mem[k].flags & H2S_BE_F_DRAIN) ||
 			    h2s_addr_is_v4(&be->addr) != h2s_addr_is_v4(&s->vip) ||
-			    (pass == 0 && !usable(be, now)))
+			    (pass == 0 && !member_usable(s, k, now)))
 				continue;
 			cand[c] = be;
 			w[c++] = s->mem[k].weight;
@@ -1051,24 +1129,6 @@ void h2s_backend_publish_state(struct h2s_registry *r, struct h2s_backend_rt *be
 		h2s_be_state_put(r->maps, &be->addr, &st);
 }
 
-/* Would ejecting be leave more than max_percent of some service's backends ejected? */
-static bool may_eject(struct h2s_registry *r, const struct h2s_backend_rt *be, uint64_t now)
-{
-	for (unsigned b = 0; b < H2S_REG_BUCKETS; b++)
-		for (struct h2s_service_rt *s = r->svc[b]; s; s = s->hnext) {
-			size_t ejected = 0;
-			bool member = false;
-
-			for (size_t k = 0; k < s->n; k++) {
-				member |= s->be[k] == be;
-				ejected += s->be[k] != be && h2s_outlier_ejected(&s->be[k]->out, now);
-			}
-			if (member && (ejected + 1) * 100 > (size_t)r->outlier->max_percent * s->n)
-				return false;
-		}
-	return true;
-}
-
 void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *be)
 {
 	uint64_t now = h2s_now_ms();
@@ -1089,9 +1149,9 @@ void h2s_backend_connect_failed(struct h2s_registry *r, struct h2s_backend_rt *b
 void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, const char *why)
 {
 	uint64_t now = h2s_now_ms();
-	bool allowed = !h2s_outlier_would_eject(&be->out, r->outlier) || may_eject(r, be, now);
 
-	if (h2s_outlier_failure(&be->out, r->outlier, now, false, allowed)) {
+	/* Always allowed here: max_percent is each service's to apply (eject_view). */
+	if (h2s_outlier_failure(&be->out, r->outlier, now, false, true)) {
 		struct h2s_be_stats *bs = h2s_stats_backend(r->stats, &be->addr);
 
 		r->usable_gen++;
@@ -1101,10 +1161,7 @@ void h2s_backend_rpc_failed(struct h2s_registry *r, struct h2s_backend_rt *be, c
 		log_warn("backend %s: %u failed RPCs in a row (last: %s): ejected for %llu ms",
 			 be->name, r->outlier->consecutive, why,
 			 (unsigned long long)(be->out.until_ms - now));
-	} else if (!allowed && h2s_outlier_would_eject(&be->out, r->outlier))
-		log_warn("backend %s: failing (%s) but not ejected: too many backends of its "
-			 "services are ejected already",
-			 be->name, why);
+	}
 	h2s_backend_publish_state(r, be);
 }
 

@@ -70,6 +70,10 @@ struct h2s_member {
 	bool in_subset;   /* this node uses it (subsetting) */
 	bool usable;      /* at the last pick */
 	bool ever_usable; /* since it joined */
+	/* Ejected for failed RPCs, yet used by this service: it cannot spare it (registry.c
+	 * eject_view); spared_new is eject_view's scratch.
+	 */
+	bool spared, spared_new;
 	/* Joined (0: was there when the service was first loaded: warm already), or became
 	 * usable again: slow start ramps from here.
 	 */
@@ -131,6 +135,15 @@ struct h2s_service_rt {
 		uint64_t at_ms;
 		size_t of;
 	} unknown_latency;
+	/* Which ejected members this service still uses (max_percent applies per service), as
+	 * last worked out: again when usable_gen moves or at until_ms, when the first ejection
+	 * of its members ends (registry.c eject_view).
+	 */
+	struct {
+		bool valid;
+		uint64_t gen;
+		uint64_t until_ms;
+	} ejects;
 	bool members_loaded; /* its first set of members was applied */
 	struct h2s_route_rt *routes; /* longest prefix first */
 	size_t nroutes;

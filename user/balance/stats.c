@@ -308,5 +308,13 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->splices_live += src->splices_live;
 	dst->client_hdrs_too_large += src->client_hdrs_too_large;
 	dst->backend_hdrs_too_large += src->backend_hdrs_too_large;
+	dst->client_handshake_timeouts += src->client_handshake_timeouts;
+	dst->client_idle_closed += src->client_idle_closed;
+	dst->client_frame_timeouts += src->client_frame_timeouts;
+	dst->backend_pings += src->backend_pings;
+	dst->backend_ping_timeouts += src->backend_ping_timeouts;
+	dst->try_timeouts += src->try_timeouts;
+	dst->try_deadlines += src->try_deadlines;
+	dst->ejections_spared += src->ejections_spared;
 	return 0;
 }

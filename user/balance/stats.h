@@ -108,6 +108,18 @@ struct h2s_stats {
 	 * backends (the stream failed toward its client).
 	 */
 	uint64_t client_hdrs_too_large, backend_hdrs_too_large;
+	/* Client connections closed by a timeout: no preface + SETTINGS in time, idle
+	 * (GOAWAY NO_ERROR first), a frame or header block left unfinished (settings.h).
+	 */
+	uint64_t client_handshake_timeouts, client_idle_closed, client_frame_timeouts;
+	/* Backend connections: PINGs sent, and connections found dead (no answer to one). */
+	uint64_t backend_pings, backend_ping_timeouts;
+	/* Tries that got no response headers in time: try_timeout_ms, or the call's deadline. */
+	uint64_t try_timeouts, try_deadlines;
+	/* Backends ejected that a service still uses, because more of its backends would be
+	 * out than outlier_max_ejection_percent allows (counted when that starts).
+	 */
+	uint64_t ejections_spared;
 };
 
 /* Find or create (NULL only when out of memory). */

@@ -17,6 +17,20 @@ void h2s_settings_default(struct h2s_settings *s)
 		.max_header_list = 16u << 20,
 		.connect_timeout_ms = 2000,
 		.handshake_timeout_ms = 10000,
+		/* Idle: longer than a gRPC channel's usual idle_timeout (30 min in grpc-go, none
+		 * in grpc-java), shorter would only make idle channels reconnect; a frame has 10
+		 * s, which a 16 KiB frame needs only 1.6 KiB/s for (README: Timeouts).
+		 */
+		.client_idle_ms = 3600000,
+		.client_frame_timeout_ms = 10000,
+		.backend_ping_interval_ms = 10000,
+		.backend_ping_timeout_ms = 5000,
+		/* No per-try timeout by default: a call may legitimately wait long for its first
+		 * answer (long polls, watches); a call's grpc-timeout still bounds its tries, and
+		 * one of at least 1 s that passes unanswered counts against the backend.
+		 */
+		.try_timeout_ms = 0,
+		.try_deadline_min_ms = 1000,
 		.upstream_idle_ms = 60000,
 		.drain_timeout_ms = 30000,
 		.takeover_timeout_ms = 30000,

@@ -33,6 +33,21 @@ struct h2s_settings {
 	uint32_t max_header_list;
 	uint32_t connect_timeout_ms;
 	uint32_t handshake_timeout_ms; /* a client must send its preface + SETTINGS within this */
+	/* A client connection with no stream open and no frame for client_idle_ms gets GOAWAY
+	 * (NO_ERROR) and is closed; one with a frame or header block begun and not finished
+	 * within client_frame_timeout_ms (slowloris) is closed. 0: never.
+	 */
+	uint32_t client_idle_ms, client_frame_timeout_ms;
+	/* Backend connections with streams open from which nothing arrived for
+	 * backend_ping_interval_ms get a PING; nothing back within backend_ping_timeout_ms: the
+	 * connection is dead (h2_upstream.c). 0: no PINGs.
+	 */
+	uint32_t backend_ping_interval_ms, backend_ping_timeout_ms;
+	/* An attempt with no response headers from its backend within try_timeout_ms (0: no
+	 * limit), or by the call's own grpc-timeout, fails (relay.c try_expired); it counts
+	 * against the backend unless cut short by a grpc-timeout under try_deadline_min_ms.
+	 */
+	uint32_t try_timeout_ms, try_deadline_min_ms;
 	uint32_t upstream_idle_ms;  /* idle upstream connections are closed after this */
 	uint32_t drain_timeout_ms;  /* on SIGTERM, in-flight streams get this long */
 	/* A daemon taking over has this long from getting our sockets to saying it serves;

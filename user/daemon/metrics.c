@@ -393,6 +393,39 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 		      (unsigned long long)t->stats.client_hdrs_too_large);
 	h2s_sb_printf(b, "h2steer_header_list_too_large_total{from=\"backend\"} %llu\n",
 		      (unsigned long long)t->stats.backend_hdrs_too_large);
+	family(b, "h2steer_client_timeouts_total", "counter",
+	       "Captured client connections closed by a timeout: no preface and SETTINGS within "
+	       "handshake_timeout_ms (handshake), no stream and no frame for client_idle_ms "
+	       "(idle, after GOAWAY), a frame or header block unfinished after "
+	       "client_frame_timeout_ms (incomplete_frame).");
+	h2s_sb_printf(b, "h2steer_client_timeouts_total{reason=\"handshake\"} %llu\n",
+		      (unsigned long long)t->stats.client_handshake_timeouts);
+	h2s_sb_printf(b, "h2steer_client_timeouts_total{reason=\"idle\"} %llu\n",
+		      (unsigned long long)t->stats.client_idle_closed);
+	h2s_sb_printf(b, "h2steer_client_timeouts_total{reason=\"incomplete_frame\"} %llu\n",
+		      (unsigned long long)t->stats.client_frame_timeouts);
+	family(b, "h2steer_backend_pings_total", "counter",
+	       "PINGs sent on backend connections with streams open that were silent for "
+	       "backend_ping_interval_ms.");
+	h2s_sb_printf(b, "h2steer_backend_pings_total %llu\n",
+		      (unsigned long long)t->stats.backend_pings);
+	family(b, "h2steer_backend_ping_timeouts_total", "counter",
+	       "Backend connections closed as dead: nothing came back within "
+	       "backend_ping_timeout_ms of a PING (their streams failed or were replayed).");
+	h2s_sb_printf(b, "h2steer_backend_ping_timeouts_total %llu\n",
+		      (unsigned long long)t->stats.backend_ping_timeouts);
+	family(b, "h2steer_try_timeouts_total", "counter",
+	       "Tries with no response headers from their backend in time: try_timeout_ms "
+	       "(reason try_timeout), or the call's own grpc-timeout (deadline).");
+	h2s_sb_printf(b, "h2steer_try_timeouts_total{reason=\"try_timeout\"} %llu\n",
+		      (unsigned long long)t->stats.try_timeouts);
+	h2s_sb_printf(b, "h2steer_try_timeouts_total{reason=\"deadline\"} %llu\n",
+		      (unsigned long long)t->stats.try_deadlines);
+	family(b, "h2steer_ejections_spared_total", "counter",
+	       "Times a service kept using an ejected backend: ejecting it there too would take "
+	       "more than outlier_max_ejection_percent of that service's backends out.");
+	h2s_sb_printf(b, "h2steer_ejections_spared_total %llu\n",
+		      (unsigned long long)t->stats.ejections_spared);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

@@ -142,6 +142,9 @@ static int read_in(struct h2s_conn *c)
 				continue;
 			return -errno;
 		}
+		c->last_rx_ms = c->p->loop.now_ms;
+		if (c->on_read)
+			c->on_read(c, buf, (size_t)n);
 		used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
 		if (used < 0)
 			return used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? -EBADMSG : -EPROTO;

@@ -28,6 +28,9 @@ struct h2s_conn {
 	struct h2s_outbuf out; /* serialized frames not yet accepted by the socket */
 	bool connecting; /* non-blocking connect() in progress */
 	bool dead;       /* socket closed; memory freed after this loop turn */
+	uint64_t last_rx_ms; /* loop time of the last bytes read from the socket */
+	/* Optional: sees every byte read, before nghttp2 does (the client's frame tracker). */
+	void (*on_read)(struct h2s_conn *c, const uint8_t *data, size_t n);
 	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */
 	void (*teardown)(struct h2s_conn *c, const char *why);
 	/* Upstream leg: connect() finished (err = 0 or errno). */

@@ -136,8 +136,9 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
 {
 	struct h2s_stream *st = stream_of(ng, sid);
+	struct h2s_client *cl = ud;
 
-	(void)ud;
+	cl->last_active_ms = cl->c.p->loop.now_ms; /* idle from the end of its last stream */
 	if (st)
 		h2s_relay_client_closed(st, code);
 	return 0;
@@ -169,6 +170,8 @@ static void client_teardown(struct h2s_conn *c, const char *why)
 
 	h2s_timer_cancel(&p->loop, &cl->goaway_timer);
 	h2s_timer_cancel(&p->loop, &cl->hello_timer);
+	h2s_timer_cancel(&p->loop, &cl->idle_timer);
+	h2s_timer_cancel(&p->loop, &cl->frame_timer);
 	log_debug("client %s: closed after %llu streams (%s)", cl->name,
 		  (unsigned long long)cl->streams_total, why);
 	h2s_relay_client_gone(cl);
@@ -195,8 +198,80 @@ static void goaway_final(struct h2s_timer *t)
 static void hello_expired(struct h2s_timer *t)
 {
 	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, hello_timer);
+	struct h2s_plane *p = cl->c.p;
 
+	p->stats.client_handshake_timeouts++;
+	log_limited(H2S_LOG_NOTICE,
+		    "client %s: no HTTP/2 preface and SETTINGS within %u ms "
+		    "(handshake_timeout_ms): closed",
+		    cl->name, p->set.handshake_timeout_ms);
 	h2s_conn_close(&cl->c, "no HTTP/2 preface and SETTINGS in time");
+}
+
+/* No stream open and no frame for client_idle_ms: GOAWAY(NO_ERROR), then the flush closes
+ * it once that is written (a gRPC client reconnects when it next needs to). The clock is
+ * checked here rather than re-armed per frame: one timer operation per idle period.
+ */
+static void idle_expired(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, idle_timer);
+	struct h2s_plane *p = cl->c.p;
+	uint64_t now = p->loop.now_ms, idle = p->set.client_idle_ms;
+	uint64_t since = now - cl->last_active_ms;
+
+	if (cl->streams_open || since < idle) {
+		h2s_timer_arm(&p->loop, t, cl->streams_open ? idle : idle - since);
+		return;
+	}
+	p->stats.client_idle_closed++;
+	log_limited(H2S_LOG_INFO,
+		    "client %s: no stream and no frame for %llu ms (client_idle_ms): GOAWAY and "
+		    "closed",
+		    cl->name, (unsigned long long)since);
+	nghttp2_session_terminate_session(cl->c.ng, NGHTTP2_NO_ERROR);
+	h2s_conn_mark(&cl->c);
+}
+
+/* A frame or header block begun client_frame_timeout_ms ago and still unfinished: a client
+ * that trickles its bytes (slowloris: HEADERS one byte at a time) holds a connection and
+ * its decoder for nothing. Closed without GOAWAY: its frame is not finished.
+ */
+static void frame_expired(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, frame_timer);
+	struct h2s_plane *p = cl->c.p;
+	uint64_t now = p->loop.now_ms, limit = p->set.client_frame_timeout_ms;
+
+	if (h2s_ft_idle(&cl->ft))
+		return;
+	if (now - cl->frame_begun_ms < limit) {
+		h2s_timer_arm(&p->loop, t, limit - (now - cl->frame_begun_ms));
+		return;
+	}
+	p->stats.client_frame_timeouts++;
+	log_limited(H2S_LOG_WARNING,
+		    "client %s: %s unfinished after %llu ms (client_frame_timeout_ms): closed",
+		    cl->name, cl->ft.in_block ? "header block" : "frame",
+		    (unsigned long long)(now - cl->frame_begun_ms));
+	h2s_conn_close(&cl->c, "frame or header block unfinished in time");
+}
+
+/* Every byte from the client, before nghttp2 sees it: where its frames stand. */
+static void client_read(struct h2s_conn *c, const uint8_t *data, size_t n)
+{
+	struct h2s_client *cl = client_of(c);
+	struct h2s_plane *p = c->p;
+
+	if (h2s_ft_feed(&cl->ft, data, n))
+		cl->last_active_ms = p->loop.now_ms;
+	if (h2s_ft_idle(&cl->ft) || !p->set.client_frame_timeout_ms)
+		return;
+	if (cl->ft.begun != cl->ft_begun) {
+		cl->ft_begun = cl->ft.begun;
+		cl->frame_begun_ms = p->loop.now_ms;
+	}
+	if (!h2s_timer_armed(&cl->frame_timer))
+		h2s_timer_arm(&p->loop, &cl->frame_timer, p->set.client_frame_timeout_ms);
 }
 
 void h2s_client_shutdown(struct h2s_client *cl)
@@ -267,12 +342,17 @@ void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
 	h2s_conn_init(&cl->c, p, fd);
 	cl->c.teardown = client_teardown;
 	cl->c.destroy = client_destroy;
+	cl->c.on_read = client_read;
 	cl->peer = *peer;
 	cl->vip = origin->vip;
 	cl->origin = *origin;
 	cl->accepted_ms = h2s_now_ms();
 	cl->goaway_timer.fire = goaway_final;
 	cl->hello_timer.fire = hello_expired;
+	cl->idle_timer.fire = idle_expired;
+	cl->frame_timer.fire = frame_expired;
+	h2s_ft_init_server(&cl->ft);
+	cl->last_active_ms = p->loop.now_ms;
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
 		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));
@@ -288,6 +368,8 @@ void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
 	h2s_list_add_tail(&p->clients, &cl->link);
 	p->nclients++;
 	h2s_timer_arm(&p->loop, &cl->hello_timer, p->set.handshake_timeout_ms);
+	if (p->set.client_idle_ms)
+		h2s_timer_arm(&p->loop, &cl->idle_timer, p->set.client_idle_ms);
 	p->stats.conns_accepted++;
 	log_debug("client %s: accepted", cl->name);
 	if (p->draining)

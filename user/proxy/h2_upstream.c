@@ -112,6 +112,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	struct h2s_be_stats *bs;
 	struct h2s_stream *st;
 
+	if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) {
+		up->quiet_pings = 0;
+		up->answered_ms = h2s_now_ms();
+	}
 	switch (f->hd.type) {
 	case NGHTTP2_HEADERS:
 		st = stream_of(ng, f->hd.stream_id);
@@ -222,6 +226,7 @@ static void up_teardown(struct h2s_conn *c, const char *why)
 	struct h2s_backend_rt *be = up->be;
 
 	h2s_timer_cancel(&c->p->loop, &up->timer);
+	h2s_timer_cancel(&c->p->loop, &up->ping_timer);
 	h2s_list_del(&up->pool_link); /* out of the pool before any stream is re-picked */
 	/* No SETTINGS ever came: not an HTTP/2 backend that works (refused, frozen, not h2). */
 	if (!up->settings_received)
@@ -275,10 +280,81 @@ static void up_connected(struct h2s_conn *c, int err)
 	up->established = true;
 }
 
+/* grpc-go's server answers PINGs that come more often than its keepalive MinTime (5 min by
+ * default) while it sends no HEADERS or DATA with a strike, and closes the connection with
+ * GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings") after the third (keepalive EnforcementPolicy):
+ * after this many PINGs into silence, the next waits for PING_QUIET_MS after the last.
+ */
+#define PING_QUIET_MAX 2
+#define PING_QUIET_MS 300000
+
+/* The liveness clock of a connection with streams open (backend_ping_interval_ms). A PING
+ * goes out when nothing came for the interval; nothing back within backend_ping_timeout_ms
+ * and the backend is frozen with its connection open (stopped, wedged, a half-dead path):
+ * the connection is closed, which fails its streams the backend may have seen with
+ * UNAVAILABLE, replays the others and counts against the backend
+ * (h2s_relay_upstream_lost()). Checked when it fires, not re-armed per frame.
+ */
+static void ping_fire(struct h2s_timer *t)
+{
+	struct h2s_upstream *up = h2s_container_of(t, struct h2s_upstream, ping_timer);
+	struct h2s_plane *p = up->c.p;
+	uint64_t now = p->loop.now_ms, since = now - up->c.last_rx_ms;
+	uint64_t interval = p->set.backend_ping_interval_ms;
+
+	if (up->c.dead || !up->nstreams || !interval)
+		return; /* h2s_upstream_busy() starts it again */
+	if (up->ping_out) {
+		uint64_t waited = now - up->ping_sent_ms;
+
+		if (waited < p->set.backend_ping_timeout_ms) {
+			h2s_timer_arm(&p->loop, t, p->set.backend_ping_timeout_ms - waited);
+			return;
+		}
+		p->stats.backend_ping_timeouts++;
+		log_limited(H2S_LOG_WARNING,
+			    "backend %s: no answer to PING within %u ms (backend_ping_timeout_ms) "
+			    "with %u streams open: connection closed as dead",
+			    up->be->name, p->set.backend_ping_timeout_ms, up->nstreams);
+		h2s_conn_close(&up->c, "no answer to PING in time");
+		return;
+	}
+	if (!up->settings_received || since < interval) {
+		h2s_timer_arm(&p->loop, t, up->settings_received ? interval - since : interval);
+		return;
+	}
+	if (up->quiet_pings >= PING_QUIET_MAX && now - up->ping_sent_ms < PING_QUIET_MS) {
+		h2s_timer_arm(&p->loop, t, PING_QUIET_MS - (now - up->ping_sent_ms));
+		return;
+	}
+	if (nghttp2_submit_ping(up->c.ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
+		h2s_timer_arm(&p->loop, t, interval);
+		return;
+	}
+	p->stats.backend_pings++;
+	up->ping_out = true;
+	up->ping_sent_ms = now;
+	up->quiet_pings++;
+	h2s_conn_mark(&up->c);
+	h2s_timer_arm(&p->loop, t, p->set.backend_ping_timeout_ms);
+}
+
+/* Any byte from the backend answers an outstanding PING: it is not frozen. */
+static void up_read(struct h2s_conn *c, const uint8_t *data, size_t n)
+{
+	(void)data;
+	(void)n;
+	up_of(c)->ping_out = false;
+}
+
 void h2s_upstream_busy(struct h2s_upstream *up)
 {
+	struct h2s_plane *p = up->c.p;
+
 	if (up->settings_received)
-		h2s_timer_cancel(&up->c.p->loop, &up->timer); /* the idle clock */
+		h2s_timer_cancel(&p->loop, &up->timer); /* the idle clock */
+	if (p->set.backend_ping_interval_ms && !h2s_timer_armed(&up->ping_timer))
+		h2s_timer_arm(&p->loop, &up->ping_timer, p->set.backend_ping_interval_ms);
 }
 
 void h2s_upstream_stream_done(struct h2s_upstream *up)
@@ -314,6 +390,9 @@ struct h2s_upstream *h2s_upstream_new(struct h2s_plane *p, struct h2s_backend_rt
 	up->c.connecting = connecting;
 	up->be = be;
 	up->timer.fire = up_timer;
+	up->ping_timer.fire = ping_fire;
+	up->c.on_read = up_read;
+	up->c.last_rx_ms = p->loop.now_ms;
 	h2s_list_init(&up->streams);
 	if (nghttp2_session_client_new2(&up->c.ng, p->upstream_cbs, up, p->opt) != 0) {
 		free(up);

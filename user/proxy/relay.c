@@ -17,6 +17,7 @@
 #include <strings.h>
 
 /* gRPC status codes this file produces. */
+#define GRPC_DEADLINE_EXCEEDED 4
 #define GRPC_RESOURCE_EXHAUSTED 8
 #define GRPC_INTERNAL 13
 #define GRPC_UNAVAILABLE 14
@@ -30,9 +31,12 @@
 #define H2S_ST_REQ_DISCARD (1u << 31)
 
 static void release_budget(struct h2s_stream *st);
+static void try_fire(struct h2s_timer *t);
+static void cancel_upstream(struct h2s_stream *st);
 
 static void stream_free(struct h2s_stream *st)
 {
+	h2s_timer_cancel(&st->p->loop, &st->try_timer);
 	if (st->cl)
 		st->cl->streams_open--;
 	st->p->stats.streams_live--;
@@ -90,6 +94,7 @@ struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid)
 	st->svc = h2s_stats_service(&st->p->stats, &cl->vip);
 	st->status = H2S_RPC_NONE;
 	st->t0_ns = h2s_now_ns();
+	st->try_timer.fire = try_fire;
 	return st;
 }
 
@@ -302,6 +307,96 @@ static int submit_request_nv(void *arg, const nghttp2_nv *nv, size_t n)
 	return nghttp2_submit_request(sc->up->c.ng, NULL, nv, n, sc->body ? &prd : NULL, sc->st);
 }
 
+/* ---- a try that gets no answer ----
+ *
+ * A backend that takes calls and never answers them (a wedged handler pool, a process whose
+ * HTTP/2 stack lives on) used to hold each call it got until the client gave up: half the
+ * calls of a two-backend service failed at their deadline, and nothing counted against it.
+ * Each try now waits for response headers at most try_timeout_ms (if set) and at most what
+ * is left of the call's grpc-timeout. Then the call fails (UNAVAILABLE for our limit, after
+ * which the backend may have processed it: no replay; DEADLINE_EXCEEDED for the client's),
+ * the backend's stream is cancelled, and it counts one failed RPC for passive ejection, so
+ * that a few calls later it is ejected and the others go elsewhere. A grpc-timeout shorter
+ * than try_deadline_min_ms is the client's choice a healthy backend may miss: it does not
+ * count; nor does a deadline passing while the backend answered other calls on that
+ * connection (outstanding-request ageing: only a backend silent for the whole try is
+ * suspect). Nor does anything but a well-formed gRPC request (h2s_rpc_outcome()'s rule).
+ */
+
+static uint64_t age_ms(const struct h2s_stream *st)
+{
+	return (h2s_now_ns() - st->t0_ns) / 1000000;
+}
+
+static void try_arm(struct h2s_stream *st)
+{
+	uint64_t delay = st->p->set.try_timeout_ms, elapsed, left;
+
+	st->flags &= ~H2S_ST_TRY_DEADLINE;
+	if (st->deadline_ms) {
+		elapsed = age_ms(st);
+		left = elapsed < st->deadline_ms ? st->deadline_ms - elapsed : 1;
+		if (!delay || left <= delay) {
+			delay = left;
+			st->flags |= H2S_ST_TRY_DEADLINE;
+		}
+	}
+	if (delay)
+		h2s_timer_arm(&st->p->loop, &st->try_timer, delay);
+}
+
+/* The try of st ran out (by_deadline: the call's own deadline): counted, logged, and
+ * against the backend when it says something about it.
+ */
+static void try_judge(struct h2s_stream *st, bool by_deadline)
+{
+	struct h2s_plane *p = st->p;
+	uint64_t waited = (h2s_now_ns() - st->sent_ns) / 1000000;
+	/* A deadline passing says something only of a backend that answered nothing at all on
+	 * that connection meanwhile: one that serves other calls is alive, and this call may be
+	 * a long poll that found nothing to say.
+	 */
+	bool silent = st->up->answered_ms < st->sent_ns / 1000000;
+	bool counts = (st->flags & H2S_ST_GRPC) &&
+		      (!by_deadline || (silent && p->set.try_deadline_min_ms &&
+					st->deadline_ms >= p->set.try_deadline_min_ms));
+	char why[64];
+
+	if (by_deadline)
+		p->stats.try_deadlines++;
+	else
+		p->stats.try_timeouts++;
+	log_limited(H2S_LOG_WARNING,
+		    "backend %s: no response headers for %llu ms (%s)%s",
+		    st->up->be->name, (unsigned long long)waited,
+		    by_deadline ? "the call's grpc-timeout" : "try_timeout_ms",
+		    counts ? ": counted as a failed RPC" : "");
+	if (counts) {
+		snprintf(why, sizeof(why), "no response in %llu ms", (unsigned long long)waited);
+		h2s_backend_rpc_failed(&p->reg, st->up->be, why);
+	}
+}
+
+static void try_fire(struct h2s_timer *t)
+{
+	struct h2s_stream *st = h2s_container_of(t, struct h2s_stream, try_timer);
+	bool by_deadline = st->flags & H2S_ST_TRY_DEADLINE;
+	const char *be;
+
+	if (!st->up || (st->flags & (H2S_ST_RESP_STARTED | H2S_ST_CLIENT_CLOSED)))
+		return;
+	be = st->up->be->name;
+	try_judge(st, by_deadline);
+	if (by_deadline)
+		stream_fail(st, GRPC_DEADLINE_EXCEEDED,
+			    "h2steer: no response from backend %s within the call's deadline", be);
+	else
+		stream_fail(st, GRPC_UNAVAILABLE,
+			    "h2steer: no response from backend %s within %u ms (try_timeout_ms)", be,
+			    st->p->set.try_timeout_ms);
+	cancel_upstream(st);
+}
+
 static int attach(struct h2s_stream *st, struct h2s_upstream *up)
 {
 	struct submit_ctx sc = {
@@ -322,6 +417,7 @@ static int attach(struct h2s_stream *st, struct h2s_upstream *up)
 	up->nstreams++;
 	up->be->inflight++;
 	up->be->rpcs++;
+	try_arm(st);
 	h2s_upstream_busy(up);
 	h2s_conn_mark(&up->c);
 	return 0;
@@ -334,6 +430,7 @@ static void detach(struct h2s_stream *st)
 
 	if (!up)
 		return;
+	h2s_timer_cancel(&st->p->loop, &st->try_timer);
 	h2s_list_del(&st->up_link);
 	up->nstreams--;
 	up->be->inflight--;
@@ -411,6 +508,8 @@ void h2s_relay_request_start(struct h2s_stream *st)
 		}
 		if (h2s_is_grpc_request(&st->req))
 			st->flags |= H2S_ST_GRPC;
+		v = h2s_hdrs_get(&st->req, "grpc-timeout", &len);
+		st->deadline_ms = v ? h2s_grpc_timeout_ms(v, len) : 0;
 	}
 	if (st->req.over) {
 		/* Not the request the client sent, and no backend is asked: answered alone. */
@@ -526,7 +625,14 @@ void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code)
 			  nghttp2_http2_strerror(error_code));
 		if (!(st->flags & H2S_ST_RESP_END))
 			st->status = H2S_RPC_RESET; /* cancelled or reset by the client */
+		/* A client gives up at its deadline a moment before our clock of it (it
+		 * started first): that reset is the same unanswered try.
+		 */
+		if (st->up && h2s_timer_armed(&st->try_timer) &&
+		    (st->flags & H2S_ST_TRY_DEADLINE) && age_ms(st) * 10 >= st->deadline_ms * 9)
+			try_judge(st, true);
 	}
+	h2s_timer_cancel(&st->p->loop, &st->try_timer);
 	client_side_over(st);
 }
 
@@ -580,7 +686,8 @@ void h2s_relay_client_gone(struct h2s_client *cl)
  *   processed), and the rest (PROTOCOL_ERROR, FRAME_SIZE_ERROR, ENHANCE_YOUR_CALM, ...) blame
  *   the request's sender, whose headers, sizes and pace came from the client (Envoy counts
  *   every upstream reset, a known gap it marks TODO). Nor a response without grpc-status.
- * h2steer sets no per-RPC timeout of its own (grpc-timeout passes through): none counts here.
+ * A try left unanswered (no response headers by try_timeout_ms or the call's grpc-timeout)
+ * counts against the backend apart from this table: see try_judge().
  */
 enum h2s_outcome h2s_rpc_outcome(bool grpc_request, enum h2s_stream_end end, int64_t code)
 {
@@ -609,6 +716,34 @@ enum h2s_outcome h2s_rpc_outcome(bool grpc_request, enum h2s_stream_end end, int
 		break;
 	}
 	return code >= 0 && code < 17 ? by_status[code] : H2S_OUTCOME_NOTHING;
+}
+
+uint64_t h2s_grpc_timeout_ms(const uint8_t *v, size_t len)
+{
+	uint64_t n = 0, ns_per;
+
+	if (len < 2 || len > 9)
+		return 0;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	switch (v[len - 1]) {
+	case 'H': ns_per = 3600000000000ull; break;
+	case 'M': ns_per = 60000000000ull; break;
+	case 'S': ns_per = 1000000000ull; break;
+	case 'm': ns_per = 1000000ull; break;
+	case 'u': ns_per = 1000ull; break;
+	case 'n': ns_per = 1ull; break;
+	default: return 0;
+	}
+	/* At most 99999999 H: no overflow in ms (3.6e17), but in ns; so divide first. */
+	if (ns_per >= 1000000ull)
+		n *= ns_per / 1000000ull;
+	else
+		n = (n * ns_per + 999999) / 1000000;
+	return n ? n : 1;
 }
 
 bool h2s_is_grpc_request(const struct h2s_hdrs *h)
@@ -703,6 +838,7 @@ static int submit_response_nv(void *arg, const nghttp2_nv *nv, size_t n)
 
 void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 {
+	h2s_timer_cancel(&st->p->loop, &st->try_timer); /* it answered */
 	if (end_stream) {
 		st->flags |= H2S_ST_RESP_END;
 		note_status(st, &st->resp); /* Trailers-Only */

@@ -18,6 +18,7 @@
 
 #include "bytequeue.h"
 #include "conn.h"
+#include "frametrack.h"
 #include "hdrs.h"
 #include "h2s_maps.h"
 #include "list.h"
@@ -37,6 +38,12 @@ struct h2s_client {
 	char name[80];           /* "peer -> vip", for logs */
 	struct h2s_timer goaway_timer;
 	struct h2s_timer hello_timer; /* until the client's first frame (preface + SETTINGS) */
+	/* client_idle_ms and client_frame_timeout_ms (settings.h), checked when they fire: */
+	struct h2s_timer idle_timer, frame_timer;
+	struct h2s_frametrack ft;
+	uint32_t ft_begun;     /* ft.begun when frame_begun_ms was taken */
+	uint64_t frame_begun_ms; /* the unfinished frame or header block began then */
+	uint64_t last_active_ms; /* a frame completed, or a stream closed */
 	uint64_t streams_total;
 	uint32_t streams_open;
 	uint64_t accepted_ms;
@@ -54,6 +61,14 @@ struct h2s_upstream {
 	bool settings_received;    /* the backend's SETTINGS (its stream limit) arrived */
 	uint64_t ready_ns;         /* when they did: latency samples start there at the earliest */
 	struct h2s_timer timer;    /* connect timeout, then idle timeout */
+	/* Liveness (backend_ping_interval_ms): a PING when streams are open and nothing came
+	 * for that long; ping_out until any byte comes back.
+	 */
+	struct h2s_timer ping_timer;
+	bool ping_out;
+	uint64_t ping_sent_ms;
+	uint32_t quiet_pings; /* PINGs sent since the backend last sent HEADERS or DATA */
+	uint64_t answered_ms; /* loop time of the last HEADERS or DATA from the backend */
 };
 
 enum {
@@ -67,6 +82,7 @@ enum {
 	H2S_ST_BUDGET = 1 << 7,         /* a replay holding one unit of the retry budget */
 	H2S_ST_AFFINITY = 1 << 8,       /* `affinity` holds the hash of its affinity header */
 	H2S_ST_GRPC = 1 << 9,           /* a well-formed gRPC request: see h2s_rpc_outcome() */
+	H2S_ST_TRY_DEADLINE = 1 << 10,  /* try_timer runs to the call's deadline */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
@@ -93,6 +109,11 @@ struct h2s_stream {
 	uint64_t sent_ns;    /* put on its current upstream stream (peak_ewma's latency sample) */
 	uint64_t req_end_ns; /* the client's END_STREAM arrived */
 	uint64_t affinity; /* see H2S_ST_AFFINITY */
+	/* The call's grpc-timeout in ms (0: none), and the clock of its current try (relay.c
+	 * try_expired), armed while it waits for response headers.
+	 */
+	uint64_t deadline_ms;
+	struct h2s_timer try_timer;
 	char path[H2S_ROUTE_PREFIX_MAX]; /* :path (the gRPC method), truncated: routes, stats */
 	struct h2s_hdrs req, req_trailers, resp, resp_trailers;
 	struct h2s_bytequeue req_q, resp_q;
@@ -151,6 +172,10 @@ enum h2s_stream_end {
 
 /* grpc_request: the stream's request was a well-formed gRPC request (H2S_ST_GRPC). */
 enum h2s_outcome h2s_rpc_outcome(bool grpc_request, enum h2s_stream_end end, int64_t code);
+/* A grpc-timeout value ("100m", "5S": 1-8 digits and a unit H M S m u n) in ms, rounded up;
+ * 0 when absent or malformed.
+ */
+uint64_t h2s_grpc_timeout_ms(const uint8_t *v, size_t len);
 /* The request headers h make a well-formed gRPC request. */
 bool h2s_is_grpc_request(const struct h2s_hdrs *h);
 

@@ -296,8 +296,17 @@ static void timer_fired(struct h2s_timer *t)
 
 	if (sp->connecting)
 		connect_failed(sp, ETIMEDOUT); /* arms the next try, or closes */
-	else if (sp->attempts == 0)
+	else if (sp->attempts == 0) {
+		/* The first half of the handshake timeout (h2_server.c hello_expired: the rest). */
+		sp->p->stats.client_handshake_timeouts++;
+		log_limited(H2S_LOG_NOTICE,
+			    "connection from %s: nothing sent within %u ms (handshake_timeout_ms): "
+			    "closed",
+			    h2s_addr_format(&sp->peer, (char[H2S_ADDR_STRLEN]){ 0 },
+					    H2S_ADDR_STRLEN),
+			    sp->p->set.handshake_timeout_ms);
 		splice_close(sp, "nothing sent in time: no HTTP/2 preface, nor any other protocol");
+	}
 	else
 		connect_backend(sp);
 }
