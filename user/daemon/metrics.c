@@ -393,6 +393,19 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 		      (unsigned long long)t->stats.client_hdrs_too_large);
 	h2s_sb_printf(b, "h2steer_header_list_too_large_total{from=\"backend\"} %llu\n",
 		      (unsigned long long)t->stats.backend_hdrs_too_large);
+	family(b, "h2steer_client_abuse_total", "counter",
+	       "Client connections closed for what they sent: GOAWAY ENHANCE_YOUR_CALM over a "
+	       "budget (client_flood_*: settings, ping, window_update, priority, empty_data, "
+	       "unknown_frame, closed_stream; client_reset_*: rapid_reset, made_you_reset), or a "
+	       "connection error (protocol_error).");
+	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
+		h2s_sb_printf(b, "h2steer_client_abuse_total{kind=\"%s\"} %llu\n",
+			      h2s_abuse_name(k), (unsigned long long)t->stats.client_abuse[k]);
+	family(b, "h2steer_client_streams_refused_total", "counter",
+	       "Client streams refused (REFUSED_STREAM): their connection already had max_streams "
+	       "streams open on backends.");
+	h2s_sb_printf(b, "h2steer_client_streams_refused_total %llu\n",
+		      (unsigned long long)t->stats.client_streams_refused);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

@@ -142,7 +142,8 @@ static int read_in(struct h2s_conn *c)
 				continue;
 			return -errno;
 		}
-		used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
+		used = c->recv ? c->recv(c, buf, (size_t)n)
+			       : nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
 		if (used < 0)
 			return used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? -EBADMSG : -EPROTO;
 		if (c->dead)

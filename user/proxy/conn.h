@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct h2s_plane;
 
@@ -32,6 +33,10 @@ struct h2s_conn {
 	void (*teardown)(struct h2s_conn *c, const char *why);
 	/* Upstream leg: connect() finished (err = 0 or errno). */
 	void (*on_connected)(struct h2s_conn *c, int err);
+	/* Client leg: takes the bytes read in place of nghttp2_session_mem_recv() (its frame
+	 * tap); NULL: straight to nghttp2. Same result: bytes used, or an nghttp2 error.
+	 */
+	ssize_t (*recv)(struct h2s_conn *c, const uint8_t *buf, size_t len);
 	/* Frees the leg's object (deferred to the end of the turn). */
 	void (*destroy)(struct h2s_conn *c);
 };
