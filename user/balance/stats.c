@@ -328,6 +328,5 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->backend_hdrs_too_large += src->backend_hdrs_too_large;
 	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
 		dst->client_abuse[k] += src->client_abuse[k];
-	dst->client_streams_refused += src->client_streams_refused;
 	return 0;
 }

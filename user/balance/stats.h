@@ -128,10 +128,6 @@ struct h2s_stats {
 	 */
 	uint64_t client_hdrs_too_large, backend_hdrs_too_large;
 	uint64_t client_abuse[H2S_ABUSE__COUNT]; /* client connections closed, by cause */
-	/* Streams refused because the client's connection already held max_streams of ours,
-	 * answered or not (resets racing their backend side).
-	 */
-	uint64_t client_streams_refused;
 };
 
 /* Find or create (NULL only when out of memory). */

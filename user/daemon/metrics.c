@@ -401,11 +401,6 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
 		h2s_sb_printf(b, "h2steer_client_abuse_total{kind=\"%s\"} %llu\n",
 			      h2s_abuse_name(k), (unsigned long long)t->stats.client_abuse[k]);
-	family(b, "h2steer_client_streams_refused_total", "counter",
-	       "Client streams refused (REFUSED_STREAM): their connection already had max_streams "
-	       "streams open on backends.");
-	h2s_sb_printf(b, "h2steer_client_streams_refused_total %llu\n",
-		      (unsigned long long)t->stats.client_streams_refused);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

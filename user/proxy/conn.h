@@ -20,6 +20,8 @@
 
 struct h2s_plane;
 
+#define H2S_CONN_LINGER_MS 1000
+
 struct h2s_conn {
 	struct h2s_watch w;
 	struct h2s_flush flush;
@@ -29,6 +31,12 @@ struct h2s_conn {
 	struct h2s_outbuf out; /* serialized frames not yet accepted by the socket */
 	bool connecting; /* non-blocking connect() in progress */
 	bool dead;       /* socket closed; memory freed after this loop turn */
+	/* Set by the leg: once the session is finished, send FIN and read on (and drop what
+	 * comes) for up to H2S_CONN_LINGER_MS before closing, so that a peer still writing gets our
+	 * last frames (a GOAWAY) instead of the TCP reset a close with unread bytes sends.
+	 */
+	bool linger;
+	struct h2s_timer linger_timer;
 	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */
 	void (*teardown)(struct h2s_conn *c, const char *why);
 	/* Upstream leg: connect() finished (err = 0 or errno). */

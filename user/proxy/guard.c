@@ -37,6 +37,7 @@ static void calm_close(struct h2s_client *cl, enum h2s_abuse kind, uint32_t code
 	if (cl->calm_closed)
 		return;
 	cl->calm_closed = true;
+	cl->c.linger = true; /* it is likely still sending: let the GOAWAY reach it */
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
@@ -77,6 +78,7 @@ void h2s_guard_sent_goaway(struct h2s_client *cl, const nghttp2_goaway *g)
 	if (g->error_code == NGHTTP2_NO_ERROR || cl->calm_closed)
 		return;
 	cl->calm_closed = true;
+	cl->c.linger = true;
 	cl->c.p->stats.client_abuse[H2S_ABUSE_PROTOCOL]++;
 	log_limited(H2S_LOG_WARNING, "client %s: protocol error: %.*s: GOAWAY %s", cl->name,
 		    (int)(g->opaque_data_len < 120 ? g->opaque_data_len : 120),
@@ -116,6 +118,16 @@ static void closed_stream_frame(struct h2s_client *cl, uint8_t type, int32_t sid
 	} else {
 		pay_frame(cl, H2S_ABUSE_CLOSED_STREAM);
 	}
+}
+
+/* Open or half-closed to nghttp2 (which keeps closed streams around, for priorities). */
+static bool stream_live(nghttp2_session *ng, int32_t sid)
+{
+	nghttp2_stream *s = nghttp2_session_find_stream(ng, sid);
+	nghttp2_stream_proto_state state = s ? nghttp2_stream_get_state(s)
+					     : NGHTTP2_STREAM_STATE_CLOSED;
+
+	return state != NGHTTP2_STREAM_STATE_CLOSED && state != NGHTTP2_STREAM_STATE_IDLE;
 }
 
 static void tap_frame(struct h2s_client *cl, const uint8_t *hd)
@@ -166,7 +178,7 @@ static void tap_frame(struct h2s_client *cl, const uint8_t *hd)
 		h2s_bucket_give(&cl->flood, cl->c.p->set.client_flood_burst, 2);
 		return;
 	}
-	if (!nghttp2_session_find_stream(cl->c.ng, sid)) {
+	if (!stream_live(cl->c.ng, sid)) {
 		closed_stream_frame(cl, type, sid);
 		return;
 	}

@@ -39,20 +39,6 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	/* nghttp2 counts the streams open towards the client; ours live on until their backend
-	 * side closes too. A client that resets streams as fast as it opens them would otherwise
-	 * hold more than max_streams of them on backends: refused (RFC 9113 section 8.7).
-	 */
-	if (cl->streams_open >= cl->c.p->set.max_streams) {
-		cl->c.p->stats.client_streams_refused++;
-		log_limited(H2S_LOG_WARNING,
-			    "client %s: stream %d refused: %u streams of its connection still open "
-			    "on backends (max_streams)",
-			    cl->name, f->hd.stream_id, cl->streams_open);
-		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id,
-					  NGHTTP2_REFUSED_STREAM);
-		return 0;
-	}
 	st = h2s_stream_new(cl, f->hd.stream_id);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM(INTERNAL_ERROR) */

@@ -118,6 +118,12 @@ int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
 	 * nghttp2's (GOAWAY INTERNAL_ERROR), which counts every RST_STREAM received and is paid
 	 * back by time alone, stays behind it as a backstop: twice our burst, ten times our rate.
 	 */
+	/* nghttp2 ends a session with more than this many PING and SETTINGS ACKs and RST_STREAMs
+	 * queued (1000 by default), abruptly (NGHTTP2_ERR_FLOODED, no GOAWAY) and at about the
+	 * point our budgets end it: room for both budgets, so that ours speak first.
+	 */
+	nghttp2_option_set_max_outbound_ack(p->opt, (size_t)p->set.client_flood_burst +
+							    p->set.client_reset_burst + 1000);
 	if (nghttp2_option_set_stream_reset_rate_limit)
 		nghttp2_option_set_stream_reset_rate_limit(p->opt,
 							   2 * (uint64_t)p->set.client_reset_burst,
