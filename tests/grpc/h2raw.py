@@ -26,7 +26,8 @@ SCRIPT_JSON is a list of steps (stream ids and codes as numbers):
                                           once (Rapid Reset), "window_overflow" then a
                                           WINDOW_UPDATE taking its window over 2^31-1,
                                           "malformed" an uppercase field name (both make the
-                                          server reset it: MadeYouReset), "ok" a whole request
+                                          server reset it: MadeYouReset; in rounds of 64, each
+                                          after the server reset the last), "ok" a request
   ["flood", seconds, max_n, STEP]         STEP as fast as the server takes it, for at most
                                           seconds and max_n frames, until it closes
   ["read", ms]                            wait up to ms for frames (ends early when closed)
@@ -183,9 +184,9 @@ class Client:
             if t == "RST_STREAM" or t in ("HEADERS", "DATA") and f["flags"] & END_STREAM:
                 self.ended.add(f["sid"])
             self.counts[t] = self.counts.get(t, 0) + 1
-            if len(self.frames) < LIST_MAX or t in ("GOAWAY", "RST_STREAM", "HEADERS"):
-                if len(self.frames) < 4 * LIST_MAX:
-                    self.frames.append(f)
+            if len(self.frames) < LIST_MAX or t == "GOAWAY" or \
+                    t in ("RST_STREAM", "HEADERS") and len(self.frames) < 4 * LIST_MAX:
+                self.frames.append(f)
             self.cond.notify_all()
 
     def read_loop(self):
@@ -293,6 +294,11 @@ class Client:
                     if not self.send(b"".join(batch), len(batch)) or \
                             time.monotonic() > deadline:
                         break
+                    if how != "rst":
+                        # The server resets these: wait for it, so as to stay within its
+                        # concurrent streams as such an attacker does.
+                        last = sid - 2
+                        self.wait(lambda: last in self.ended, 1000)
             elif kind == "flood":
                 _, seconds, max_n, sub = step
                 one = self.build(sub)
