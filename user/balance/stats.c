@@ -249,6 +249,24 @@ static int service_merge(struct h2s_svc_stats *dst, const struct h2s_svc_stats *
 	return 0;
 }
 
+const char *h2s_abuse_name(enum h2s_abuse k)
+{
+	static const char *const names[H2S_ABUSE__COUNT] = {
+		[H2S_ABUSE_SETTINGS] = "settings",
+		[H2S_ABUSE_PING] = "ping",
+		[H2S_ABUSE_WINDOW_UPDATE] = "window_update",
+		[H2S_ABUSE_PRIORITY] = "priority",
+		[H2S_ABUSE_EMPTY_DATA] = "empty_data",
+		[H2S_ABUSE_UNKNOWN_FRAME] = "unknown_frame",
+		[H2S_ABUSE_CLOSED_STREAM] = "closed_stream",
+		[H2S_ABUSE_RAPID_RESET] = "rapid_reset",
+		[H2S_ABUSE_MADE_YOU_RESET] = "made_you_reset",
+		[H2S_ABUSE_PROTOCOL] = "protocol_error",
+	};
+
+	return (unsigned)k < H2S_ABUSE__COUNT ? names[k] : "?";
+}
+
 int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 {
 	struct h2s_svc_stats *s;
@@ -316,5 +334,7 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->try_timeouts += src->try_timeouts;
 	dst->try_deadlines += src->try_deadlines;
 	dst->ejections_spared += src->ejections_spared;
+	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
+		dst->client_abuse[k] += src->client_abuse[k];
 	return 0;
 }

@@ -88,6 +88,25 @@ struct h2s_be_stats {
 
 #define H2S_STATS_BUCKETS 256
 
+/* Why a client connection was closed for what it sent (proxy/calm.h): over a frame budget
+ * (GOAWAY ENHANCE_YOUR_CALM), or a connection error of the protocol (GOAWAY with its code).
+ */
+enum h2s_abuse {
+	H2S_ABUSE_SETTINGS,
+	H2S_ABUSE_PING,
+	H2S_ABUSE_WINDOW_UPDATE,
+	H2S_ABUSE_PRIORITY,
+	H2S_ABUSE_EMPTY_DATA,
+	H2S_ABUSE_UNKNOWN_FRAME,
+	H2S_ABUSE_CLOSED_STREAM, /* HEADERS, DATA or RST_STREAM on a closed stream */
+	H2S_ABUSE_RAPID_RESET,   /* the client reset streams faster than the reset budget */
+	H2S_ABUSE_MADE_YOU_RESET, /* its frames made us reset streams faster than that */
+	H2S_ABUSE_PROTOCOL,      /* a connection error (RFC 9113 section 5.4.1) */
+	H2S_ABUSE__COUNT
+};
+/* The metrics label of k ("settings", "rapid_reset", ...). */
+const char *h2s_abuse_name(enum h2s_abuse k);
+
 struct h2s_stats {
 	struct h2s_svc_stats *svc[H2S_STATS_BUCKETS];
 	struct h2s_pair_stats *pair[H2S_STATS_BUCKETS];
@@ -120,6 +139,7 @@ struct h2s_stats {
 	 * out than outlier_max_ejection_percent allows (counted when that starts).
 	 */
 	uint64_t ejections_spared;
+	uint64_t client_abuse[H2S_ABUSE__COUNT]; /* client connections closed, by cause */
 };
 
 /* Find or create (NULL only when out of memory). */

@@ -51,6 +51,14 @@ void h2s_settings_default(struct h2s_settings *s)
 		.loops = 1, /* README: Event loops */
 		.max_client_connections = 0, /* from the file limit */
 		.max_client_connections_per_source = 0,
+		/* README "Hostile clients": no gRPC client comes near (keepalive and BDP pings,
+		 * window updates and cancels are paid back by the data and streams they go with);
+		 * each flood is cut off within its first thousand frames.
+		 */
+		.client_flood_burst = 1000,
+		.client_flood_rate = 100,
+		.client_reset_burst = 1000,
+		.client_reset_rate = 100,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);

@@ -91,6 +91,14 @@ struct h2s_settings {
 	 * the file limit (daemon.c), and half the total per source.
 	 */
 	uint32_t max_client_connections, max_client_connections_per_source;
+	/* Per client connection (proxy/calm.h): frames that do no work (SETTINGS, PING,
+	 * WINDOW_UPDATE, PRIORITY, empty DATA, unknown types, frames on closed streams), and
+	 * streams reset before their answer (by the client, or by us for what it sent). Each a
+	 * bucket of `burst`, refilled at `rate` a second and by work done; empty: GOAWAY
+	 * ENHANCE_YOUR_CALM.
+	 */
+	uint32_t client_flood_burst, client_flood_rate;
+	uint32_t client_reset_burst, client_reset_rate;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };

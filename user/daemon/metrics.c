@@ -426,6 +426,14 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 	       "more than outlier_max_ejection_percent of that service's backends out.");
 	h2s_sb_printf(b, "h2steer_ejections_spared_total %llu\n",
 		      (unsigned long long)t->stats.ejections_spared);
+	family(b, "h2steer_client_abuse_total", "counter",
+	       "Client connections closed for what they sent: GOAWAY ENHANCE_YOUR_CALM over a "
+	       "budget (client_flood_*: settings, ping, window_update, priority, empty_data, "
+	       "unknown_frame, closed_stream; client_reset_*: rapid_reset, made_you_reset), or a "
+	       "connection error (protocol_error).");
+	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
+		h2s_sb_printf(b, "h2steer_client_abuse_total{kind=\"%s\"} %llu\n",
+			      h2s_abuse_name(k), (unsigned long long)t->stats.client_abuse[k]);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

@@ -20,9 +20,16 @@ static void conn_io(struct h2s_watch *w, uint32_t events);
 static void conn_flush(struct h2s_flush *f);
 static void conn_free(struct h2s_reap *r);
 
+static void linger_over(struct h2s_timer *t)
+{
+	h2s_conn_close(h2s_container_of(t, struct h2s_conn, linger_timer),
+		       "session finished (after lingering)");
+}
+
 void h2s_conn_init(struct h2s_conn *c, struct h2s_plane *p, int fd)
 {
 	memset(c, 0, sizeof(*c));
+	c->linger_timer.fire = linger_over;
 	c->p = p;
 	c->w.fd = fd;
 	c->w.on_io = conn_io;
@@ -48,6 +55,7 @@ void h2s_conn_close(struct h2s_conn *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = true;
+	h2s_timer_cancel(&c->p->loop, &c->linger_timer);
 	if (c->w.fd >= 0) {
 		h2s_watch_del(&c->p->loop, &c->w);
 		close(c->w.fd);
@@ -118,8 +126,14 @@ static void conn_flush(struct h2s_flush *f)
 	}
 	pending = h2s_ob_pending(&c->out) > 0;
 	if (!pending && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
-		h2s_conn_close(c, "session finished");
-		return;
+		if (!c->linger || c->w.fd < 0) {
+			h2s_conn_close(c, "session finished");
+			return;
+		}
+		if (!h2s_timer_armed(&c->linger_timer)) {
+			shutdown(c->w.fd, SHUT_WR);
+			h2s_timer_arm(&c->p->loop, &c->linger_timer, H2S_CONN_LINGER_MS);
+		}
 	}
 	if (c->w.fd >= 0)
 		h2s_watch_set(&c->p->loop, &c->w, EPOLLIN | (pending ? EPOLLOUT : 0));
@@ -145,7 +159,8 @@ static int read_in(struct h2s_conn *c)
 		c->last_rx_ms = c->p->loop.now_ms;
 		if (c->on_read)
 			c->on_read(c, buf, (size_t)n);
-		used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
+		used = c->recv ? c->recv(c, buf, (size_t)n)
+			       : nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
 		if (used < 0)
 			return used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? -EBADMSG : -EPROTO;
 		if (c->dead)

@@ -16,8 +16,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct h2s_plane;
+
+#define H2S_CONN_LINGER_MS 1000
 
 struct h2s_conn {
 	struct h2s_watch w;
@@ -31,10 +34,20 @@ struct h2s_conn {
 	uint64_t last_rx_ms; /* loop time of the last bytes read from the socket */
 	/* Optional: sees every byte read, before nghttp2 does (the client's frame tracker). */
 	void (*on_read)(struct h2s_conn *c, const uint8_t *data, size_t n);
+	/* Set by the leg: once the session is finished, send FIN and read on (and drop what
+	 * comes) for up to H2S_CONN_LINGER_MS before closing, so that a peer still writing gets our
+	 * last frames (a GOAWAY) instead of the TCP reset a close with unread bytes sends.
+	 */
+	bool linger;
+	struct h2s_timer linger_timer;
 	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */
 	void (*teardown)(struct h2s_conn *c, const char *why);
 	/* Upstream leg: connect() finished (err = 0 or errno). */
 	void (*on_connected)(struct h2s_conn *c, int err);
+	/* Client leg: takes the bytes read in place of nghttp2_session_mem_recv() (its frame
+	 * tap); NULL: straight to nghttp2. Same result: bytes used, or an nghttp2 error.
+	 */
+	ssize_t (*recv)(struct h2s_conn *c, const uint8_t *buf, size_t len);
 	/* Frees the leg's object (deferred to the end of the turn). */
 	void (*destroy)(struct h2s_conn *c);
 };

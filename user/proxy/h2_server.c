@@ -1,6 +1,7 @@
 /* h2_server.c — see h2_server.h. */
 #include "h2_server.h"
 
+#include "guard.h"
 #include "addr.h"
 #include "plane.h"
 #include "log.h"
@@ -82,6 +83,29 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
+/* RFC 9113 8.2.1: a field name with a character outside its grammar, or a value with CR, LF,
+ * NUL or white space at either end, makes the request malformed. nghttp2 drops such a field
+ * and passes the rest on unless told: reset instead (RST_STREAM PROTOCOL_ERROR).
+ */
+static int on_invalid_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+			     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags,
+			     void *ud)
+{
+	(void)ng, (void)f, (void)name, (void)nlen, (void)value, (void)vlen, (void)flags, (void)ud;
+	return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
+/* Why nghttp2 reset a stream or dropped a field (debug: a client can make these at will). */
+static int on_error(nghttp2_session *ng, int lib_error_code, const char *msg, size_t len,
+		    void *ud)
+{
+	struct h2s_client *cl = ud;
+
+	(void)ng, (void)lib_error_code;
+	log_debug("client %s: %.*s", cl->name, (int)len, msg);
+	return 0;
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
 	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
@@ -121,7 +145,20 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
-	(void)ud;
+	struct h2s_client *cl = ud;
+
+	if (f->hd.type == NGHTTP2_DATA) {
+		h2s_guard_sent_data(cl);
+	} else if (f->hd.type == NGHTTP2_RST_STREAM) {
+		struct h2s_stream *st = stream_of(ng, f->hd.stream_id);
+
+		h2s_guard_sent_rst(cl, f->hd.stream_id, f->rst_stream.error_code,
+				   st && (st->flags & H2S_ST_RESET_RELAYED));
+		return 0;
+	} else if (f->hd.type == NGHTTP2_GOAWAY) {
+		h2s_guard_sent_goaway(cl, &f->goaway);
+		return 0;
+	}
 	/* RFC 9113 §8.1: a server that has answered a request the client is still sending ends
 	 * the stream with RST_STREAM(NO_ERROR). nghttp2 leaves that to us, and it must happen
 	 * after the END_STREAM frame went out, or the response would be dropped.
@@ -139,6 +176,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void
 	struct h2s_client *cl = ud;
 
 	cl->last_active_ms = cl->c.p->loop.now_ms; /* idle from the end of its last stream */
+	h2s_guard_stream_closed(cl, code);
 	if (st)
 		h2s_relay_client_closed(st, code);
 	return 0;
@@ -153,6 +191,8 @@ int h2s_server_callbacks(nghttp2_session_callbacks **out)
 		return rc;
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_invalid_header_callback(cb, on_invalid_header);
+	nghttp2_session_callbacks_set_error_callback2(cb, on_error);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
@@ -353,6 +393,8 @@ void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
 	cl->frame_timer.fire = frame_expired;
 	h2s_ft_init_server(&cl->ft);
 	cl->last_active_ms = p->loop.now_ms;
+	cl->c.recv = h2s_guard_recv;
+	cl->preface_left = 24; /* the client connection preface, checked by nghttp2 */
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
 		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));

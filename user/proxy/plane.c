@@ -16,6 +16,12 @@
 void nghttp2_option_set_max_continuations(nghttp2_option *option, size_t val)
 	__attribute__((weak));
 
+/* nghttp2 1.57's limit on RST_STREAM frames a client sends (CVE-2023-44487), backported to
+ * Debian 12's 1.52 whose version does not say so: found by its symbol, as above.
+ */
+void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option *option, uint64_t burst,
+						uint64_t rate) __attribute__((weak));
+
 /* How often a loop looks for map changes when no RPC asks (to close dropped backends). */
 #define REFRESH_MS 200
 
@@ -107,6 +113,21 @@ int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
 	if (nghttp2_option_set_max_continuations)
 		nghttp2_option_set_max_continuations(
 			p->opt, 8 + 2 * (size_t)p->set.max_header_list / 16384);
+	/* Our reset budget (h2_server.c, client_reset_*) closes the connection with
+	 * ENHANCE_YOUR_CALM, counts resets we send too and is paid back by streams answered;
+	 * nghttp2's (GOAWAY INTERNAL_ERROR), which counts every RST_STREAM received and is paid
+	 * back by time alone, stays behind it as a backstop: twice our burst, ten times our rate.
+	 */
+	/* nghttp2 ends a session with more than this many PING and SETTINGS ACKs and RST_STREAMs
+	 * queued (1000 by default), abruptly (NGHTTP2_ERR_FLOODED, no GOAWAY) and at about the
+	 * point our budgets end it: room for both budgets, so that ours speak first.
+	 */
+	nghttp2_option_set_max_outbound_ack(p->opt, (size_t)p->set.client_flood_burst +
+							    p->set.client_reset_burst + 1000);
+	if (nghttp2_option_set_stream_reset_rate_limit)
+		nghttp2_option_set_stream_reset_rate_limit(p->opt,
+							   2 * (uint64_t)p->set.client_reset_burst,
+							   10 * (uint64_t)p->set.client_reset_rate + 10);
 	return 0;
 }
 

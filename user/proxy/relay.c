@@ -965,6 +965,7 @@ void h2s_relay_upstream_closed(struct h2s_stream *st, uint32_t error_code)
 	}
 	/* The backend reset the stream: so does the client's copy, with the same code. */
 	st->status = H2S_RPC_RESET;
+	st->flags |= H2S_ST_RESET_RELAYED; /* not one the client made us send (h2_server.c) */
 	discard_request(st);
 	nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid, error_code);
 	h2s_conn_mark(&st->cl->c);

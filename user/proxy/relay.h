@@ -17,6 +17,7 @@
 #define H2S_RELAY_H
 
 #include "bytequeue.h"
+#include "calm.h"
 #include "conn.h"
 #include "frametrack.h"
 #include "hdrs.h"
@@ -48,6 +49,12 @@ struct h2s_client {
 	uint32_t streams_open;
 	uint64_t accepted_ms;
 	struct h2s_origin origin; /* what the kernel recorded: the VIP, process, cgroup */
+	/* The frame tap (h2_server.c): where the client's byte stream is, frame-wise. */
+	uint32_t preface_left, payload_left;
+	uint8_t hd[9], hd_have;
+	bool calm_closed; /* closed for what it sent: the rest of its bytes are dropped */
+	struct h2s_bucket flood, resets; /* settings client_flood_*, client_reset_* */
+	struct h2s_sids sids;
 };
 
 /* One connection to a backend (client session), pooled per backend. */
@@ -83,6 +90,7 @@ enum {
 	H2S_ST_AFFINITY = 1 << 8,       /* `affinity` holds the hash of its affinity header */
 	H2S_ST_GRPC = 1 << 9,           /* a well-formed gRPC request: see h2s_rpc_outcome() */
 	H2S_ST_TRY_DEADLINE = 1 << 10,  /* try_timer runs to the call's deadline */
+	H2S_ST_RESET_RELAYED = 1 << 11, /* the client's copy is reset because the backend's was */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
