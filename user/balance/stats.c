@@ -308,5 +308,12 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->splices_live += src->splices_live;
 	dst->client_hdrs_too_large += src->client_hdrs_too_large;
 	dst->backend_hdrs_too_large += src->backend_hdrs_too_large;
+	dst->buffered += src->buffered;
+	dst->mem_refused_conn += src->mem_refused_conn;
+	dst->mem_refused_total += src->mem_refused_total;
+	dst->mem_resets += src->mem_resets;
+	dst->mem_upload_waits += src->mem_upload_waits;
+	dst->clients_stalled += src->clients_stalled;
+	dst->malloc_trims += src->malloc_trims;
 	return 0;
 }
