@@ -68,8 +68,10 @@ def settle(d, pid, limit_s=20):
 
 
 def side_client(lab, vip):
-    """An unrelated client meanwhile: 200 unary RPCs, 4 at a time."""
-    r = lab.client(vip, "unary", "-n", 200, "-c", 4, "-rpc-timeout", "5s", "-max-time", "30s",
+    """An unrelated client meanwhile: 200 unary RPCs, 4 at a time. None may fail; their
+    latency is reported, not asserted: the side client shares the backend (and its upstream
+    connection) with what the attackers asked it for, on a loaded 2-core machine."""
+    r = lab.client(vip, "unary", "-n", 200, "-c", 4, "-rpc-timeout", "15s", "-max-time", "60s",
                    check=False)
     assert r["ok"] == 200 and not r.get("errors"), json.dumps(r)
     return r

@@ -99,6 +99,25 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	 */
 	if (rc == -E2BIG && !trailers)
 		return 0;
+	if (rc == 0) {
+		h2s_relay_held_sync(st);
+		if (h2s_client_over_budget(cl, 0) != H2S_BUDGET_OK) {
+			/* Decoded headers count in the memory budget too: past it, the block is
+			 * dropped and the stream answered as one over max_header_list.
+			 */
+			p->stats.client_hdrs_too_large++;
+			log_limited(H2S_LOG_WARNING,
+				    "client %s: stream %d: request %s take the connection over its "
+				    "memory budget (%llu bytes held): %s",
+				    cl->name, st->csid, trailers ? "trailers" : "headers",
+				    (unsigned long long)cl->buffered,
+				    trailers ? "stream reset" : "answered RESOURCE_EXHAUSTED");
+			h2s_hdrs_free(h);
+			h->over = true;
+			h2s_relay_held_sync(st);
+			return trailers ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+		}
+	}
 	return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 

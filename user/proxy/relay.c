@@ -656,9 +656,9 @@ static void judge(struct h2s_stream *st, enum h2s_stream_end end, int64_t code)
 
 /* ---- memory budgets ----
  *
- * What a stream holds (the bodies in req_q, resp_q and req_sent; decoded headers are capped
- * by max_header_list apart) is counted in its client connection, its loop and the whole
- * process. Against client_buffer_max (a connection) and buffer_total_mib (the process):
+ * What a stream holds (the bodies in req_q, resp_q and req_sent, and its decoded header
+ * blocks, each also capped by max_header_list) is counted in its client connection, its loop
+ * and the whole process. Against client_buffer_max (a connection) and buffer_total_mib (the process):
  * - new streams are refused (REFUSED_STREAM: never processed, gRPC clients retry them)
  *   unless one stream window still fits;
  * - the client's uploads wait unless one connection window (what it may send unasked) still
@@ -673,7 +673,9 @@ static _Atomic int64_t buffered_all;
 
 static void held_sync(struct h2s_stream *st)
 {
-	size_t now = h2s_bq_len(&st->req_q) + h2s_bq_len(&st->resp_q) + h2s_bq_len(&st->req_sent);
+	size_t now = h2s_bq_len(&st->req_q) + h2s_bq_len(&st->resp_q) + h2s_bq_len(&st->req_sent) +
+		     st->req.bytes + st->req_trailers.bytes + st->resp.bytes +
+		     st->resp_trailers.bytes;
 	int64_t d = (int64_t)now - (int64_t)st->held;
 
 	if (!d)
@@ -686,6 +688,11 @@ static void held_sync(struct h2s_stream *st)
 		if (d < 0 && st->cl->conn_owed)
 			h2s_relay_release_owed(st->cl);
 	}
+}
+
+void h2s_relay_held_sync(struct h2s_stream *st)
+{
+	held_sync(st);
 }
 
 int64_t h2s_relay_buffered_all(void)
@@ -865,6 +872,7 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 		nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
 					  NGHTTP2_INTERNAL_ERROR);
 	h2s_hdrs_free(&st->resp);
+	held_sync(st);
 	h2s_conn_mark(&st->cl->c);
 }
 

@@ -128,7 +128,9 @@ size_t h2s_budget_room(const struct h2s_client *cl, bool new_stream);
 void h2s_relay_client_data(struct h2s_client *cl, size_t len);
 /* Acknowledge what cl's connection owes, if it is under budget now. */
 void h2s_relay_release_owed(struct h2s_client *cl);
-/* Body bytes held by every stream of the process. */
+/* Count again what st holds, after its header blocks changed. */
+void h2s_relay_held_sync(struct h2s_stream *st);
+/* Body and header bytes held by every stream of the process. */
 int64_t h2s_relay_buffered_all(void);
 
 /* ---- from the client leg (h2_server.c) ---- */
