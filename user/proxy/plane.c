@@ -67,7 +67,7 @@ static void refresh_tick(struct h2s_timer *t)
 #define MEM_TRIM_FREE (4u << 20)
 
 static _Atomic uint64_t mem_next_ms;
-static size_t mem_free_base;
+static _Atomic size_t mem_free_base; /* written by whichever loop trims */
 
 static void mem_tick(struct h2s_timer *t)
 {
@@ -92,17 +92,20 @@ static void mem_tick(struct h2s_timer *t)
 		return;
 	struct mallinfo2 mi = mallinfo2();
 
-	if (mi.fordblks < mem_free_base)
-		mem_free_base = mi.fordblks; /* reused since: measure from there */
+	size_t base = atomic_load_explicit(&mem_free_base, memory_order_relaxed);
+
+	if (mi.fordblks < base)
+		base = mi.fordblks; /* reused since: measure from there */
+	atomic_store_explicit(&mem_free_base, base, memory_order_relaxed);
 	/* Trim when much was freed, or when the loop just went quiet after streams (what
 	 * they freed last may be less than MEM_TRIM_FREE above a base taken mid-way).
 	 */
-	if (mi.fordblks < mem_free_base + (quiet ? MEM_TRIM_FREE / 4 : MEM_TRIM_FREE))
+	if (mi.fordblks < base + (quiet ? MEM_TRIM_FREE / 4 : MEM_TRIM_FREE))
 		return;
 	p->mem_busy = false;
 	malloc_trim(0);
 	p->stats.malloc_trims++;
-	mem_free_base = mallinfo2().fordblks;
+	atomic_store_explicit(&mem_free_base, mallinfo2().fordblks, memory_order_relaxed);
 	log_debug("gave free heap memory back (%zu KiB free, %zu KiB in use)",
 		  mi.fordblks >> 10, mi.uordblks >> 10);
 }
