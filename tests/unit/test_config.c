@@ -1152,6 +1152,9 @@ static const struct setting_doc {
 	S("busy_poll_share", busy_poll_share, 1, 100),
 	S("max_client_connections", max_client_connections, 0, 0x7fffffff),
 	S("max_client_connections_per_source", max_client_connections_per_source, 0, 0x7fffffff),
+	S("client_buffer_max", client_buffer_max, 65536, 1u << 30),
+	S("buffer_total_mib", buffer_total_mib, 1, 1u << 20),
+	S("client_write_timeout_ms", client_write_timeout_ms, 0, 3600000),
 #undef S
 };
 

@@ -1165,6 +1165,106 @@ Test(relay, response_headers_in_time_stop_the_clock)
 	expect_answered(sid, 3, 100);
 }
 
+/* ---- memory budgets ---- */
+
+/* A client that does not read holds at most client_buffer_max: the response that would go
+ * over it is reset (ENHANCE_YOUR_CALM, its backend stream cancelled at once) and its bytes
+ * dropped, a new stream is refused while less than one stream window fits, and once the
+ * client reads, the other streams complete whole and nothing stays counted.
+ */
+Test(relay, a_client_that_does_not_read_holds_at_most_its_budget)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t sid[4], late;
+	int reset = -1;
+
+	set.client_buffer_max = 150000; /* about two stream windows of 65535 */
+	rig_start(&set, 20000, 65535);
+	for (int i = 0; i < 4; i++) {
+		sid[i] = client_call(1 + i, 0, true, "download");
+		rig.client.s[sid[i]].hold = true;
+	}
+	pump();
+	for (int i = 0; i < 4; i++)
+		backend_respond(A, sid[i], 11 + i, BIG_BODY);
+	pump();
+	cr_assert_leq(rig.cl->buffered, set.client_buffer_max, "%llu bytes held",
+		      (unsigned long long)rig.cl->buffered);
+	cr_assert_eq(rig.cl->buffered, rig.p->stats.buffered);
+	for (int i = 0; i < 4; i++)
+		if (rig.client.s[sid[i]].reset) {
+			expect_reset(sid[i], NGHTTP2_ENHANCE_YOUR_CALM);
+			cr_assert(A->s[sid[i]].reset, "its backend stream was not cancelled");
+			cr_assert_eq(A->s[sid[i]].reset_code, NGHTTP2_CANCEL);
+			reset = i;
+		}
+	cr_assert_geq(reset, 0, "no stream was reset, %llu bytes held",
+		      (unsigned long long)rig.cl->buffered);
+	cr_assert_geq(rig.p->stats.mem_resets, 1);
+
+	late = client_call(9, 0, true, "late");
+	pump();
+	expect_reset(late, NGHTTP2_REFUSED_STREAM);
+	cr_assert_eq(rig.p->stats.mem_refused_conn, 1);
+	cr_assert(!A->s[late].opened, "a refused stream reached the backend");
+
+	for (int round = 0; round < 200; round++) {
+		bool open = false;
+
+		for (int i = 0; i < 4; i++)
+			if (!rig.client.s[sid[i]].closed) {
+				peer_read(&rig.client, sid[i]);
+				open = true;
+			}
+		if (!open)
+			break;
+		pump();
+	}
+	for (int i = 0; i < 4; i++)
+		if (!rig.client.s[sid[i]].reset)
+			expect_answered(sid[i], 11 + i, BIG_BODY);
+	cr_assert_eq(rig.p->stats.buffered, 0, "%llu bytes still counted",
+		     (unsigned long long)rig.p->stats.buffered);
+	cr_assert_eq(h2s_relay_buffered_all(), 0);
+}
+
+/* Uploads wait once a connection window no longer fits the budget: the daemon stops
+ * acknowledging the client's connection window, and acknowledges it again once the
+ * backend took the bytes.
+ */
+Test(relay, uploads_wait_while_the_connection_is_over_its_budget)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t a, b;
+
+	set.client_buffer_max = 3 * 65535; /* a connection window (65535) fits twice */
+	rig_start(&set, 65535, 65535);
+	A->s[1].hold = true;
+	A->s[3].hold = true;
+	a = client_call(1, BIG_BODY, true, "up-a");
+	b = client_call(2, BIG_BODY, true, "up-b");
+	pump();
+	/* Bodies within the budget; the two header blocks (about 100 bytes each) count too. */
+	cr_assert_leq(rig.cl->buffered, set.client_buffer_max + 512, "%llu bytes held",
+		      (unsigned long long)rig.cl->buffered);
+	cr_assert_geq(rig.p->stats.mem_upload_waits, 1, "the uploads never waited");
+	cr_assert_gt(rig.cl->conn_owed, 0);
+	for (int round = 0; round < 200 && !(A->s[1].ended && A->s[3].ended); round++) {
+		peer_read(A, 1);
+		peer_read(A, 3);
+		pump();
+		cr_assert_leq(rig.cl->buffered, set.client_buffer_max + 512);
+	}
+	cr_assert(body_is(&A->s[1], 1, BIG_BODY) && body_is(&A->s[3], 2, BIG_BODY),
+		  "bodies %zu and %zu", A->s[1].rx_len, A->s[3].rx_len);
+	backend_respond(A, 1, 5, 10);
+	backend_respond(A, 3, 6, 10);
+	pump();
+	expect_answered(a, 5, 10);
+	expect_answered(b, 6, 10);
+	cr_assert_eq(rig.cl->conn_owed, 0);
+}
+
 /* ---- header blocks: max_header_list ---- */
 
 /* A client RPC as client_call()'s (100 bytes of body, ended) with content-type ct and `fill`
@@ -1269,6 +1369,31 @@ Test(relay, request_headers_over_the_limit_are_answered_alone)
 	cr_assert_eq(rig.p->stats.client_hdrs_too_large, 1);
 	cr_assert_eq(rig.p->stats.retries, 0);
 	cr_assert_eq(rig.p->stats.streams_live, 0, "the daemon still holds a stream");
+}
+
+/* Decoded headers count in the connection's memory budget: a block within max_header_list
+ * but over client_buffer_max is answered alone, as one over max_header_list, and what it
+ * held is let go at once.
+ */
+Test(relay, request_headers_over_the_memory_budget_are_answered_alone)
+{
+	struct h2s_settings set = rig_settings();
+	int32_t ok, big;
+
+	set.client_buffer_max = 65536;
+	rig_start(&set, 65535, 65535);
+	ok = client_call(5, 100, true, "fits");
+	big = client_call_filled("application/grpc", 100000);
+	pump();
+	cr_assert_eq(A->requests + B->requests, 1, "the oversized request went upstream");
+	expect_own_answer(big, "200", "8", "max_header_list");
+	cr_assert_lt(rig.cl->buffered, 4096, "%llu bytes still held",
+		     (unsigned long long)rig.cl->buffered);
+	backend_respond(A, 1, 6, 100);
+	pump();
+	expect_answered(ok, 6, 100);
+	cr_assert_eq(rig.p->stats.client_hdrs_too_large, 1);
+	cr_assert_eq(rig.p->stats.buffered, 0);
 }
 
 /* An HPACK bomb: one 3000-byte field 6000 times, which nghttp2's deflater sends once and

@@ -336,5 +336,12 @@ int h2s_stats_merge(struct h2s_stats *dst, const struct h2s_stats *src)
 	dst->ejections_spared += src->ejections_spared;
 	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
 		dst->client_abuse[k] += src->client_abuse[k];
+	dst->buffered += src->buffered;
+	dst->mem_refused_conn += src->mem_refused_conn;
+	dst->mem_refused_total += src->mem_refused_total;
+	dst->mem_resets += src->mem_resets;
+	dst->mem_upload_waits += src->mem_upload_waits;
+	dst->clients_stalled += src->clients_stalled;
+	dst->malloc_trims += src->malloc_trims;
 	return 0;
 }

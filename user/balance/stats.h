@@ -140,6 +140,14 @@ struct h2s_stats {
 	 */
 	uint64_t ejections_spared;
 	uint64_t client_abuse[H2S_ABUSE__COUNT]; /* client connections closed, by cause */
+	/* Memory budgets (proxy/relay.h): body bytes buffered now; new streams refused over
+	 * client_buffer_max (conn) or buffer_total_mib (total); responses reset for going over
+	 * either; times a connection's uploads were made to wait; clients closed for taking no
+	 * byte in client_write_timeout_ms; malloc_trim() calls that gave memory back.
+	 */
+	uint64_t buffered;
+	uint64_t mem_refused_conn, mem_refused_total, mem_resets, mem_upload_waits;
+	uint64_t clients_stalled, malloc_trims;
 };
 
 /* Find or create (NULL only when out of memory). */

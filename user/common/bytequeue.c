@@ -45,15 +45,20 @@ static void chunk_put(struct h2s_chunk *c)
 	cache_n++;
 }
 
-void h2s_bq_cache_release(void)
+void h2s_bq_cache_trim(unsigned keep)
 {
-	while (cache) {
+	while (cache && cache_n > keep) {
 		struct h2s_chunk *c = cache;
 
 		cache = c->next;
+		cache_n--;
 		free(c);
 	}
-	cache_n = 0;
+}
+
+void h2s_bq_cache_release(void)
+{
+	h2s_bq_cache_trim(0);
 }
 
 void h2s_bq_init(struct h2s_bytequeue *q)

@@ -30,6 +30,8 @@ static inline size_t h2s_bq_len(const struct h2s_bytequeue *q)
 {
 	return q->len;
 }
+/* Free the calling thread's cached chunks beyond keep (memory given back after a burst). */
+void h2s_bq_cache_trim(unsigned keep);
 /* Release the calling thread's chunk cache (at exit, so leak checkers stay quiet). */
 void h2s_bq_cache_release(void);
 

@@ -4,12 +4,16 @@
 void h2s_settings_default(struct h2s_settings *s)
 {
 	*s = (struct h2s_settings){
-		/* Per client connection and direction at most max_streams x stream_window is
-		 * buffered (64 MiB): per-stream flow control is what bounds it.
+		/* Per stream and direction at most stream_window is buffered (flow control);
+		 * per client connection at most client_buffer_max in all (relay.c: memory
+		 * budgets). The connection window is acknowledged as bytes arrive, so it only
+		 * bounds what is on the wire: 2 MiB is many times a fast link's round trip, and
+		 * small against client_buffer_max, which the uploads of a connection then cannot
+		 * overshoot.
 		 */
 		.max_streams = 256,
 		.stream_window = 256u << 10,
-		.conn_window = 16u << 20,
+		.conn_window = 2u << 20,
 		/* What grpc-go accepts by default on either side (its transport's
 		 * defaultServerMaxHeaderListSize and defaultClientMaxHeaderListSize): a call that
 		 * works without h2steer works with it (README: max_header_list).
@@ -59,6 +63,13 @@ void h2s_settings_default(struct h2s_settings *s)
 		.client_flood_rate = 100,
 		.client_reset_burst = 1000,
 		.client_reset_rate = 100,
+		/* 32 full stream windows: what a client reading at its pace needs (16 RPCs of
+		 * 1 MB in flight hold at most 4 MiB here), and what at most 32 such clients
+		 * that stop reading can pin before the total bites (README: Memory).
+		 */
+		.client_buffer_max = 8u << 20,
+		.buffer_total_mib = 256,
+		.client_write_timeout_ms = 30000,
 	};
 	h2s_health_cfg_default(&s->health);
 	h2s_outlier_cfg_default(&s->outlier);

@@ -99,6 +99,14 @@ struct h2s_settings {
 	 */
 	uint32_t client_flood_burst, client_flood_rate;
 	uint32_t client_reset_burst, client_reset_rate;
+	/* Memory (relay.h "Memory budgets"): request and response body bytes buffered for one
+	 * client connection, and for the whole daemon (MiB). Past the first a connection's new
+	 * streams are refused, its uploads wait (connection window) and a response that would
+	 * go over it is reset; past the second the same for connections holding more than one
+	 * stream window. A client whose socket takes no byte for client_write_timeout_ms while
+	 * we have bytes for it is closed (0: never).
+	 */
+	uint32_t client_buffer_max, buffer_total_mib, client_write_timeout_ms;
 	struct h2s_health_cfg health;
 	struct h2s_outlier_cfg outlier;
 };

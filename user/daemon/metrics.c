@@ -434,6 +434,36 @@ static void render_connections(struct h2s_daemon *d, const struct h2s_totals *t,
 	for (int k = 0; k < H2S_ABUSE__COUNT; k++)
 		h2s_sb_printf(b, "h2steer_client_abuse_total{kind=\"%s\"} %llu\n",
 			      h2s_abuse_name(k), (unsigned long long)t->stats.client_abuse[k]);
+	family(b, "h2steer_buffered_bytes", "gauge",
+	       "Request and response body bytes the daemon holds for its streams now (budgets: "
+	       "client_buffer_max per client connection, buffer_total_mib in all).");
+	h2s_sb_printf(b, "h2steer_buffered_bytes %llu\n", (unsigned long long)t->stats.buffered);
+	family(b, "h2steer_memory_refused_streams_total", "counter",
+	       "New streams refused (REFUSED_STREAM) while their connection (connection) or the "
+	       "daemon (total) held its memory budget.");
+	h2s_sb_printf(b, "h2steer_memory_refused_streams_total{budget=\"connection\"} %llu\n",
+		      (unsigned long long)t->stats.mem_refused_conn);
+	h2s_sb_printf(b, "h2steer_memory_refused_streams_total{budget=\"total\"} %llu\n",
+		      (unsigned long long)t->stats.mem_refused_total);
+	family(b, "h2steer_memory_reset_streams_total", "counter",
+	       "Streams reset (ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED in gRPC) because their "
+	       "response would have gone over a memory budget: the client did not read it.");
+	h2s_sb_printf(b, "h2steer_memory_reset_streams_total %llu\n",
+		      (unsigned long long)t->stats.mem_resets);
+	family(b, "h2steer_memory_upload_waits_total", "counter",
+	       "Times a client connection's uploads were held (no connection WINDOW_UPDATE) "
+	       "because it was over a memory budget.");
+	h2s_sb_printf(b, "h2steer_memory_upload_waits_total %llu\n",
+		      (unsigned long long)t->stats.mem_upload_waits);
+	family(b, "h2steer_clients_not_reading_closed_total", "counter",
+	       "Client connections closed because their socket took no byte for "
+	       "client_write_timeout_ms while responses waited.");
+	h2s_sb_printf(b, "h2steer_clients_not_reading_closed_total %llu\n",
+		      (unsigned long long)t->stats.clients_stalled);
+	family(b, "h2steer_malloc_trims_total", "counter",
+	       "Times the daemon gave freed heap memory back to the system (malloc_trim).");
+	h2s_sb_printf(b, "h2steer_malloc_trims_total %llu\n",
+		      (unsigned long long)t->stats.malloc_trims);
 	family(b, "h2steer_busy_poll_seconds_total", "counter",
 	       "Time the event loop spent polling instead of sleeping (setting busy_poll_us).");
 	h2s_sb_printf(b, "h2steer_busy_poll_seconds_total %.6f\n",

@@ -75,40 +75,79 @@ static void conn_free(struct h2s_reap *r)
 	c->destroy(c);
 }
 
-/* Serialize pending frames and write them; 0, or a negative errno when the connection is
- * unusable. Stops (and waits for EPOLLOUT) when the socket is full, which is what
- * back-pressures the data providers and, through flow control, the peer on the other leg.
- */
-static int write_out(struct h2s_conn *c)
+/* send() what b holds; 0 (b is then empty, or the socket is full), or a negative errno. */
+static int send_buf(struct h2s_conn *c, struct h2s_outbuf *b)
 {
-	for (;;) {
-		while (h2s_ob_pending(&c->out) < OUT_BATCH) {
-			const uint8_t *data;
-			ssize_t n = nghttp2_session_mem_send(c->ng, &data);
-
-			if (n < 0)
-				return -EPROTO;
-			if (n == 0)
-				break;
-			if (h2s_ob_append(&c->out, data, (size_t)n) < 0)
-				return -ENOMEM;
-		}
-		if (!h2s_ob_pending(&c->out) || c->w.fd < 0)
-			break;
-		ssize_t w = send(c->w.fd, h2s_ob_data(&c->out), h2s_ob_pending(&c->out), MSG_NOSIGNAL);
+	while (h2s_ob_pending(b)) {
+		ssize_t w = send(c->w.fd, h2s_ob_data(b), h2s_ob_pending(b), MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+				return 0;
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		h2s_ob_consume(&c->out, (size_t)w);
-		if (h2s_ob_pending(&c->out))
-			break; /* short write: the socket buffer is full */
+		h2s_ob_consume(b, (size_t)w);
+		c->sent += (uint64_t)w;
+		if (h2s_ob_pending(b))
+			return 0; /* short write: the socket buffer is full */
 	}
 	return 0;
+}
+
+/* Serialize up to one batch of frames into b; 0, or a negative errno. */
+static int serialize(struct h2s_conn *c, struct h2s_outbuf *b)
+{
+	while (h2s_ob_pending(b) < OUT_BATCH) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+
+		if (n < 0)
+			return -EPROTO;
+		if (n == 0)
+			break;
+		if (h2s_ob_append(b, data, (size_t)n) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Serialize pending frames and write them; 0, or a negative errno when the connection is
+ * unusable. Stops (and waits for EPOLLOUT) when the socket is full, which is what
+ * back-pressures the data providers and, through flow control, the peer on the other leg.
+ * Batches are built in the loop's one wbuf; only what the socket did not take is copied to
+ * the connection's own buffer, which is freed again once sent: an idle connection holds none.
+ */
+static int write_out(struct h2s_conn *c)
+{
+	struct h2s_outbuf *b = &c->p->wbuf;
+	int rc;
+
+	if (c->w.fd < 0)
+		return serialize(c, &c->out); /* one batch at most, for whoever reads it */
+	if (h2s_ob_pending(&c->out)) {
+		rc = send_buf(c, &c->out);
+		if (rc < 0 || h2s_ob_pending(&c->out))
+			return rc;
+	}
+	h2s_ob_free(&c->out);
+	for (;;) {
+		b->off = b->len = 0;
+		rc = serialize(c, b);
+		if (rc < 0)
+			return rc;
+		if (!h2s_ob_pending(b))
+			return 0;
+		rc = send_buf(c, b);
+		if (rc < 0)
+			return rc;
+		if (h2s_ob_pending(b)) {
+			rc = h2s_ob_append(&c->out, h2s_ob_data(b), h2s_ob_pending(b));
+			b->off = b->len = 0;
+			return rc;
+		}
+	}
 }
 
 static void conn_flush(struct h2s_flush *f)
@@ -135,6 +174,8 @@ static void conn_flush(struct h2s_flush *f)
 			h2s_timer_arm(&c->p->loop, &c->linger_timer, H2S_CONN_LINGER_MS);
 		}
 	}
+	if (c->after_flush)
+		c->after_flush(c, pending);
 	if (c->w.fd >= 0)
 		h2s_watch_set(&c->p->loop, &c->w, EPOLLIN | (pending ? EPOLLOUT : 0));
 }

@@ -28,7 +28,12 @@ struct h2s_conn {
 	struct h2s_reap reap;
 	struct h2s_plane *p;
 	nghttp2_session *ng;
-	struct h2s_outbuf out; /* serialized frames not yet accepted by the socket */
+	/* Serialized frames the socket did not take yet: only what a short write left (the
+	 * batch is built in the plane's shared wbuf), freed once sent, so an idle connection
+	 * holds no buffer. With fd -1 every frame stays here.
+	 */
+	struct h2s_outbuf out;
+	uint64_t sent; /* bytes the socket took, in all (progress of a slow reader) */
 	bool connecting; /* non-blocking connect() in progress */
 	bool dead;       /* socket closed; memory freed after this loop turn */
 	uint64_t last_rx_ms; /* loop time of the last bytes read from the socket */
@@ -48,6 +53,8 @@ struct h2s_conn {
 	 * tap); NULL: straight to nghttp2. Same result: bytes used, or an nghttp2 error.
 	 */
 	ssize_t (*recv)(struct h2s_conn *c, const uint8_t *buf, size_t len);
+	/* Client leg: after each flush, pending = bytes wait for the socket to take them. */
+	void (*after_flush)(struct h2s_conn *c, bool pending);
 	/* Frees the leg's object (deferred to the end of the turn). */
 	void (*destroy)(struct h2s_conn *c);
 };

@@ -36,9 +36,29 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 {
 	struct h2s_client *cl = ud;
 	struct h2s_stream *st;
+	enum h2s_budget b;
 
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	b = h2s_client_over_budget(cl, h2s_budget_room(cl, true));
+	if (b != H2S_BUDGET_OK) {
+		/* Over a memory budget: refused, never processed (RFC 9113 section 8.7); its
+		 * header block is still decoded by nghttp2, and dropped.
+		 */
+		if (b == H2S_BUDGET_CONN)
+			cl->c.p->stats.mem_refused_conn++;
+		else
+			cl->c.p->stats.mem_refused_total++;
+		log_limited(H2S_LOG_WARNING,
+			    "client %s: stream %d refused: %llu bytes buffered, over the %s memory "
+			    "budget", cl->name, f->hd.stream_id, (unsigned long long)cl->buffered,
+			    b == H2S_BUDGET_CONN ? "connection's (client_buffer_max)"
+						 : "daemon's (buffer_total_mib)");
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+					  NGHTTP2_REFUSED_STREAM);
+		h2s_conn_mark(&cl->c);
+		return 0;
+	}
 	st = h2s_stream_new(cl, f->hd.stream_id);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM(INTERNAL_ERROR) */
@@ -80,6 +100,25 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	 */
 	if (rc == -E2BIG && !trailers)
 		return 0;
+	if (rc == 0) {
+		h2s_relay_held_sync(st);
+		if (h2s_client_over_budget(cl, 0) != H2S_BUDGET_OK) {
+			/* Decoded headers count in the memory budget too: past it, the block is
+			 * dropped and the stream answered as one over max_header_list.
+			 */
+			p->stats.client_hdrs_too_large++;
+			log_limited(H2S_LOG_WARNING,
+				    "client %s: stream %d: request %s take the connection over its "
+				    "memory budget (%llu bytes held): %s",
+				    cl->name, st->csid, trailers ? "trailers" : "headers",
+				    (unsigned long long)cl->buffered,
+				    trailers ? "stream reset" : "answered RESOURCE_EXHAUSTED");
+			h2s_hdrs_free(h);
+			h->over = true;
+			h2s_relay_held_sync(st);
+			return trailers ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+		}
+	}
 	return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
@@ -135,9 +174,10 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 	struct h2s_stream *st = stream_of(ng, sid);
 
 	(void)flags;
-	(void)ud;
-	/* The connection window moves at once; the stream window once the bytes went on. */
-	nghttp2_session_consume_connection(ng, len);
+	/* The connection window moves at once (while the connection is within its memory
+	 * budget, else once it is again); the stream window once the bytes went on.
+	 */
+	h2s_relay_client_data(ud, len);
 	if (st && h2s_relay_request_data(st, data, len) < 0)
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_INTERNAL_ERROR);
 	return 0;
@@ -212,6 +252,7 @@ static void client_teardown(struct h2s_conn *c, const char *why)
 	h2s_timer_cancel(&p->loop, &cl->hello_timer);
 	h2s_timer_cancel(&p->loop, &cl->idle_timer);
 	h2s_timer_cancel(&p->loop, &cl->frame_timer);
+	h2s_timer_cancel(&p->loop, &cl->write_timer);
 	log_debug("client %s: closed after %llu streams (%s)", cl->name,
 		  (unsigned long long)cl->streams_total, why);
 	h2s_relay_client_gone(cl);
@@ -314,6 +355,41 @@ static void client_read(struct h2s_conn *c, const uint8_t *data, size_t n)
 		h2s_timer_arm(&p->loop, &cl->frame_timer, p->set.client_frame_timeout_ms);
 }
 
+/* Frames wait for the client's socket: from now on it must take some within
+ * client_write_timeout_ms, or the connection is closed (a client that never reads).
+ */
+static void client_after_flush(struct h2s_conn *c, bool pending)
+{
+	struct h2s_client *cl = client_of(c);
+	uint32_t ms = c->p->set.client_write_timeout_ms;
+
+	if (!pending || !ms || h2s_timer_armed(&cl->write_timer))
+		return;
+	cl->sent_mark = c->sent;
+	h2s_timer_arm(&c->p->loop, &cl->write_timer, ms);
+}
+
+static void write_expired(struct h2s_timer *t)
+{
+	struct h2s_client *cl = h2s_container_of(t, struct h2s_client, write_timer);
+	struct h2s_plane *p = cl->c.p;
+
+	if (!h2s_ob_pending(&cl->c.out))
+		return; /* it took everything: disarmed until frames wait again */
+	if (cl->c.sent != cl->sent_mark) {
+		cl->sent_mark = cl->c.sent; /* slow, but reading */
+		h2s_timer_arm(&p->loop, &cl->write_timer, p->set.client_write_timeout_ms);
+		return;
+	}
+	p->stats.clients_stalled++;
+	log_limited(H2S_LOG_WARNING,
+		    "client %s: took no byte in %u ms with %zu bytes of frames and %llu of bodies "
+		    "waiting (client_write_timeout_ms): closing it",
+		    cl->name, p->set.client_write_timeout_ms, h2s_ob_pending(&cl->c.out),
+		    (unsigned long long)cl->buffered);
+	h2s_conn_close(&cl->c, "client stopped reading");
+}
+
 void h2s_client_shutdown(struct h2s_client *cl)
 {
 	if (h2s_timer_armed(&cl->goaway_timer))
@@ -395,6 +471,8 @@ void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
 	cl->last_active_ms = p->loop.now_ms;
 	cl->c.recv = h2s_guard_recv;
 	cl->preface_left = 24; /* the client connection preface, checked by nghttp2 */
+	cl->write_timer.fire = write_expired;
+	cl->c.after_flush = client_after_flush;
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
 		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));

@@ -55,6 +55,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 		    ? &st->resp_trailers
 		    : &st->resp;
 	rc = h2s_hdrs_add_within(h, name, nlen, value, vlen, p->set.max_header_list);
+	if (rc == 0)
+		h2s_relay_held_sync(st);
 	if (rc == -E2BIG) {
 		/* The client learns it at once; the backend's stream is reset (INTERNAL_ERROR)
 		 * while nghttp2 decodes the rest of the block unseen, for the HPACK state the

@@ -1,12 +1,17 @@
 /* plane.c — see plane.h. */
 #include "plane.h"
 
+#include "bytequeue.h"
+#include "clock.h"
 #include "h2_server.h"
 #include "h2_upstream.h"
 #include "log.h"
+#include "relay.h"
 #include "splice.h"
 
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +59,63 @@ static void refresh_tick(struct h2s_timer *t)
 	h2s_timer_arm(&p->loop, t, REFRESH_MS);
 }
 
+/* ---- memory given back ----
+ *
+ * Once a second: the chunk cache of this loop's thread (up to 4 MiB) is cut to 16 chunks
+ * while the loop has no stream open, and when the heap holds MEM_TRIM_FREE
+ * more free bytes than after the last trim (peers left: their buffers, sessions and streams
+ * were freed), malloc_trim(0) gives the free pages back, in every arena. At most once a
+ * second for the process, whatever the number of loops; mallinfo2 is a walk of the free
+ * lists, cheap at that rate.
+ */
+#define MEM_TICK_MS 1000
+#define MEM_CACHE_KEEP 16
+#define MEM_TRIM_FREE (4u << 20)
+
+static _Atomic uint64_t mem_next_ms;
+static _Atomic size_t mem_free_base; /* written by whichever loop trims */
+
+static void mem_tick(struct h2s_timer *t)
+{
+	struct h2s_plane *p = h2s_container_of(t, struct h2s_plane, mem_timer);
+	uint64_t now = h2s_now_ms(), next = atomic_load(&mem_next_ms);
+	struct h2s_list *pos, *tmp;
+	bool quiet;
+
+	h2s_timer_arm(&p->loop, t, MEM_TICK_MS);
+	if (!p->stats.streams_live)
+		h2s_bq_cache_trim(MEM_CACHE_KEEP);
+	h2s_list_for_each_safe(pos, tmp, &p->clients) {
+		struct h2s_client *cl = h2s_container_of(pos, struct h2s_client, link);
+
+		if (cl->conn_owed)
+			h2s_relay_release_owed(cl); /* the total may have dropped meanwhile */
+	}
+	quiet = !p->stats.streams_live && p->mem_busy;
+	if (p->stats.streams_live)
+		p->mem_busy = true;
+	if (now < next || !atomic_compare_exchange_strong(&mem_next_ms, &next, now + MEM_TICK_MS))
+		return;
+	struct mallinfo2 mi = mallinfo2();
+
+	size_t base = atomic_load_explicit(&mem_free_base, memory_order_relaxed);
+
+	if (mi.fordblks < base)
+		base = mi.fordblks; /* reused since: measure from there */
+	atomic_store_explicit(&mem_free_base, base, memory_order_relaxed);
+	/* Trim when much was freed, or when the loop just went quiet after streams (what
+	 * they freed last may be less than MEM_TRIM_FREE above a base taken mid-way).
+	 */
+	if (mi.fordblks < base + (quiet ? MEM_TRIM_FREE / 4 : MEM_TRIM_FREE))
+		return;
+	p->mem_busy = false;
+	malloc_trim(0);
+	p->stats.malloc_trims++;
+	atomic_store_explicit(&mem_free_base, mallinfo2().fordblks, memory_order_relaxed);
+	log_debug("gave free heap memory back (%zu KiB free, %zu KiB in use)",
+		  mi.fordblks >> 10, mi.uordblks >> 10);
+}
+
 int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_settings *set,
 		   const struct h2s_plane_ops *ops, char *err, size_t errlen)
 {
@@ -80,6 +142,7 @@ int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_
 	p->reg.on_idle = h2s_pool_idle;
 	p->refresh_flush.run = refresh_now;
 	p->refresh_timer.fire = refresh_tick;
+	p->mem_timer.fire = mem_tick;
 	return 0;
 }
 
@@ -96,6 +159,10 @@ int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
 		return -ENOMEM;
 	/* We acknowledge received DATA ourselves, once the other leg took it (relay.h). */
 	nghttp2_option_set_no_auto_window_update(p->opt, 1);
+	/* Closed streams are not kept for the priority tree (RFC 9113 deprecates it): nghttp2
+	 * would otherwise hold up to max_streams of them per connection, idle or not.
+	 */
+	nghttp2_option_set_no_closed_streams(p->opt, 1);
 	/* What we accept we can send on. nghttp2 does not send a block whose deflate bound, 12
 	 * + 5 (a priority field) + name + value + 12 a field, is over this (64 KiB by default):
 	 * it closed such a request REFUSED_STREAM, replayed up to max_attempts. A block within
@@ -140,6 +207,8 @@ int h2s_plane_load_services(struct h2s_plane *p, char *err, size_t errlen)
 		return rc;
 	}
 	h2s_timer_arm(&p->loop, &p->refresh_timer, REFRESH_MS);
+	if (!h2s_timer_armed(&p->mem_timer))
+		h2s_timer_arm(&p->loop, &p->mem_timer, MEM_TICK_MS);
 	return 0;
 }
 
@@ -167,6 +236,7 @@ void h2s_plane_close_all(struct h2s_plane *p, const char *why)
 void h2s_plane_fini(struct h2s_plane *p, bool own_sessions)
 {
 	h2s_loop_fini(&p->loop); /* frees the closed connections */
+	h2s_ob_free(&p->wbuf);
 	h2s_registry_fini(&p->reg);
 	h2s_stats_free(&p->stats);
 	if (!own_sessions)

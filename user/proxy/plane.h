@@ -11,6 +11,7 @@
 
 #include "list.h"
 #include "loop.h"
+#include "outbuf.h"
 #include "registry.h"
 #include "settings.h"
 #include "stats.h"
@@ -54,6 +55,12 @@ struct h2s_plane {
 	struct h2s_timer refresh_timer;
 	struct h2s_flush refresh_flush; /* the maps changed: reload after this turn */
 	uint8_t rbuf[65536]; /* one read buffer for every socket of the loop */
+	/* One write batch for every socket of the loop (conn.c): a connection keeps only what
+	 * its socket did not take.
+	 */
+	struct h2s_outbuf wbuf;
+	struct h2s_timer mem_timer; /* memory given back (relay.c: h2s_relay_housekeeping) */
+	bool mem_busy;              /* streams were open since the last trim */
 };
 
 /* Lists, the event loop (busy polling as set says), the registry over maps. err gets a

@@ -10,6 +10,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 
 static void release_budget(struct h2s_stream *st);
 static void try_fire(struct h2s_timer *t);
+static void held_sync(struct h2s_stream *st);
 static void cancel_upstream(struct h2s_stream *st);
 
 static void stream_free(struct h2s_stream *st)
@@ -50,6 +52,7 @@ static void stream_free(struct h2s_stream *st)
 	h2s_bq_clear(&st->req_q);
 	h2s_bq_clear(&st->resp_q);
 	h2s_bq_clear(&st->req_sent);
+	held_sync(st);
 	free(st);
 }
 
@@ -127,11 +130,13 @@ static void discard_request(struct h2s_stream *st)
 	st->flags |= H2S_ST_REQ_DISCARD;
 	st->req_replayed = 0;
 	h2s_bq_clear(&st->req_q);
+	held_sync(st);
 }
 
 static void discard_response(struct h2s_stream *st)
 {
 	h2s_bq_clear(&st->resp_q);
+	held_sync(st);
 }
 
 static int submit_hdrs(const struct h2s_hdrs *h, int (*fn)(void *arg, const nghttp2_nv *nv,
@@ -275,6 +280,7 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 		keep_for_replay(st, buf, n);
 		st->req_replayed -= old;
 		ack_client(st, n - old);
+		held_sync(st);
 	}
 	if (h2s_bq_len(&st->req_q))
 		return (ssize_t)n;
@@ -560,6 +566,7 @@ int h2s_relay_request_data(struct h2s_stream *st, const uint8_t *data, size_t le
 	}
 	if (h2s_bq_append(&st->req_q, data, len) < 0)
 		return -ENOMEM;
+	held_sync(st);
 	if (st->up) {
 		nghttp2_session_resume_data(st->up->c.ng, st->usid);
 		h2s_conn_mark(&st->up->c);
@@ -781,6 +788,135 @@ static void judge(struct h2s_stream *st, enum h2s_stream_end end, int64_t code)
 	}
 }
 
+/* ---- memory budgets ----
+ *
+ * What a stream holds (the bodies in req_q, resp_q and req_sent, and its decoded header
+ * blocks, each also capped by max_header_list) is counted in its client connection, its loop
+ * and the whole process. Against client_buffer_max (a connection) and buffer_total_mib (the process):
+ * - new streams are refused (REFUSED_STREAM: never processed, gRPC clients retry them)
+ *   unless one stream window still fits;
+ * - the client's uploads wait unless one connection window (what it may send unasked) still
+ *   fits: its connection window is acknowledged once it does again;
+ * - a response that would go over is reset (ENHANCE_YOUR_CALM to the client, which gRPC
+ *   reads as RESOURCE_EXHAUSTED; CANCEL to the backend) and its bytes dropped at once: so a
+ *   client that does not read holds at most the budget, never its stream windows.
+ * The process total bites only connections holding more than one stream window: a client
+ * that reads as it goes keeps working while others are over.
+ */
+static _Atomic int64_t buffered_all;
+
+static void held_sync(struct h2s_stream *st)
+{
+	size_t now = h2s_bq_len(&st->req_q) + h2s_bq_len(&st->resp_q) + h2s_bq_len(&st->req_sent) +
+		     st->req.bytes + st->req_trailers.bytes + st->resp.bytes +
+		     st->resp_trailers.bytes;
+	int64_t d = (int64_t)now - (int64_t)st->held;
+
+	if (!d)
+		return;
+	st->held = now;
+	st->p->stats.buffered += (uint64_t)d;
+	atomic_fetch_add_explicit(&buffered_all, d, memory_order_relaxed);
+	if (st->cl) {
+		st->cl->buffered += (uint64_t)d;
+		if (d < 0 && st->cl->conn_owed)
+			h2s_relay_release_owed(st->cl);
+	}
+}
+
+void h2s_relay_held_sync(struct h2s_stream *st)
+{
+	held_sync(st);
+}
+
+int64_t h2s_relay_buffered_all(void)
+{
+	return atomic_load_explicit(&buffered_all, memory_order_relaxed);
+}
+
+enum h2s_budget h2s_client_over_budget(const struct h2s_client *cl, size_t more)
+{
+	const struct h2s_settings *set = &cl->c.p->set;
+
+	if (cl->buffered + more > set->client_buffer_max)
+		return H2S_BUDGET_CONN;
+	if (cl->buffered >= set->stream_window &&
+	    h2s_relay_buffered_all() + (int64_t)more > ((int64_t)set->buffer_total_mib << 20))
+		return H2S_BUDGET_TOTAL;
+	return H2S_BUDGET_OK;
+}
+
+/* Room a connection must have left: for its uploads to flow, what it may still send unasked
+ * (one connection window); for a new stream, one stream window. At most half the budget, so
+ * that a budget smaller than a window still lets one through.
+ */
+size_t h2s_budget_room(const struct h2s_client *cl, bool new_stream)
+{
+	const struct h2s_settings *set = &cl->c.p->set;
+	size_t want = new_stream ? set->stream_window : set->conn_window;
+
+	return want < set->client_buffer_max / 2 ? want : set->client_buffer_max / 2;
+}
+
+void h2s_relay_release_owed(struct h2s_client *cl)
+{
+	if (cl->c.dead || h2s_client_over_budget(cl, h2s_budget_room(cl, false)))
+		return;
+	nghttp2_session_consume_connection(cl->c.ng, cl->conn_owed);
+	cl->conn_owed = 0;
+	h2s_conn_mark(&cl->c);
+}
+
+void h2s_relay_client_data(struct h2s_client *cl, size_t len)
+{
+	if (!cl->conn_owed && !h2s_client_over_budget(cl, h2s_budget_room(cl, false))) {
+		nghttp2_session_consume_connection(cl->c.ng, len);
+		return;
+	}
+	if (!cl->conn_owed) {
+		cl->c.p->stats.mem_upload_waits++;
+		log_limited(H2S_LOG_WARNING,
+			    "client %s: %zu bytes buffered, over its memory budget "
+			    "(client_buffer_max %u, buffer_total_mib %u): its uploads wait",
+			    cl->name, (size_t)cl->buffered, cl->c.p->set.client_buffer_max,
+			    cl->c.p->set.buffer_total_mib);
+	}
+	cl->conn_owed += len;
+}
+
+/* The response bytes would take st's client over a budget: reset the stream both ways and
+ * drop what it holds (true), or go on (false).
+ */
+static bool response_over_budget(struct h2s_stream *st, size_t len)
+{
+	struct h2s_client *cl = st->cl;
+	enum h2s_budget b = h2s_client_over_budget(cl, len);
+
+	if (b == H2S_BUDGET_OK)
+		return false;
+	cl->c.p->stats.mem_resets++;
+	log_limited(H2S_LOG_WARNING,
+		    "client %s: stream %d: response over the %s memory budget (%s %u, %zu bytes "
+		    "buffered): stream reset (the client does not read)",
+		    cl->name, st->csid, b == H2S_BUDGET_CONN ? "connection" : "total",
+		    b == H2S_BUDGET_CONN ? "client_buffer_max" : "buffer_total_mib",
+		    b == H2S_BUDGET_CONN ? cl->c.p->set.client_buffer_max
+					 : cl->c.p->set.buffer_total_mib,
+		    (size_t)cl->buffered);
+	/* Done for the client as if the response had ended: nothing of it is sent any more,
+	 * and the client's stream closes (its on_stream_close frees it) when the RST goes.
+	 */
+	st->flags |= H2S_ST_OVERFLOW | H2S_ST_RESP_END;
+	st->status = GRPC_RESOURCE_EXHAUSTED;
+	discard_response(st);
+	discard_request(st);
+	cancel_upstream(st);
+	nghttp2_submit_rst_stream(cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
+				  NGHTTP2_ENHANCE_YOUR_CALM);
+	h2s_conn_mark(&cl->c);
+	return true;
+}
+
 /* ---- response: backend -> client ---- */
 
 /* The response ended: its gRPC status goes to the metrics and to passive ejection. */
@@ -811,6 +947,7 @@ static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
 		ack_upstream(st, n);
 		if (st->svc)
 			st->svc->bytes_response += n;
+		held_sync(st);
 	}
 	if (h2s_bq_len(&st->resp_q))
 		return (ssize_t)n;
@@ -865,10 +1002,12 @@ void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream)
 	h2s_hdrs_free(&st->req);
 	h2s_hdrs_free(&st->req_trailers);
 	h2s_bq_clear(&st->req_sent);
+	held_sync(st);
 	if (submit_hdrs(&st->resp, submit_response_nv, st) < 0)
 		nghttp2_submit_rst_stream(st->cl->c.ng, NGHTTP2_FLAG_NONE, st->csid,
 					  NGHTTP2_INTERNAL_ERROR);
 	h2s_hdrs_free(&st->resp);
+	held_sync(st);
 	h2s_conn_mark(&st->cl->c);
 }
 
@@ -890,10 +1029,13 @@ void h2s_relay_informational(struct h2s_stream *st)
 
 int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len)
 {
-	if (!st->cl || (st->flags & H2S_ST_CLIENT_CLOSED))
+	if (!st->cl || (st->flags & (H2S_ST_CLIENT_CLOSED | H2S_ST_OVERFLOW)))
 		return 0; /* the upstream stream is being cancelled */
+	if (response_over_budget(st, len))
+		return 0;
 	if (h2s_bq_append(&st->resp_q, data, len) < 0)
 		return -ENOMEM;
+	held_sync(st);
 	nghttp2_session_resume_data(st->cl->c.ng, st->csid);
 	h2s_conn_mark(&st->cl->c);
 	return 0;
@@ -901,6 +1043,8 @@ int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t l
 
 void h2s_relay_response_end(struct h2s_stream *st)
 {
+	if (st->flags & H2S_ST_OVERFLOW)
+		return; /* reset for going over budget: nothing more goes to the client */
 	st->flags |= H2S_ST_RESP_END;
 	note_status(st, &st->resp_trailers);
 	if (st->cl && !(st->flags & H2S_ST_CLIENT_CLOSED)) {

@@ -55,6 +55,16 @@ struct h2s_client {
 	bool calm_closed; /* closed for what it sent: the rest of its bytes are dropped */
 	struct h2s_bucket flood, resets; /* settings client_flood_*, client_reset_* */
 	struct h2s_sids sids;
+	/* Memory (relay.c "memory budgets"): body bytes its streams hold; received DATA whose
+	 * connection window we have not acknowledged because it was over budget.
+	 */
+	uint64_t buffered;
+	size_t conn_owed;
+	/* client_write_timeout_ms: armed while frames wait for its socket; `sent_mark` is
+	 * what the socket had taken when it was.
+	 */
+	struct h2s_timer write_timer;
+	uint64_t sent_mark;
 };
 
 /* One connection to a backend (client session), pooled per backend. */
@@ -91,6 +101,7 @@ enum {
 	H2S_ST_GRPC = 1 << 9,           /* a well-formed gRPC request: see h2s_rpc_outcome() */
 	H2S_ST_TRY_DEADLINE = 1 << 10,  /* try_timer runs to the call's deadline */
 	H2S_ST_RESET_RELAYED = 1 << 11, /* the client's copy is reset because the backend's was */
+	H2S_ST_OVERFLOW = 1 << 12,      /* reset: its response went over a memory budget */
 };
 
 /* Request body is kept after it went upstream, until the response starts, so a stream the
@@ -127,7 +138,29 @@ struct h2s_stream {
 	struct h2s_bytequeue req_q, resp_q;
 	struct h2s_bytequeue req_sent; /* sent body kept for a replay (replay_body_max) */
 	size_t req_replayed; /* head of req_q that is a replay: the client was credited already */
+	size_t held; /* bytes in req_q, resp_q and req_sent, as counted in the budgets */
 };
+
+/* ---- memory budgets (relay.c) ---- */
+enum h2s_budget { H2S_BUDGET_OK, H2S_BUDGET_CONN, H2S_BUDGET_TOTAL };
+/* Would `more` bytes take cl over client_buffer_max, or over buffer_total_mib while cl holds
+ * more than a stream window?
+ */
+enum h2s_budget h2s_client_over_budget(const struct h2s_client *cl, size_t more);
+/* What must fit in cl's budget before it takes more: for a new stream (one stream window),
+ * else for its uploads (one connection window); at most half of client_buffer_max.
+ */
+size_t h2s_budget_room(const struct h2s_client *cl, bool new_stream);
+/* DATA of len bytes arrived on cl: acknowledge its connection window now, or once cl is
+ * under budget again.
+ */
+void h2s_relay_client_data(struct h2s_client *cl, size_t len);
+/* Acknowledge what cl's connection owes, if it is under budget now. */
+void h2s_relay_release_owed(struct h2s_client *cl);
+/* Count again what st holds, after its header blocks changed. */
+void h2s_relay_held_sync(struct h2s_stream *st);
+/* Body and header bytes held by every stream of the process. */
+int64_t h2s_relay_buffered_all(void);
 
 /* ---- from the client leg (h2_server.c) ---- */
 struct h2s_stream *h2s_stream_new(struct h2s_client *cl, int32_t csid);
