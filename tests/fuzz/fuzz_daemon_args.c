@@ -12,7 +12,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *words[65], *buf, err[512] = "";
+	char *words[66], *buf, err[512] = ""; /* argv[0], 64 words at most, NULL */
 	struct h2s_options o;
 	int argc, rc;
 

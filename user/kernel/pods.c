@@ -50,8 +50,9 @@ const char *h2s_pod_ifname_invalid(const char *s)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c <= ' ' || c == 0x7f || c == '/' || c == ':')
-			return "no '/', ':', white space or control characters";
+		/* ASCII: the record is JSON, which takes no byte that is not UTF-8. */
+		if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
+			return "printable ASCII without '/', ':' or white space expected";
 	}
 	return NULL;
 }
