@@ -82,7 +82,8 @@ all: $(DAEMON) $(CLI) $(CNI) $(PEER)
 help:
 	@echo "make deps   install the Debian packages the build, tests, demo and bench need"
 	@echo "make        build BPF objects, skeleton, h2steerd, h2steer and the test peer"
-	@echo "make test   the layer walls, unit, kernel and end-to-end tests (root)"
+	@echo "make test   the layer walls, unit, fuzz-corpus, kernel and end-to-end tests (root)"
+	@echo "make fuzz   each libFuzzer harness for FUZZ_SECONDS (60); FUZZ_TARGETS='dns cni': some"
 	@echo "make demo   one gRPC connection spread over three local backends (root)"
 	@echo "make bench  h2steer vs direct, nginx, haproxy and nghttpx (root; about 3 minutes);"
 	@echo "            BENCH_ARGS='--scale --publish': also the scale checks; results to tools/bench/"

@@ -4,6 +4,7 @@
 #   test-kernel  Criterion, root: the real BPF programs on real sockets in throwaway cgroups
 #   test-e2e     pytest, root: h2steerd with real gRPC servers and clients (tests/e2e)
 #   test-walls   the layers of user/: no folder can include a header of one it may not use
+#   test-fuzz    every libFuzzer harness over its committed corpus (tests/fuzz.mk; make fuzz)
 
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_DIR   := $(BUILD)/asan
@@ -75,5 +76,7 @@ test-e2e: all $(ASAN_DIR)/h2steerd $(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o 
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/kernel-tests $(ASAN_DIR)/h2steerd \
-		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o $(KUBE_PROBE)
-	$(MAKE) test-walls test-unit test-kernel test-e2e
+		$(TSAN_DIR)/h2steerd $(BUILD)/other_lb.bpf.o $(KUBE_PROBE) $(FUZZ_BINS)
+	$(MAKE) test-walls test-unit test-fuzz test-kernel test-e2e
+
+include tests/fuzz.mk

@@ -14,6 +14,8 @@ build=(
 rest=(
 	# tests
 	libcriterion-dev python3-grpcio python3-pytest python3-h2 iproute2 dnsmasq-base
+	# the fuzz harnesses (tests/fuzz): libFuzzer, clang's runtime (clang itself is a build dep)
+	libclang-rt-14-dev
 	# a client that is not gRPC: plain HTTP/2 requests through a service (test_hostile)
 	curl
 	# pods: the CNI chain (bridge, host-local) h2steer-cni is tested behind

@@ -236,6 +236,57 @@ Test(cni, daemon_loads_a_record_with_a_runtime_id)
 	cr_assert_str_eq(p.ifname, "eth0");
 }
 
+/* One interface-name rule for CNI_IFNAME, the record's file name and a record read back: the
+ * fuzzer found a record with the ifname ".0.1:15001" that the daemon loaded although h2steer-cni
+ * could never have written it (nor found its file to remove it at DEL) (fuzz_pods), and a
+ * CNI_IFNAME not in UTF-8 that passed, then made no record (fuzz_cni: json_pack fails).
+ */
+Test(cni, ifnames_are_interface_names_everywhere)
+{
+	static const char *const bad[] = { "", ".0.1:15001", ".", "..", "a/b", "a:b", "eth 0",
+					   "eth0\n", "tab\t", "x\x7f", "sixteen-chars-xx",
+					   "\xfe\xff\xff" "eth0" /* not UTF-8: no JSON record */ };
+	static const char *const good[] = { "eth0", "net1", "veth9afe9e93", "fifteen-chars-x" };
+	char path[256], rec[512];
+	struct h2s_pod p;
+	__u64 cookie;
+
+	cr_assert_eq(h2s_cni_conf_parse(bridge_result, strlen(bridge_result), &conf, err,
+					sizeof(err)),
+		     0, "%s", err);
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		json_t *j;
+
+		cr_assert_not_null(h2s_pod_ifname_invalid(bad[i]), "'%s' accepted", bad[i]);
+		cr_assert_eq(h2s_cni_pod_of(&conf, "c1", bad[i], &p, err, sizeof(err)),
+			     H2S_CNI_ERR_ENV, "CNI_IFNAME '%s' accepted", bad[i]);
+		cr_assert_not_null(strstr(err, "CNI_IFNAME"), "%s", err);
+		cr_assert_lt(h2s_pod_record_path("/run/p", "c1", bad[i], path, sizeof(path)), 0);
+		j = json_pack("{s:i,s:s,s:s}", "netns_cookie", 5, "container_id", "c1", "to4",
+			      "10.229.0.1:15001");
+		cr_assert_not_null(j);
+		/* Unchecked: a record file's bytes need not be UTF-8 (and json_pack would refuse). */
+		json_object_set_new(j, "ifname", json_string_nocheck(bad[i]));
+		cr_assert_eq(h2s_pod_from_json(j, &cookie, &p, err, sizeof(err)), -EINVAL,
+			     "record with ifname '%s' loaded", bad[i]);
+		cr_assert_not_null(strstr(err, "ifname"), "%s", err);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		cr_assert_null(h2s_pod_ifname_invalid(good[i]), "'%s' refused", good[i]);
+		cr_assert_eq(h2s_pod_record_path("/run/p", "c1", good[i], path, sizeof(path)), 0);
+		snprintf(rec, sizeof(rec),
+			 "{\"netns_cookie\":5,\"container_id\":\"c1\",\"ifname\":\"%s\","
+			 "\"to4\":\"10.229.0.1:15001\"}",
+			 good[i]);
+		json_t *j = json_loads(rec, 0, NULL);
+
+		cr_assert_eq(h2s_pod_from_json(j, &cookie, &p, err, sizeof(err)), 0, "%s", err);
+		cr_assert_str_eq(p.ifname, good[i]);
+		json_decref(j);
+	}
+}
+
 /* The CNI spec's container ID: a letter or digit, then letters, digits, '_', '.', '-'; and no
  * longer than a record's file name allows. Everything else is refused with code 4.
  */

@@ -11,6 +11,7 @@
  * the plane's pick hook: the registry only holds what BPF maps list, and unit tests have none.
  */
 #include "unit.h"
+#include "h2mem.h"
 
 #include "h2_server.h"
 #include "h2_upstream.h"
@@ -290,7 +291,6 @@ struct backend {
 /* Static, so zero in each test's process: a test may set a peer's `mute` before rig_start. */
 static struct {
 	struct h2s_plane *p;
-	struct h2s_timer stop;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
 	struct peer client;
@@ -306,21 +306,12 @@ static struct peer *const A = &rig.b[0].peer, *const B = &rig.b[1].peer;
  */
 static struct h2s_upstream *live_up(struct backend *b)
 {
-	for (struct h2s_list *pos = b->be.conns.next; b->up && pos != &b->be.conns; pos = pos->next)
-		if (h2s_container_of(pos, struct h2s_upstream, pool_link) == b->up)
-			return b->up;
-	b->up = NULL;
-	return NULL;
+	return b->up = h2mem_live_up(&b->be, b->up);
 }
 
 static struct h2s_client *live_client(void)
 {
-	for (struct h2s_list *pos = rig.p->clients.next; rig.cl && pos != &rig.p->clients;
-	     pos = pos->next)
-		if (h2s_container_of(pos, struct h2s_client, link) == rig.cl)
-			return rig.cl;
-	rig.cl = NULL;
-	return NULL;
+	return rig.cl = h2mem_live_client(rig.p, rig.cl);
 }
 
 /* As the registry picks: a backend other than the one the stream comes from while one is
@@ -345,18 +336,10 @@ static struct h2s_backend_rt *rig_pick(struct h2s_plane *p, struct h2s_stream *s
 	return fallback;
 }
 
-static void stop_loop(struct h2s_timer *t)
-{
-	(void)t;
-	h2s_loop_stop(&rig.p->loop);
-}
-
 /* One turn of the daemon's loop: its flushes write every marked conn's frames into conn.out. */
 static void turn(void)
 {
-	h2s_timer_arm(&rig.p->loop, &rig.stop, 0);
-	cr_assert_eq(h2s_loop_run(&rig.p->loop), 0);
-	rig.p->loop.stop = false;
+	cr_assert_eq(h2mem_turn(rig.p), 0);
 }
 
 /* The daemon's output on c, into the peer; taking it makes room, as EPOLLOUT would. */
@@ -364,12 +347,8 @@ static bool deliver(struct h2s_conn *c, struct peer *to)
 {
 	size_t n = h2s_ob_pending(&c->out);
 
-	if (!n)
-		return false;
-	cr_assert_eq(nghttp2_session_mem_recv(to->ng, h2s_ob_data(&c->out), n), (ssize_t)n);
-	h2s_ob_consume(&c->out, n);
-	h2s_conn_mark(c);
-	return true;
+	cr_assert_eq(h2mem_deliver(c, to->ng), (ssize_t)n);
+	return n > 0;
 }
 
 /* The peer's output, into the daemon's session as the conn's reads pass it. */
@@ -422,15 +401,7 @@ static struct h2s_settings rig_settings(void)
 {
 	struct h2s_settings set;
 
-	h2s_settings_default(&set);
-	set.stream_window = 65535;
-	/* One default window per connection: one stalled stream could fill it. */
-	set.conn_window = 65535;
-	/* No timer of the daemon's may fire during a test. */
-	set.connect_timeout_ms = set.handshake_timeout_ms = set.upstream_idle_ms = 600000;
-	set.client_idle_ms = set.client_frame_timeout_ms = 600000;
-	set.backend_ping_interval_ms = 0;
-	set.busy_poll_us = 0;
+	h2mem_settings(&set);
 	return set;
 }
 
@@ -462,13 +433,8 @@ static void rig_start(const struct h2s_settings *set, uint32_t client_window,
 	char err[256] = "";
 
 	h2s_log_set_level(H2S_LOG_ERR);
-	rig.p = calloc(1, sizeof(*rig.p));
-	cr_assert_not_null(rig.p);
-	cr_assert_eq(h2s_plane_init(rig.p, NULL, set, NULL, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(h2s_plane_sessions(rig.p, NULL), 0);
-	rig.p->reg.readonly = true; /* there are no maps to write the backends' state to */
-	rig.p->pick = rig_pick;
-	rig.stop.fire = stop_loop;
+	rig.p = h2mem_plane_new(set, rig_pick, err, sizeof(err));
+	cr_assert_not_null(rig.p, "%s", err);
 
 	cr_assert_eq(nghttp2_session_callbacks_new(&rig.cbs), 0);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(rig.cbs, peer_begin_headers);
@@ -514,14 +480,12 @@ static void rig_stop(void)
 	for (int i = 0; i < NBACKENDS; i++)
 		if (live_up(&rig.b[i]))
 			h2s_conn_close(&rig.b[i].up->c, "test over");
-	h2s_plane_fini(rig.p, true); /* frees the closed connections, then the streams are gone */
-	free(rig.p);
+	h2mem_plane_free(rig.p); /* frees the closed connections, then the streams are gone */
 	peer_free(&rig.client);
 	for (int i = 0; i < NBACKENDS; i++)
 		peer_free(&rig.b[i].peer);
 	nghttp2_session_callbacks_del(rig.cbs);
 	nghttp2_option_del(rig.opt);
-	h2s_bq_cache_release();
 	memset(&rig, 0, sizeof(rig));
 }
 

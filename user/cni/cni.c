@@ -158,9 +158,8 @@ int h2s_cni_pod_of(const struct h2s_cni_conf *c, const char *container_id, const
 	if (bad)
 		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_CONTAINERID: %s (1 to %zu characters)",
 			    bad, H2S_POD_CONTAINER_ID_MAX);
-	if (!*ifname || strlen(ifname) >= sizeof(p->ifname))
-		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_IFNAME: 1 to %zu characters expected",
-			    sizeof(p->ifname) - 1);
+	if ((bad = h2s_pod_ifname_invalid(ifname)))
+		return fail(err, errlen, H2S_CNI_ERR_ENV, "CNI_IFNAME: %s", bad);
 	h2s_pod_set_container_id(p, container_id);
 	memcpy(p->ifname, ifname, strlen(ifname));
 	if (!c->prev_result)

@@ -39,6 +39,24 @@ const char *h2s_pod_container_id_invalid(const char *id)
 	return h2s_pod_name_invalid(id, H2S_POD_CONTAINER_ID_MAX);
 }
 
+const char *h2s_pod_ifname_invalid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= H2S_POD_IFNAME_MAX)
+		return "1 to 15 characters expected";
+	if (s[0] == '.')
+		return "must not start with '.'";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		/* ASCII: the record is JSON, which takes no byte that is not UTF-8. */
+		if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
+			return "printable ASCII without '/', ':' or white space expected";
+	}
+	return NULL;
+}
+
 /* A shortened ID ends in '~' and 16 hex digits, so it never equals a real ID ('~' is not in
  * one), and two IDs with a common beginning stay apart. DEL finds the entry by this form: the
  * hash and its seed must never change, or entries written before an upgrade would stay behind.
@@ -171,8 +189,14 @@ int h2s_pod_from_json(json_t *j, __u64 *netns_cookie, struct h2s_pod *p, char *e
 	}
 	h2s_pod_set_container_id(p, id);
 	if (text_from(json_object_get(j, "ifname"), p->ifname, sizeof(p->ifname), "ifname", err,
-		      errlen) < 0 ||
-	    endpoint_from(json_object_get(j, "to4"), &p->to4, "to4", err, errlen) < 0 ||
+		      errlen) < 0)
+		return -EINVAL;
+	/* One that h2steer-cni could never have written: its record could never be removed. */
+	if ((bad = h2s_pod_ifname_invalid(p->ifname))) {
+		snprintf(err, errlen, "ifname: %s", bad);
+		return -EINVAL;
+	}
+	if (endpoint_from(json_object_get(j, "to4"), &p->to4, "to4", err, errlen) < 0 ||
 	    endpoint_from(json_object_get(j, "to6"), &p->to6, "to6", err, errlen) < 0 ||
 	    ip_from(json_object_get(j, "addr4"), &p->addr4, "addr4", err, errlen) < 0 ||
 	    ip_from(json_object_get(j, "addr6"), &p->addr6, "addr6", err, errlen) < 0)
@@ -187,8 +211,7 @@ int h2s_pod_from_json(json_t *j, __u64 *netns_cookie, struct h2s_pod *p, char *e
 int h2s_pod_record_path(const char *dir, const char *container_id, const char *ifname, char *out,
 			size_t len)
 {
-	if (h2s_pod_container_id_invalid(container_id) || !*ifname || ifname[0] == '.' ||
-	    strchr(ifname, '/'))
+	if (h2s_pod_container_id_invalid(container_id) || h2s_pod_ifname_invalid(ifname))
 		return -EINVAL;
 	if ((size_t)snprintf(out, len, "%s/%s.%s.json", dir, container_id, ifname) >= len)
 		return -EINVAL;

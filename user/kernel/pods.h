@@ -40,6 +40,14 @@ const char *h2s_pod_name_invalid(const char *s, size_t max);
 /* The same for a container ID, of at most H2S_POD_CONTAINER_ID_MAX characters. */
 const char *h2s_pod_container_id_invalid(const char *id);
 
+/* NULL when s is a network interface name a pod can have and its record file can be named
+ * after (<id>.<ifname>.json): 1 to H2S_POD_IFNAME_MAX - 1 bytes, as Linux takes one (not "." or
+ * "..", no '/', ':' or white space), in printable ASCII (the record is JSON: UTF-8 only) and
+ * without a leading '.'; else why not. CNI_IFNAME and the ifname of a record read back are held
+ * to the same rule.
+ */
+const char *h2s_pod_ifname_invalid(const char *s);
+
 /* p->container_id for a valid container ID: the ID itself when it fits; a longer one as its
  * first characters, '~' and a hash of the whole ID.
  */
