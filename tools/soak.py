@@ -18,7 +18,7 @@ For --minutes (SOAK_MINUTES, default 30), all on loopback (127.0.0.0/8) in an h2
   attacks   in a loop each, beside the load: Rapid Reset and a PING flood (tests/grpc/h2raw.py;
             cut off by GOAWAY ENHANCE_YOUR_CALM), a slowloris HEADERS trickler (closed by
             client_frame_timeout_ms), 2 connections that ask for server streams and never read
-            (tests/grpc/mem_peers.py noread; closed by client_write_timeout_ms).
+            (tests/grpc/mem_peers.py noread; closed within 2 x client_write_timeout_ms).
 Every loop is bounded in count and time; everything is removed by Lab.close().
 
 Measured: RPCs of the well-behaved clients ok / failed by code, failures a SIGKILL can explain
@@ -308,8 +308,8 @@ class Soak:
                 st = self.runner.json([h2slab.PEER, "client", "-target", be.addr, "stats"], 10,
                                       in_cgroup=False)
                 be.proc.exit_expected = True
+                t = time.monotonic()  # before the signal: what it fails ends after t
                 os.kill(be.proc.pid, signal.SIGKILL)
-                t = time.monotonic()
                 be.proc.p.wait(10)
                 be.stop()
                 with self.lock:
@@ -384,8 +384,9 @@ class Soak:
 
     def noread(self):
         """2 connections x 20 server streams of 4 MiB, never read; until the daemon closes
-        them (client_write_timeout_ms) or 45 s."""
-        while self.running(50):
+        them or 75 s (it closes a connection whose socket took nothing over a whole
+        client_write_timeout_ms, 30 s by default: 30 to 60 s after it stopped)."""
+        while self.running(80):
             p = self.lab.spawn("noread", [h2slab.PYTHON, MEM_PEERS, self.vip_a, "noread", "2",
                                           "20", str(4 << 20)], cgroup=self.lab.cgroup,
                                stdin=True)
@@ -394,7 +395,7 @@ class Soak:
             closed = 0
             try:
                 p.wait_for("HOLDING", timeout=40)
-                end = time.monotonic() + 45
+                end = time.monotonic() + 75
                 while time.monotonic() < end and not self.stop.is_set():
                     closed = metric(self.daemon.scrape(),
                                     "h2steer_clients_not_reading_closed_total") - before
