@@ -74,7 +74,7 @@ CLI    := $(BUILD)/h2steer
 CNI    := $(BUILD)/h2steer-cni
 PEER   := $(BUILD)/h2s-grpc-peer
 
-.PHONY: all deps test test-unit test-kernel test-e2e test-walls demo bench bench-kube profile clean help
+.PHONY: all deps test test-unit test-kernel test-e2e test-walls demo bench bench-kube profile soak clean help
 .DELETE_ON_ERROR:
 
 all: $(DAEMON) $(CLI) $(CNI) $(PEER)
@@ -89,6 +89,8 @@ help:
 	@echo "            BENCH_ARGS='--scale --publish': also the scale checks; results to tools/bench/"
 	@echo "make profile  where the daemon's time goes: perf stat/record, callgrind (root; ~1 min);"
 	@echo "            PROFILE_ARGS=--publish: to tools/bench/profile.md"
+	@echo "make soak   SOAK_MINUTES (30) of mixed load, backend churn and attacks; RSS, fds and"
+	@echo "            failed RPCs checked (root); figures to build/soak/soak.json"
 
 deps:
 	@tools/deps.sh
@@ -140,6 +142,13 @@ bench-kube: deps
 profile: deps
 	$(MAKE) all
 	tools/profile.py $(PROFILE_ARGS)
+
+# SOAK_MINUTES (30): length of the load; SOAK_ARGS: other options of tools/soak.py (--help).
+# The release daemon (build/h2steerd): RSS and CPU are the daemon's, not a sanitizer's.
+SOAK_MINUTES ?= 30
+soak: deps
+	$(MAKE) all
+	tools/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h
