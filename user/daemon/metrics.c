@@ -20,9 +20,10 @@
  *  - a head not ended yet waits, at most HEAD_TIMEOUT_MS (from the accept: a byte a second
  *    extends nothing), in one of WAITERS_MAX places. When they are all taken the oldest waiter
  *    is closed for the newcomer, so that holding connections open keeps no one out: a probe
- *    that must wait (accepted before its head arrived, microseconds after its connect) is the
- *    newest and would be evicted only by WAITERS_MAX newer ones. At most ACCEPT_BATCH (a
- *    quarter of them) are accepted per turn of the loop, so it gets at least four turns.
+ *    that must wait (its head split, or later than DEFER_ACCEPT_S after its connect: until
+ *    its first bytes the kernel holds a connection back from accept) is the newest and would
+ *    be evicted only by WAITERS_MAX newer ones. At most ACCEPT_BATCH (a quarter of them) are
+ *    accepted per turn of the loop, so it gets at least four turns.
  *
  * Open fds are bounded by 1 + WAITERS_MAX + CONNECTIONS_MAX whatever the clients do; what the
  * gate closes is counted in h2steer_metrics_connections_dropped_total and logged (rate-limited).
@@ -47,6 +48,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,8 @@
 /* An honest client sends its head with its connect; the kubelet gives up after 1 s. */
 #define HEAD_TIMEOUT_MS 2000
 #define WAITERS_MAX 32
+/* How long the kernel keeps a connection that has sent nothing from the gate (TCP_DEFER_ACCEPT). */
+#define DEFER_ACCEPT_S 1
 #define ACCEPT_BATCH (WAITERS_MAX / 4)
 /* Scrapers: a Prometheus pair and someone with curl. */
 #define CONNECTIONS_MAX 8
@@ -1089,6 +1093,12 @@ static int listen_on(const struct sockaddr_storage *ss)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* A connection that has sent nothing yet stays in the kernel until its first bytes
+	 * (or DEFER_ACCEPT_S): a probe slowed between its connect and its send (a busy node)
+	 * then comes to the gate with its head, is answered at once and never waits where
+	 * newer connections can evict it. Best effort: without it the gate works as before.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &(int){ DEFER_ACCEPT_S }, sizeof(int));
 	if (bind(fd, (const struct sockaddr *)ss,
 		 ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					   : sizeof(struct sockaddr_in)) < 0 ||
