@@ -182,6 +182,7 @@ def test_idle_connections_cost_little_and_are_given_back(lab):
     after = settle(d, pid)
     report("1000 idle connections (MiB)", idle=idle, held=held, after=after,
            per_conn_kib=(held - idle) / n * MIB, side_p99_ms=side["p99_us"] / 1000 * MIB)
-    # KiB per idle connection: nghttp2's session and its 16 KiB frame buffer, most of it.
-    assert (held - idle) / n <= 22, (idle, held)
+    # KiB per idle connection, most of it nghttp2's session (about 17 here under ASan, 16 in
+    # the release build; 22 before its frame buffer was mapped page by page, h2alloc.c).
+    assert (held - idle) / n <= 19, (idle, held)
     assert after - idle <= AFTER_SLACK_MIB * MIB, (idle, after)

@@ -3,6 +3,7 @@
 
 #include "guard.h"
 #include "addr.h"
+#include "h2alloc.h"
 #include "plane.h"
 #include "log.h"
 #include "maps.h"
@@ -476,7 +477,8 @@ void h2s_client_start(struct h2s_plane *p, int fd, const struct h2s_addr *peer,
 	h2s_list_init(&cl->streams);
 	snprintf(cl->name, sizeof(cl->name), "%s -> %s", h2s_addr_format(peer, ps, sizeof(ps)),
 		 h2s_addr_format(&origin->vip, vs, sizeof(vs)));
-	if (nghttp2_session_server_new2(&cl->c.ng, p->server_cbs, cl, p->opt) != 0 ||
+	if (nghttp2_session_server_new3(&cl->c.ng, p->server_cbs, cl, p->opt,
+					h2s_nghttp2_mem()) != 0 ||
 	    h2s_conn_start(&cl->c) < 0) {
 		nghttp2_session_del(cl->c.ng);
 		close(fd);

@@ -2,6 +2,7 @@
 #include "h2_upstream.h"
 
 #include "addr.h"
+#include "h2alloc.h"
 #include "plane.h"
 #include "log.h"
 #include "maps.h"
@@ -396,7 +397,8 @@ struct h2s_upstream *h2s_upstream_new(struct h2s_plane *p, struct h2s_backend_rt
 	up->c.on_read = up_read;
 	up->c.last_rx_ms = p->loop.now_ms;
 	h2s_list_init(&up->streams);
-	if (nghttp2_session_client_new2(&up->c.ng, p->upstream_cbs, up, p->opt) != 0) {
+	if (nghttp2_session_client_new3(&up->c.ng, p->upstream_cbs, up, p->opt,
+					h2s_nghttp2_mem()) != 0) {
 		free(up);
 		return NULL;
 	}
