@@ -53,7 +53,7 @@ Test(h2alloc, small_blocks_and_page_aligned_heap_blocks_are_the_heaps)
 {
 	nghttp2_mem *m = h2s_nghttp2_mem();
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	void *small = m->malloc(100, m->mem_user_data), *big = m->malloc(5000, m->mem_user_data);
+	void *small = m->malloc(100, m->mem_user_data), *big = m->malloc(9000, m->mem_user_data);
 	void *aligned = aligned_alloc(pg, pg); /* free() must not take it for a mapped one */
 
 	cr_assert(small && big && aligned);
@@ -66,14 +66,14 @@ Test(h2alloc, small_blocks_and_page_aligned_heap_blocks_are_the_heaps)
 	void *many[600];
 
 	for (int i = 0; i < 600; i++) {
-		many[i] = m->malloc(4096 + (size_t)i, m->mem_user_data);
+		many[i] = m->malloc(8192 + (size_t)i, m->mem_user_data);
 		cr_assert(many[i]);
-		memset(many[i], i & 0xff, 4096);
+		memset(many[i], i & 0xff, 8192);
 	}
 	for (int i = 0; i < 600; i += 2)
 		m->free(many[i], m->mem_user_data);
 	for (int i = 1; i < 600; i += 2) {
-		cr_assert_eq(((uint8_t *)many[i])[4095], i & 0xff);
+		cr_assert_eq(((uint8_t *)many[i])[8191], i & 0xff);
 		m->free(many[i], m->mem_user_data);
 	}
 }

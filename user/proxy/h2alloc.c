@@ -5,11 +5,12 @@
  * zeroed), the two HPACK tables' rings (1 KiB each), its own struct (3 KiB). From the C heap
  * all of it is resident at once (the heap's pages are reused after load, and each block's
  * header is written next to it), so 1000 client connections that only did their handshake
- * held 25 MiB. Blocks of a page or more are mapped here instead, page-aligned, and faulted
- * in page by page as they are written: such a connection holds the frame buffer's first page
- * (its SETTINGS went out from there), not the stream map's until its first stream, and the
- * blocks of a closed connection go back to the system at once. Smaller blocks stay on the
- * heap: mapped, each would take a whole page once written.
+ * held 25 MiB. Blocks of MAPPED_MIN or more are mapped here instead, page-aligned, and
+ * faulted in page by page as they are written: such a connection holds the frame buffer's
+ * first page (its SETTINGS went out from there), and a closed connection's blocks go back to
+ * the system at once. Smaller blocks stay on the heap: the stream map is written during the
+ * handshake anyway (seen in /proc/self/pagemap), and a mapped 1 KiB HPACK ring would take a
+ * whole page once written.
  *
  * free() has to tell the two kinds apart without a header in the block (one would be
  * written on the first page and fault it in): mapped blocks are listed, with their sizes, in
@@ -28,8 +29,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The stream map, the frame buffer, large header fields. */
-#define MAPPED_MIN 4096
+/* The frame buffer and large header fields. */
+#define MAPPED_MIN 8192
 
 struct mapped {
 	uintptr_t addr; /* 0: empty, 1: deleted */
