@@ -367,8 +367,12 @@ class Lab:
                 problems.append(f"{p.name} exited {rc} after SIGTERM")
             text = p.text()
             for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
-                if bad in text:
-                    problems.append(f"{p.name}: sanitizer report ({bad}) in its log")
+                at = text.find(bad)
+                if at >= 0:
+                    # The report itself, not only the log's tail: CI keeps no logs.
+                    start = text.rfind("\n", 0, max(0, text.rfind("=====", 0, at))) + 1
+                    report = "\n".join(text[start:].splitlines()[:80])
+                    problems.append(f"{p.name}: sanitizer report ({bad}) in its log:\n{report}")
         for d in self.pin_dirs:
             if os.path.exists(d):
                 problems.append(f"pins left behind in {d}")

@@ -43,13 +43,18 @@ static struct {
 	size_t cap, used; /* used counts deleted slots too, until the next rehash */
 } maps = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Every loop's thread asks; the first ones may race to store the same value, so the store
+ * and the loads are atomic (ThreadSanitizer saw the plain ones). */
 static size_t page_size(void)
 {
 	static size_t pg;
+	size_t v = __atomic_load_n(&pg, __ATOMIC_RELAXED);
 
-	if (!pg)
-		pg = (size_t)sysconf(_SC_PAGESIZE);
-	return pg;
+	if (!v) {
+		v = (size_t)sysconf(_SC_PAGESIZE);
+		__atomic_store_n(&pg, v, __ATOMIC_RELAXED);
+	}
+	return v;
 }
 
 static size_t map_len(size_t size)
