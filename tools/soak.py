@@ -16,7 +16,8 @@ For --minutes (SOAK_MINUTES, default 30), all on loopback (127.0.0.0/8) in an h2
             HTTP/2 connections held the whole time and 20 more opened and closed every 20 s
             (tools/h2conns.py).
   attacks   in a loop each, beside the load: Rapid Reset and a PING flood (tests/grpc/h2raw.py;
-            cut off by GOAWAY ENHANCE_YOUR_CALM), a slowloris HEADERS trickler (closed by
+            cut off by GOAWAY ENHANCE_YOUR_CALM), Rapid Reset from 24 connections in turn, each
+            under its own budget, from 127.0.0.9 (cut off by its source's), a slowloris HEADERS trickler (closed by
             client_frame_timeout_ms), 2 connections that ask for server streams and never read
             (tests/grpc/mem_peers.py noread; closed within 2 x client_write_timeout_ms).
 Every loop is bounded in count and time; everything is removed by Lab.close().
@@ -25,9 +26,12 @@ Measured: RPCs of the well-behaved clients ok / failed by code, failures a SIGKI
 (a run overlapping k kills of k1 may lose k x its concurrency, code Unavailable) and the rest;
 the daemon's RSS and open fds every 10 s (min/max/first/last), its CPU, /metrics at the end
 (abuse, timeouts, ejections, ...); the attacks' outcomes. Printed, and written to
-build/soak/soak.json. Exit 1 when a well-behaved client saw a failure no kill explains, RSS
-last > first + --rss-slack-mib, fds last > first + --fd-slack (first: the first sample under
-load, 10 s in), or the daemon died or did not stop cleanly.
+build/soak/soak.json. Exit 1 when a well-behaved client saw a failure no kill explains, when
+RSS or fds are not flat (the last third of the run's samples above the first third's, in
+their maximum or their median, by more than --rss-slack-mib or --fd-slack; the thirds span
+the same cycles of churn and attacks), when RSS once every client left is more than
+--rss-slack-mib above the idle daemon's before the load, or the daemon died or did not stop
+cleanly.
 """
 import argparse
 import json
@@ -375,6 +379,21 @@ class Soak:
                                            "elapsed_ms": r.get("elapsed_ms")})
             self.stop.wait(period)
 
+    def reconnecting_reset(self):
+        """Rapid Reset spread over connections: 768 streams reset on each of 24 in turn."""
+        script = json.dumps([["streams", 768, 6, "rst"], ["until", 300, "goaway", 0]])
+        while self.running(20):
+            r = self.runner.json([h2slab.PYTHON, H2RAW, self.vip_a, script, "--source",
+                                  "127.0.0.9", "--connections", "24", "--seconds", "12"], 60)
+            conns = r.get("connections", [])
+            cut = [c for c in conns if c.get("goaway") == "ENHANCE_YOUR_CALM"]
+            taken = sum(768 if c["goaway"] is None else ((c["last"] or 0) + 1) // 2
+                        for c in conns)
+            self.attack_record("rapid_reset_reconnecting", bool(cut), {
+                "connections": len(conns), "cut": len(cut), "streams_taken": taken,
+                "wall_ms": r.get("wall_ms")})
+            self.stop.wait(5)
+
     def slowloris(self):
         code = f"TARGET = {self.vip_b!r}\n" + SLOWLORIS
         while self.running(15):
@@ -452,6 +471,7 @@ class Soak:
         self.spawn_thread(self.health_flipper)
         self.spawn_thread(self.raw_attack, "rapid_reset", ["streams", 150000, 6, "rst"], 5)
         self.spawn_thread(self.raw_attack, "ping_flood", ["flood", 6, 300000, ["ping"]], 7)
+        self.spawn_thread(self.reconnecting_reset)
         self.spawn_thread(self.slowloris)
         self.spawn_thread(self.noread)
         last_print = 0
@@ -517,7 +537,16 @@ class Soak:
 
         def span(key):
             v = [s[key] for s in under]
-            return {"first": v[0], "min": min(v), "max": max(v), "last": v[-1]} if v else {}
+            if not v:
+                return {}
+            third = max(1, len(v) // 3)
+
+            def med(x):
+                return sorted(x)[len(x) // 2]
+
+            return {"first": v[0], "min": min(v), "max": max(v), "last": v[-1],
+                    "first_third": {"max": max(v[:third]), "median": med(v[:third])},
+                    "last_third": {"max": max(v[-third:]), "median": med(v[-third:])}}
 
         rss, fds = span("rss_kib"), span("fds")
         cpu = self.cpu1 - self.cpu0
@@ -561,11 +590,17 @@ class Soak:
                           "explains")
         if not runs:
             checks.append("no client run finished")
-        if rss and rss["last"] > rss["first"] + a.rss_slack_mib * 1024:
-            checks.append(f"RSS grew: {rss['first'] / 1024:.1f} -> {rss['last'] / 1024:.1f} MiB "
-                          f"(slack {a.rss_slack_mib} MiB)")
-        if fds and fds["last"] > fds["first"] + a.fd_slack:
-            checks.append(f"fds grew: {fds['first']} -> {fds['last']} (slack {a.fd_slack})")
+        for what, sp, slack, unit in (("RSS", rss, a.rss_slack_mib * 1024, "KiB"),
+                                      ("fds", fds, a.fd_slack, "")):
+            for stat in ("max", "median"):
+                if sp and sp["last_third"][stat] > sp["first_third"][stat] + slack:
+                    checks.append(f"{what} not flat: {stat} of the first third of the run "
+                                  f"{sp['first_third'][stat]} {unit}, of the last third "
+                                  f"{sp['last_third'][stat]} {unit} (slack {slack:g})")
+        if self.idle_after["rss_kib"] > self.idle_before["rss_kib"] + a.rss_slack_mib * 1024:
+            checks.append(f"RSS not given back: idle {self.idle_before['rss_kib']} KiB before "
+                          f"the load, {self.idle_after['rss_kib']} KiB after it (slack "
+                          f"{a.rss_slack_mib} MiB)")
         # Attacks that were not cut off are findings, reported (not the soak's exit criteria).
         findings = [f"{kind}: {at['not_cut_off']} of {at['runs']} runs not cut off"
                     for kind, at in sorted(self.attacks.items()) if at["not_cut_off"]]
@@ -603,12 +638,16 @@ class Soak:
         print(f"  churn: {self.events}")
         print(f"  idle connections held: {self.idle_open}")
         for kind, at in sorted(self.attacks.items()):
-            print(f"  attack {kind:12} {at['runs']:4} runs, {at['cut_off']} cut off; last "
+            print(f"  attack {kind:24} {at['runs']:4} runs, {at['cut_off']} cut off; last "
                   f"{json.dumps(at['last'])[:150]}")
         if rss:
             print(f"  daemon RSS MiB: first {mib(rss['first'])} min {mib(rss['min'])} max "
-                  f"{mib(rss['max'])} last {mib(rss['last'])} (idle before "
-                  f"{mib(self.idle_before['rss_kib'])}, after {mib(self.idle_after['rss_kib'])})")
+                  f"{mib(rss['max'])} last {mib(rss['last'])}; max / median of the first "
+                  f"third {mib(rss['first_third']['max'])} / "
+                  f"{mib(rss['first_third']['median'])}, of the last "
+                  f"{mib(rss['last_third']['max'])} / {mib(rss['last_third']['median'])} (idle "
+                  f"before {mib(self.idle_before['rss_kib'])}, after "
+                  f"{mib(self.idle_after['rss_kib'])})")
             print(f"  daemon fds:     first {fds['first']} min {fds['min']} max {fds['max']} "
                   f"last {fds['last']} (idle before {self.idle_before['fds']}, after "
                   f"{self.idle_after['fds']})")
@@ -634,10 +673,12 @@ def parse_args():
     ap.add_argument("--minutes", type=float,
                     default=float(os.environ.get("SOAK_MINUTES") or 30),
                     help="length of the load (default $SOAK_MINUTES or 30)")
-    ap.add_argument("--rss-slack-mib", type=float, default=20,
-                    help="allowed RSS growth, last sample over first (default 20)")
+    ap.add_argument("--rss-slack-mib", type=float, default=8,
+                    help="allowed RSS growth: the last third of the run over the first, and "
+                         "idle after over idle before (default 8)")
     ap.add_argument("--fd-slack", type=int, default=50,
-                    help="allowed growth of open fds, last sample over first (default 50)")
+                    help="allowed growth of open fds, the last third over the first "
+                         "(default 50)")
     ap.add_argument("--kill-s", type=float, default=30, help="k1 stopped every (default 30)")
     ap.add_argument("--kill-allowance", type=int, default=1,
                     help="failed RPCs a SIGKILL may explain per unit of a client's concurrency "

@@ -129,3 +129,50 @@ def test_cancels_and_pings_of_a_busy_client_stay_within_the_budgets(lab):
     assert not r["closed"], r
     m = d.scrape()
     assert sum(metric(m, "h2steer_client_abuse_total", kind=k) for k in KINDS) == 0
+
+
+RECONNECTS = 24      # connections of the reconnecting attacker, at most
+PER_CONN = 768       # Rapid Reset streams on each: under client_reset_burst (1000)
+SOURCE_BURST = 4000  # client_reset_source_burst, client_reset_source_rate: the defaults
+SOURCE_RATE = 400
+
+
+def test_rapid_reset_over_reconnecting_connections_is_bounded_per_source(lab):
+    """A client that stays under each connection's reset budget and opens a new connection
+    for more (CVE-2023-44487 as the botnets ran it) is paid per source address: after
+    client_reset_source_burst resets its connections are cut with ENHANCE_YOUR_CALM at their
+    first reset over the budget. A gRPC client from another address loses nothing."""
+    be = lab.backends(1)[0]
+    vip = lab.vip()
+    d = lab.daemon(services={vip: [be.addr]})
+    side = lab.client_async(vip, "unary", "-n", SIDE_N, "-c", 2, "-interval-us", 5000,
+                            "-rpc-timeout", "5s")
+    time.sleep(0.5)
+    r = lab.pyclient(RAW, vip, json.dumps([["streams", PER_CONN, FLOOD_S, "rst"],
+                                           ["until", 300, "goaway", 0]]),
+                     "--source", "127.0.0.9", "--connections", RECONNECTS,
+                     "--seconds", 2 * FLOOD_S, timeout=90)
+    conns, wall_s = r["connections"], r["wall_ms"] / 1000
+    side_rc = side.p.wait(60)
+    s = json.loads(side.text().strip().splitlines()[-1])
+    m = d.scrape()
+    # The streams the daemon took in: all of a connection it let be, up to GOAWAY's last
+    # stream id of one it cut off.
+    taken = sum(PER_CONN if c["goaway"] is None else (c["last"] + 1) // 2 for c in conns)
+    cut = [c for c in conns if c["goaway"] == "ENHANCE_YOUR_CALM"]
+    print("reconnecting rapid reset", json.dumps({
+        "connections": len(conns), "cut": len(cut), "streams_taken": taken,
+        "wall_s": wall_s, "side_ok": s["ok"], "side_p99_us": s["p99_us"],
+        "side_errors": s.get("errors")}))
+    assert side_rc == 0, side.tail()
+    assert len(conns) == RECONNECTS, conns[-3:]
+    # Each connection alone stays within its own budget: only the source's cuts them.
+    assert cut, conns[:8]
+    assert all(c["goaway"] in (None, "ENHANCE_YOUR_CALM") for c in conns), conns
+    # The source's burst, its refill over the run, and what a batch of 64 in flight adds to
+    # each connection the budget cut.
+    assert taken <= SOURCE_BURST + SOURCE_RATE * wall_s + 64 * len(cut) + 100, \
+        (taken, wall_s, len(cut))
+    assert metric(m, "h2steer_client_abuse_total", kind="rapid_reset") == len(cut)
+    assert d.proc.text().count("client_reset_source_burst (4000)") == 1, "logged once"
+    assert s["ok"] == SIDE_N and not s.get("errors"), s

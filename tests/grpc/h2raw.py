@@ -3,7 +3,11 @@
 frame the server sent back, as one JSON line. For conformance (tests/e2e/test_rfc9113.py) and
 floods (tests/e2e/test_h2floods.py), where client libraries refuse to misbehave.
 
-usage: h2raw.py HOST:PORT SCRIPT_JSON|@FILE
+usage: h2raw.py HOST:PORT SCRIPT_JSON|@FILE [--source IP] [--connections N --seconds S]
+--source: connect from that address. --connections: run the script on N connections one after
+another (each closed after it), for at most S seconds, as a client reconnecting after each
+GOAWAY does; the output is then {"connections": [{"sent", "closed", "goaway", "last",
+"elapsed_ms"}], "wall_ms"}.
 SCRIPT_JSON is a list of steps (stream ids and codes as numbers):
   ["settings", [[id, value], ...]]        a SETTINGS frame (the preface and an empty SETTINGS
                                           go first unless the script starts with "nopreface")
@@ -67,12 +71,14 @@ def code_name(c):
 
 
 class Client:
-    def __init__(self, target):
+    def __init__(self, target, source=None):
         host, port = target.rsplit(":", 1)
         host = host.strip("[]")
         self.authority = target
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.settimeout(10)
+        if source:
+            self.sock.bind((source, 0))
         self.sock.connect((host, int(port)))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.enc = hpack.Encoder()
@@ -315,14 +321,38 @@ class Client:
         return out
 
 
+def reconnecting(target, script, source, n, seconds):
+    """The script on up to n connections in turn, for at most seconds: a summary of each."""
+    conns, t0 = [], time.monotonic()
+    while len(conns) < n and time.monotonic() - t0 < seconds:
+        c = Client(target, source)
+        out = c.run(script)
+        with c.lock:
+            c.closed = True
+        c.sock.close()
+        g = [f for f in out["frames"] if f["type"] == "GOAWAY"]
+        conns.append({"sent": out["sent"], "closed": out["closed"],
+                      "goaway": g[0]["code"] if g else None,
+                      "last": g[0]["last"] if g else None, "elapsed_ms": out["elapsed_ms"]})
+    return {"connections": conns, "wall_ms": int((time.monotonic() - t0) * 1000)}
+
+
 def main():
-    target, script = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    opts = {}
+    while len(args) > 2 and args[-2].startswith("--"):
+        opts[args[-2][2:]] = args[-1]
+        args = args[:-2]
+    target, script = args
     if script.startswith("@"):
         with open(script[1:]) as f:
             script = f.read()
     script = json.loads(script)
-    c = Client(target)
-    out = c.run(script)
+    if "connections" in opts:
+        out = reconnecting(target, script, opts.get("source"), int(opts["connections"]),
+                           float(opts.get("seconds", 30)))
+    else:
+        out = Client(target, opts.get("source")).run(script)
     print(json.dumps(out))
     return 0
 

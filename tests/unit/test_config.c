@@ -1155,6 +1155,12 @@ static const struct setting_doc {
 	S("client_buffer_max", client_buffer_max, 65536, 1u << 30),
 	S("buffer_total_mib", buffer_total_mib, 1, 1u << 20),
 	S("client_write_timeout_ms", client_write_timeout_ms, 0, 3600000),
+	S("client_flood_burst", client_flood_burst, 1, 1000000),
+	S("client_flood_rate", client_flood_rate, 0, 1000000),
+	S("client_reset_burst", client_reset_burst, 1, 1000000),
+	S("client_reset_rate", client_reset_rate, 0, 1000000),
+	S("client_reset_source_burst", client_reset_source_burst, 1, 10000000),
+	S("client_reset_source_rate", client_reset_source_rate, 0, 10000000),
 #undef S
 };
 
@@ -1587,4 +1593,14 @@ Test(options, kubernetes_flags_refused)
 	expect_parse_error("source is off", "h2steerd", "--kube-token-file", "/tok");
 	expect_parse_error("absolute", "h2steerd", "--kubernetes", "in-cluster",
 			   "--kube-ca-file", "ca.crt");
+}
+
+Test(config, each_loop_holds_its_share_of_a_budget)
+{
+	cr_assert_eq(h2s_loop_share(4000, 0), 4000, "loops 0 (one per CPU, not resolved): all");
+	cr_assert_eq(h2s_loop_share(4000, 1), 4000);
+	cr_assert_eq(h2s_loop_share(4000, 3), 1334, "rounded up");
+	cr_assert_eq(h2s_loop_share(1, 8), 1, "never 0");
+	cr_assert_eq(h2s_loop_share(0, 2), 1);
+	cr_assert_eq(h2s_loop_share(UINT64_MAX, 1), UINT32_MAX);
 }

@@ -107,6 +107,8 @@ static const struct setting {
 	S("client_flood_rate", client_flood_rate, 0, 1000000),
 	S("client_reset_burst", client_reset_burst, 1, 1000000),
 	S("client_reset_rate", client_reset_rate, 0, 1000000),
+	S("client_reset_source_burst", client_reset_source_burst, 1, 10000000),
+	S("client_reset_source_rate", client_reset_source_rate, 0, 10000000),
 	S("client_buffer_max", client_buffer_max, 65536, 1u << 30),
 	S("buffer_total_mib", buffer_total_mib, 1, 1u << 20),
 	S("client_write_timeout_ms", client_write_timeout_ms, 0, 3600000),

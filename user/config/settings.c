@@ -63,6 +63,8 @@ void h2s_settings_default(struct h2s_settings *s)
 		.client_flood_rate = 100,
 		.client_reset_burst = 1000,
 		.client_reset_rate = 100,
+		.client_reset_source_burst = 4000,
+		.client_reset_source_rate = 400,
 		/* 32 full stream windows: what a client reading at its pace needs (16 RPCs of
 		 * 1 MB in flight hold at most 4 MiB here), and what at most 32 such clients
 		 * that stop reading can pin before the total bites (README: Memory).
@@ -83,4 +85,11 @@ void h2s_health_cfg_default(struct h2s_health_cfg *c)
 		.healthy_threshold = 1,
 		.unhealthy_threshold = 2,
 	};
+}
+
+uint32_t h2s_loop_share(uint64_t n, uint32_t loops)
+{
+	uint64_t share = loops > 1 ? (n + loops - 1) / loops : n;
+
+	return share > UINT32_MAX ? UINT32_MAX : share ? (uint32_t)share : 1;
 }

@@ -99,6 +99,11 @@ struct h2s_settings {
 	 */
 	uint32_t client_flood_burst, client_flood_rate;
 	uint32_t client_reset_burst, client_reset_rate;
+	/* The same for resets of all the connections of one source address (a pod), so that a
+	 * client reconnecting after each GOAWAY gets no fresh budget (proxy/srcbudget.h). Each
+	 * loop holds its share.
+	 */
+	uint32_t client_reset_source_burst, client_reset_source_rate;
 	/* Memory (relay.h "Memory budgets"): request and response body bytes buffered for one
 	 * client connection, and for the whole daemon (MiB). Past the first a connection's new
 	 * streams are refused, its uploads wait (connection window) and a response that would
@@ -113,5 +118,9 @@ struct h2s_settings {
 
 void h2s_settings_default(struct h2s_settings *s);
 void h2s_health_cfg_default(struct h2s_health_cfg *c);
+/* Each loop's share of a cap or budget n of the whole daemon, at least 1 (the kernel spreads
+ * connections evenly over the loops; loops 0 or 1: all of it).
+ */
+uint32_t h2s_loop_share(uint64_t n, uint32_t loops);
 
 #endif /* H2S_SETTINGS_H */

@@ -69,14 +69,6 @@ static uint64_t clients_in_file_limit(uint64_t nofile)
 	return nofile - (keep > nofile / 2 ? nofile / 2 : keep);
 }
 
-/* Each loop's share of n (the kernel spreads connections evenly over the loops). */
-static uint32_t loop_share(uint64_t n, uint32_t loops)
-{
-	uint64_t share = (n + loops - 1) / loops;
-
-	return share > UINT32_MAX ? UINT32_MAX : share ? (uint32_t)share : 1;
-}
-
 /* The caps on client connections (admit.h): as set, or from the file limit h2steerd raised. */
 static void client_caps(struct h2s_daemon *d)
 {
@@ -95,8 +87,8 @@ static void client_caps(struct h2s_daemon *d)
 	per_source = set->max_client_connections_per_source;
 	if (!per_source)
 		per_source = (total + 1) / 2; /* one source never takes all */
-	h2s_admit_init(&d->admit, loop_share(total, set->loops),
-		       loop_share(per_source, set->loops));
+	h2s_admit_init(&d->admit, h2s_loop_share(total, set->loops),
+		       h2s_loop_share(per_source, set->loops));
 	log_info("client connections: at most %llu%s, %llu from one source address%s",
 		 (unsigned long long)total, from, (unsigned long long)per_source,
 		 set->loops > 1 ? ", each loop its share" : "");

@@ -32,6 +32,12 @@ bool h2s_bucket_take(struct h2s_bucket *b, uint32_t burst, uint32_t rate, uint64
 	return true;
 }
 
+bool h2s_bucket_full(struct h2s_bucket *b, uint32_t burst, uint32_t rate, uint64_t now_ms)
+{
+	refill(b, burst, rate, now_ms);
+	return b->milli >= (uint64_t)burst * 1000;
+}
+
 void h2s_bucket_give(struct h2s_bucket *b, uint32_t burst, uint32_t n)
 {
 	uint64_t full = (uint64_t)burst * 1000, add = (uint64_t)n * 1000;

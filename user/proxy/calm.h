@@ -30,6 +30,8 @@ struct h2s_bucket {
  * left, and then nothing is taken.
  */
 bool h2s_bucket_take(struct h2s_bucket *b, uint32_t burst, uint32_t rate, uint64_t now_ms);
+/* Is it full (after refilling for the time since the last take)? */
+bool h2s_bucket_full(struct h2s_bucket *b, uint32_t burst, uint32_t rate, uint64_t now_ms);
 /* Give n tokens back for work done, up to burst. */
 void h2s_bucket_give(struct h2s_bucket *b, uint32_t burst, uint32_t n);
 

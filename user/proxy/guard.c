@@ -63,14 +63,25 @@ static void pay_frame(struct h2s_client *cl, enum h2s_abuse kind)
 
 static void pay_reset(struct h2s_client *cl, enum h2s_abuse kind, int32_t sid)
 {
-	const struct h2s_settings *set = &cl->c.p->set;
+	struct h2s_plane *p = cl->c.p;
+	const struct h2s_settings *set = &p->set;
 
 	if (!h2s_bucket_take(&cl->resets, set->client_reset_burst, set->client_reset_rate,
-			     cl->c.p->loop.now_ms))
+			     p->loop.now_ms))
 		calm_close(cl, kind, NGHTTP2_ENHANCE_YOUR_CALM,
 			   "stream %d: more than client_reset_burst (%u) streams reset before "
 			   "their answer, %u more a second",
 			   sid, set->client_reset_burst, set->client_reset_rate);
+	else if (!h2s_srcbudget_take(&p->src_resets, &cl->peer,
+				     h2s_loop_share(set->client_reset_source_burst, set->loops),
+				     h2s_loop_share(set->client_reset_source_rate, set->loops),
+				     p->loop.now_ms))
+		calm_close(cl, kind, NGHTTP2_ENHANCE_YOUR_CALM,
+			   "stream %d: more than client_reset_source_burst (%u) streams reset "
+			   "before their answer on the connections from its address, %u more a "
+			   "second%s",
+			   sid, set->client_reset_source_burst, set->client_reset_source_rate,
+			   set->loops > 1 ? " (each loop its share)" : "");
 }
 
 void h2s_guard_sent_goaway(struct h2s_client *cl, const nghttp2_goaway *g)
@@ -273,6 +284,15 @@ void h2s_guard_sent_rst(struct h2s_client *cl, int32_t sid, uint32_t code, bool 
 void h2s_guard_stream_closed(struct h2s_client *cl, uint32_t code)
 {
 	/* A stream answered in full pays back one reset: resets are bounded by the work done. */
-	if (code == NGHTTP2_NO_ERROR)
-		h2s_bucket_give(&cl->resets, cl->c.p->set.client_reset_burst, 1);
+	if (code == NGHTTP2_NO_ERROR) {
+		const struct h2s_settings *set = &cl->c.p->set;
+
+		h2s_bucket_give(&cl->resets, set->client_reset_burst, 1);
+		/* Only a connection that paid resets pays its source back: the lookup is not
+		 * worth an RPC's time on the others.
+		 */
+		if (cl->resets.started)
+			h2s_srcbudget_give(&cl->c.p->src_resets, &cl->peer,
+				   h2s_loop_share(set->client_reset_source_burst, set->loops), 1);
+	}
 }

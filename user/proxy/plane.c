@@ -29,6 +29,10 @@ void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option *option, uint64_t
 
 /* How often a loop looks for map changes when no RPC asks (to close dropped backends). */
 #define REFRESH_MS 200
+/* Sources a loop keeps a reset budget for at once (srcbudget.h): a node's pods, many times
+ * over; 48 KiB.
+ */
+#define SRC_RESET_SLOTS 1024
 
 /* Polling pays while few streams are open: the loop waits for a backend or a client one
  * RPC at a time, where each wake-up is latency. With many, it is seldom idle anyway.
@@ -124,6 +128,11 @@ int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_
 	p->maps = maps;
 	p->set = *set;
 	p->ops = ops;
+	rc = h2s_srcbudget_init(&p->src_resets, SRC_RESET_SLOTS);
+	if (rc < 0) {
+		snprintf(err, errlen, "source budgets: %s", strerror(-rc));
+		return rc;
+	}
 	h2s_list_init(&p->clients);
 	h2s_list_init(&p->splices);
 	rc = h2s_loop_init(&p->loop);
@@ -239,6 +248,7 @@ void h2s_plane_fini(struct h2s_plane *p, bool own_sessions)
 	h2s_ob_free(&p->wbuf);
 	h2s_registry_fini(&p->reg);
 	h2s_stats_free(&p->stats);
+	h2s_srcbudget_fini(&p->src_resets);
 	if (!own_sessions)
 		return;
 	if (p->server_cbs)

@@ -14,6 +14,7 @@
 #include "outbuf.h"
 #include "registry.h"
 #include "settings.h"
+#include "srcbudget.h"
 #include "stats.h"
 
 #include <nghttp2/nghttp2.h>
@@ -60,6 +61,8 @@ struct h2s_plane {
 	 */
 	struct h2s_outbuf wbuf;
 	struct h2s_timer mem_timer; /* memory given back (relay.c: h2s_relay_housekeeping) */
+	/* client_reset_source_*: resets per source address, whatever its connections (guard.c) */
+	struct h2s_srcbudget src_resets;
 	bool mem_busy;              /* streams were open since the last trim */
 };
 
