@@ -575,3 +575,20 @@ Test(addr, bare_ip_parses_without_port_and_formats_back)
 	}
 	cr_assert_eq(h2s_ip_parse(NULL, &(struct h2s_addr){ 0 }), -EINVAL);
 }
+
+Test(addr, a_source_is_the_address_without_its_port)
+{
+	struct h2s_addr a, b, s1, s2;
+	char err[128];
+
+	cr_assert_eq(h2s_addr_parse("10.0.0.7:41000", &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h2s_addr_parse("10.0.0.7:41002", &b, err, sizeof(err)), 0, "%s", err);
+	s1 = h2s_addr_source(&a);
+	s2 = h2s_addr_source(&b);
+	cr_assert(h2s_addr_equal(&s1, &s2));
+	cr_assert_eq(s1.port, 0);
+	cr_assert_not(h2s_addr_equal(&a, &b));
+	cr_assert_eq(h2s_addr_parse("[fd00::7]:41000", &a, err, sizeof(err)), 0, "%s", err);
+	s2 = h2s_addr_source(&a);
+	cr_assert_not(h2s_addr_equal(&s1, &s2), "v4 and v6 sources differ");
+}

@@ -171,6 +171,15 @@ unsigned int h2s_addr_hash(const struct h2s_addr *a)
 	return h;
 }
 
+struct h2s_addr h2s_addr_source(const struct h2s_addr *peer)
+{
+	struct h2s_addr ip = *peer;
+
+	ip.port = 0;
+	ip.pad = 0;
+	return ip;
+}
+
 bool h2s_addr_is_loopback(const struct h2s_addr *a)
 {
 	static const unsigned char one6[16] = { [15] = 1 }; /* ::1 */

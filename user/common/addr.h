@@ -35,6 +35,8 @@ socklen_t h2s_addr_to_sockaddr(const struct h2s_addr *a, struct sockaddr_storage
 int h2s_addr_from_sockaddr(const struct sockaddr *sa, struct h2s_addr *out);
 
 bool h2s_addr_equal(const struct h2s_addr *a, const struct h2s_addr *b);
+/* The source a peer address counts under (a pod, a host): its port and pad zeroed. */
+struct h2s_addr h2s_addr_source(const struct h2s_addr *peer);
 /* 127.0.0.0/8 or ::1. */
 bool h2s_addr_is_loopback(const struct h2s_addr *a);
 /* Stable hash of an address (for the daemon's tables). */

@@ -30,16 +30,6 @@ struct h2s_admit_src {
 	uint32_t n; /* 0: a free slot */
 };
 
-/* A source is an address: its port (and the pad) zeroed. */
-static struct h2s_addr ip_of(const struct h2s_addr *peer)
-{
-	struct h2s_addr ip = *peer;
-
-	ip.port = 0;
-	ip.pad = 0;
-	return ip;
-}
-
 /* The cookie of the socket fd holds now; 0, never a cookie, when it holds none. */
 static uint64_t cookie_of(int fd)
 {
@@ -163,7 +153,7 @@ void h2s_admit_init(struct h2s_admit *a, uint32_t max_total, uint32_t max_per_so
 
 uint32_t h2s_admit_count(const struct h2s_admit *a, const struct h2s_addr *peer)
 {
-	struct h2s_addr ip = ip_of(peer);
+	struct h2s_addr ip = h2s_addr_source(peer);
 
 	return a->src_cap ? slot(a->src, a->src_cap, a->seed, &ip)->n : 0;
 }
@@ -171,7 +161,7 @@ uint32_t h2s_admit_count(const struct h2s_admit *a, const struct h2s_addr *peer)
 enum h2s_admit_verdict h2s_admit(struct h2s_admit *a, int fd, const struct h2s_addr *peer,
 				 uint32_t live, uint64_t now_ms)
 {
-	struct h2s_addr ip = ip_of(peer);
+	struct h2s_addr ip = h2s_addr_source(peer);
 
 	if (live >= a->max_total)
 		return H2S_ADMIT_TOTAL;

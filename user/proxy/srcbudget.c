@@ -29,15 +29,6 @@ int h2s_srcbudget_init(struct h2s_srcbudget *s, uint32_t cap)
 	return 0;
 }
 
-static struct h2s_addr ip_of(const struct h2s_addr *peer)
-{
-	struct h2s_addr ip = *peer;
-
-	ip.port = 0;
-	ip.pad = 0;
-	return ip;
-}
-
 /* peer's slot; else, when `claim`, a free one of its run, made its own (a full bucket);
  * else NULL.
  */
@@ -45,7 +36,7 @@ static struct h2s_srcbudget_slot *find(struct h2s_srcbudget *s, const struct h2s
 				       uint32_t burst, uint32_t rate, uint64_t now_ms,
 				       bool claim)
 {
-	struct h2s_addr ip = ip_of(peer);
+	struct h2s_addr ip = h2s_addr_source(peer);
 	uint32_t i = (uint32_t)h2s_hash_addr(&ip, s->seed);
 	struct h2s_srcbudget_slot *spare = NULL;
 
@@ -77,7 +68,7 @@ bool h2s_srcbudget_take(struct h2s_srcbudget *s, const struct h2s_addr *peer, ui
 void h2s_srcbudget_give(struct h2s_srcbudget *s, const struct h2s_addr *peer, uint32_t burst,
 			uint32_t n)
 {
-	struct h2s_addr ip = ip_of(peer);
+	struct h2s_addr ip = h2s_addr_source(peer);
 	uint32_t i = (uint32_t)h2s_hash_addr(&ip, s->seed);
 
 	for (uint32_t k = 0; k < PROBE; k++) {
