@@ -312,12 +312,14 @@ class Soak:
                 st = self.runner.json([h2slab.PEER, "client", "-target", be.addr, "stats"], 10,
                                       in_cgroup=False)
                 be.proc.exit_expected = True
-                t = time.monotonic()  # before the signal: what it fails ends after t
+                # Listed before the signal, at a time before it: a run that ends after t
+                # (from what the kill failed) finds it listed, however soon it ends.
+                with self.lock:
+                    self.kills.append((time.monotonic(),
+                                       (st.get("stats") or {}).get("in_flight")))
                 os.kill(be.proc.pid, signal.SIGKILL)
                 be.proc.p.wait(10)
                 be.stop()
-                with self.lock:
-                    self.kills.append((t, (st.get("stats") or {}).get("in_flight")))
             self.stop.wait(3)
             if self.stop.is_set():
                 return
