@@ -23,18 +23,24 @@ BATCH = 100
 
 
 def raise_fd_limit(needed):
-    """Up to the hard limit: beyond it the connects fail (EMFILE) and OPEN says how many."""
+    """The hard limit too when allowed (root); else up to it: beyond it the connects fail
+    (EMFILE) and OPEN says how many."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
+    if soft >= needed:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(needed, hard)))
+    except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
 
 
-def open_batch(host, port, count, deadline):
+def open_batch(host, port, count, deadline, source=None):
     """Connect `count` sockets and complete each one's HTTP/2 handshake; returns those that
     got the server's first frame before the deadline (the others are closed)."""
     pending = []
     for _ in range(count):
-        s = socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), 0.1))
+        s = socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), 0.1),
+                                     source_address=(source, 0) if source else None)
         s.sendall(PREFACE + EMPTY_SETTINGS)
         s.setblocking(False)
         pending.append(s)
@@ -79,6 +85,8 @@ def main():
                     help="deadline for opening them all (default 20)")
     ap.add_argument("--hold-s", type=float, default=60.0,
                     help="longest time they are held open (default 60)")
+    ap.add_argument("--source", help="connect from this address (a loopback one: another "
+                                     "source for the server's per-source caps)")
     args = ap.parse_args()
     host, port = args.target.rsplit(":", 1)
     raise_fd_limit(args.n + 64)
@@ -86,7 +94,8 @@ def main():
     conns = []
     try:
         while len(conns) < args.n and time.monotonic() < deadline:
-            conns += open_batch(host, int(port), min(BATCH, args.n - len(conns)), deadline)
+            conns += open_batch(host, int(port), min(BATCH, args.n - len(conns)), deadline,
+                                args.source)
     except OSError as e:
         print(f"connect {args.target}: {e}", file=sys.stderr)
     print(f"OPEN {len(conns)}/{args.n}", flush=True)
