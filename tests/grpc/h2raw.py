@@ -38,7 +38,8 @@ SCRIPT_JSON is a list of steps (stream ids and codes as numbers):
   ["until", ms, "stream_end" | "goaway", sid]   wait until that frame arrived (or ms)
 The server's SETTINGS are acknowledged and its DATA credited, as any client would.
 Output: {"frames": [{"type", "sid", "flags", ...}], "closed", "sent", "elapsed_ms", "error"}
-with per frame "code" (RST_STREAM, GOAWAY), "last" and "debug" (GOAWAY), "headers" (HEADERS).
+with per frame "ms" and "rd" (which recv() completed it: frames the server wrote at once share
+one), "code" (RST_STREAM, GOAWAY), "last" and "debug" (GOAWAY), "headers" (HEADERS).
 Frames of floods are summed in "counts" instead of listed.
 """
 import json
@@ -92,6 +93,7 @@ class Client:
         self.error = None
         self.block = b""
         self.max_sid = -1
+        self.reads = 0  # recv() calls that returned bytes: a frame's "rd" is the one ending it
         self.t0 = time.monotonic()
         self.reader = threading.Thread(target=self.read_loop, daemon=True)
 
@@ -205,6 +207,7 @@ class Client:
                     continue
                 if not chunk:
                     break
+                self.reads += 1
                 buf += chunk
                 while len(buf) >= 9:
                     length = int.from_bytes(buf[:3], "big")
@@ -223,7 +226,7 @@ class Client:
 
     def on_frame(self, ftype, flags, sid, payload):
         f = {"type": TYPES.get(ftype, str(ftype)), "sid": sid, "flags": flags,
-             "ms": int((time.monotonic() - self.t0) * 1000)}
+             "ms": int((time.monotonic() - self.t0) * 1000), "rd": self.reads}
         if ftype == 4 and not flags & ACK:
             self.send(frame(4, ACK, 0))
         elif ftype == 0 and payload:

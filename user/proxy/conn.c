@@ -19,6 +19,16 @@
 static void conn_io(struct h2s_watch *w, uint32_t events);
 static void conn_flush(struct h2s_flush *f);
 static void conn_free(struct h2s_reap *r);
+static void ack_release(struct h2s_conn *c);
+
+/* No frames came to carry a held PING ACK: it goes alone. */
+static void ack_due(struct h2s_timer *t)
+{
+	struct h2s_conn *c = h2s_container_of(t, struct h2s_conn, ack_timer);
+
+	ack_release(c);
+	h2s_conn_mark(c);
+}
 
 static void linger_over(struct h2s_timer *t)
 {
@@ -30,6 +40,7 @@ void h2s_conn_init(struct h2s_conn *c, struct h2s_plane *p, int fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->linger_timer.fire = linger_over;
+	c->ack_timer.fire = ack_due;
 	c->p = p;
 	c->w.fd = fd;
 	c->w.on_io = conn_io;
@@ -44,6 +55,24 @@ int h2s_conn_start(struct h2s_conn *c)
 	return h2s_watch_add(&c->p->loop, &c->w, EPOLLIN | (c->connecting ? EPOLLOUT : 0));
 }
 
+/* Submit the held ACK; nghttp2 queues it ahead of other frames. */
+static void ack_release(struct h2s_conn *c)
+{
+	if (!c->ack_held)
+		return;
+	c->ack_held = false;
+	h2s_timer_cancel(&c->p->loop, &c->ack_timer);
+	nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_ACK, c->ack_opaque);
+}
+
+void h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8])
+{
+	ack_release(c);
+	memcpy(c->ack_opaque, opaque, sizeof(c->ack_opaque));
+	c->ack_held = true;
+	h2s_timer_arm(&c->p->loop, &c->ack_timer, H2S_PING_ACK_HOLD_MS);
+}
+
 void h2s_conn_mark(struct h2s_conn *c)
 {
 	if (!c->dead)
@@ -56,6 +85,7 @@ void h2s_conn_close(struct h2s_conn *c, const char *why)
 		return;
 	c->dead = true;
 	h2s_timer_cancel(&c->p->loop, &c->linger_timer);
+	h2s_timer_cancel(&c->p->loop, &c->ack_timer);
 	if (c->w.fd >= 0) {
 		h2s_watch_del(&c->p->loop, &c->w);
 		close(c->w.fd);
@@ -158,6 +188,9 @@ static void conn_flush(struct h2s_flush *f)
 
 	if (c->dead || c->connecting)
 		return;
+	/* Frames go out now: a held ACK goes with them, ahead. */
+	if (c->ack_held && (nghttp2_session_want_write(c->ng) || h2s_ob_pending(&c->out)))
+		ack_release(c);
 	rc = write_out(c);
 	if (rc < 0) {
 		h2s_conn_close(c, rc == -EPROTO ? "HTTP/2 session error" : strerror(-rc));

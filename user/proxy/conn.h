@@ -21,6 +21,8 @@
 struct h2s_plane;
 
 #define H2S_CONN_LINGER_MS 1000
+/* The longest a PING's ACK waits for other frames to go with it (h2s_conn_ping). */
+#define H2S_PING_ACK_HOLD_MS 5
 
 struct h2s_conn {
 	struct h2s_watch w;
@@ -45,6 +47,10 @@ struct h2s_conn {
 	 */
 	bool linger;
 	struct h2s_timer linger_timer;
+	/* The ACK of the peer's last PING, not submitted yet (h2s_conn_ping). */
+	bool ack_held;
+	uint8_t ack_opaque[8];
+	struct h2s_timer ack_timer;
 	/* Leg-specific: release streams and the leg's own bookkeeping. Called once. */
 	void (*teardown)(struct h2s_conn *c, const char *why);
 	/* Upstream leg: connect() finished (err = 0 or errno). */
@@ -64,6 +70,14 @@ void h2s_conn_init(struct h2s_conn *c, struct h2s_plane *p, int fd);
 int h2s_conn_start(struct h2s_conn *c);
 /* Ask for this connection's output to be written at the end of the turn. */
 void h2s_conn_mark(struct h2s_conn *c);
+/* The peer sent a PING (not an ACK; the sessions are made with no_auto_ping_ack). Its ACK
+ * goes out with the next frames written to the connection, or after H2S_PING_ACK_HOLD_MS
+ * when none come: gRPC peers send a PING with their messages (grpc-go's BDP estimate), and an
+ * ACK written on its own costs a send here and a wake-up of the peer for 17 bytes, per RPC
+ * and per leg. A PING that comes while an ACK is held has the held one sent at once, so ACKs
+ * keep their order and at most one waits.
+ */
+void h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8]);
 /* Close the socket, tear the leg down, free it after the turn. Idempotent. */
 void h2s_conn_close(struct h2s_conn *c, const char *why);
 

@@ -158,6 +158,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		if ((st = stream_of(ng, f->hd.stream_id)))
 			h2s_relay_backend_reset(st, f->rst_stream.error_code);
 		break;
+	case NGHTTP2_PING:
+		if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
+			h2s_conn_ping(&up->c, f->ping.opaque_data);
+		break;
 	case NGHTTP2_GOAWAY:
 		if ((bs = h2s_stats_backend(&up->c.p->stats, &up->be->addr)))
 			bs->goaways++;

@@ -172,6 +172,8 @@ int h2s_plane_sessions(struct h2s_plane *p, const struct h2s_plane *from)
 	 * would otherwise hold up to max_streams of them per connection, idle or not.
 	 */
 	nghttp2_option_set_no_closed_streams(p->opt, 1);
+	/* PING ACKs ride with the next frames (conn.h, h2s_conn_ping). */
+	nghttp2_option_set_no_auto_ping_ack(p->opt, 1);
 	/* What we accept we can send on. nghttp2 does not send a block whose deflate bound, 12
 	 * + 5 (a priority field) + name + value + 12 a field, is over this (64 KiB by default):
 	 * it closed such a request REFUSED_STREAM, replayed up to max_attempts. A block within
