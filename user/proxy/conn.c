@@ -19,15 +19,19 @@
 static void conn_io(struct h2s_watch *w, uint32_t events);
 static void conn_flush(struct h2s_flush *f);
 static void conn_free(struct h2s_reap *r);
-static void ack_release(struct h2s_conn *c);
+static int ack_release(struct h2s_conn *c);
+
+#define ACKS_FLOODED "too many PING ACKs waiting for the peer to read"
 
 /* No frames came to carry a held PING ACK: it goes alone. */
 static void ack_due(struct h2s_timer *t)
 {
 	struct h2s_conn *c = h2s_container_of(t, struct h2s_conn, ack_timer);
 
-	ack_release(c);
-	h2s_conn_mark(c);
+	if (ack_release(c) < 0)
+		h2s_conn_close(c, ACKS_FLOODED);
+	else
+		h2s_conn_mark(c);
 }
 
 static void linger_over(struct h2s_timer *t)
@@ -55,22 +59,27 @@ int h2s_conn_start(struct h2s_conn *c)
 	return h2s_watch_add(&c->p->loop, &c->w, EPOLLIN | (c->connecting ? EPOLLOUT : 0));
 }
 
-/* Submit the held ACK; nghttp2 queues it ahead of other frames. */
-static void ack_release(struct h2s_conn *c)
+/* Submit the held ACK; nghttp2 queues it ahead of other frames. It refuses one (-1) when
+ * more than max_outbound_ack ACKs wait for a peer that does not read; the connection is then
+ * closed, as nghttp2 closes it when it acknowledges on its own.
+ */
+static int ack_release(struct h2s_conn *c)
 {
 	if (!c->ack_held)
-		return;
+		return 0;
 	c->ack_held = false;
 	h2s_timer_cancel(&c->p->loop, &c->ack_timer);
-	nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_ACK, c->ack_opaque);
+	return nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_ACK, c->ack_opaque) ? -1 : 0;
 }
 
-void h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8])
+int h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8])
 {
-	ack_release(c);
+	if (ack_release(c) < 0)
+		return -1;
 	memcpy(c->ack_opaque, opaque, sizeof(c->ack_opaque));
 	c->ack_held = true;
 	h2s_timer_arm(&c->p->loop, &c->ack_timer, H2S_PING_ACK_HOLD_MS);
+	return 0;
 }
 
 void h2s_conn_mark(struct h2s_conn *c)
@@ -189,8 +198,11 @@ static void conn_flush(struct h2s_flush *f)
 	if (c->dead || c->connecting)
 		return;
 	/* Frames go out now: a held ACK goes with them, ahead. */
-	if (c->ack_held && (nghttp2_session_want_write(c->ng) || h2s_ob_pending(&c->out)))
-		ack_release(c);
+	if (c->ack_held && (nghttp2_session_want_write(c->ng) || h2s_ob_pending(&c->out)) &&
+	    ack_release(c) < 0) {
+		h2s_conn_close(c, ACKS_FLOODED);
+		return;
+	}
 	rc = write_out(c);
 	if (rc < 0) {
 		h2s_conn_close(c, rc == -EPROTO ? "HTTP/2 session error" : strerror(-rc));

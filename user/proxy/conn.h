@@ -75,9 +75,10 @@ void h2s_conn_mark(struct h2s_conn *c);
  * when none come: gRPC peers send a PING with their messages (grpc-go's BDP estimate), and an
  * ACK written on its own costs a send here and a wake-up of the peer for 17 bytes, per RPC
  * and per leg. A PING that comes while an ACK is held has the held one sent at once, so ACKs
- * keep their order and at most one waits.
+ * keep their order and at most one waits. -1 when nghttp2 refused that one (too many ACKs
+ * queued for a peer that does not read): the caller, inside nghttp2's receive, fails it.
  */
-void h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8]);
+int h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8]);
 /* Close the socket, tear the leg down, free it after the turn. Idempotent. */
 void h2s_conn_close(struct h2s_conn *c, const char *why);
 

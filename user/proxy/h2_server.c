@@ -155,8 +155,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	if (h2s_timer_armed(&cl->hello_timer))
 		h2s_timer_cancel(&cl->c.p->loop, &cl->hello_timer);
 	if (f->hd.type == NGHTTP2_PING && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
-		h2s_conn_ping(&cl->c, f->ping.opaque_data);
-		return 0;
+		return h2s_conn_ping(&cl->c, f->ping.opaque_data) < 0
+			       ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;

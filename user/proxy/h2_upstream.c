@@ -159,8 +159,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 			h2s_relay_backend_reset(st, f->rst_stream.error_code);
 		break;
 	case NGHTTP2_PING:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
-			h2s_conn_ping(&up->c, f->ping.opaque_data);
+		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && h2s_conn_ping(&up->c, f->ping.opaque_data) < 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		break;
 	case NGHTTP2_GOAWAY:
 		if ((bs = h2s_stats_backend(&up->c.p->stats, &up->be->addr)))

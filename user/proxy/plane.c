@@ -30,7 +30,7 @@ void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option *option, uint64_t
 /* How often a loop looks for map changes when no RPC asks (to close dropped backends). */
 #define REFRESH_MS 200
 /* Sources a loop keeps a reset budget for at once (srcbudget.h): a node's pods, many times
- * over; 48 KiB.
+ * over; 56 KiB.
  */
 #define SRC_RESET_SLOTS 1024
 
@@ -137,6 +137,7 @@ int h2s_plane_init(struct h2s_plane *p, struct h2s_maps *maps, const struct h2s_
 	h2s_list_init(&p->splices);
 	rc = h2s_loop_init(&p->loop);
 	if (rc < 0) {
+		h2s_srcbudget_fini(&p->src_resets);
 		snprintf(err, errlen, "epoll: %s", strerror(-rc));
 		return rc;
 	}
