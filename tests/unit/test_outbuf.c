@@ -38,3 +38,20 @@ Test(outbuf, short_writes_forever_do_not_grow_it)
 	cr_assert_leq(b.cap, 2 * sizeof(batch), "capacity grew to %zu", b.cap);
 	h2s_ob_free(&b);
 }
+
+Test(outbuf, extend_adds_room_after_what_is_pending)
+{
+	struct h2s_outbuf b = { 0 };
+	uint8_t *at;
+
+	cr_assert_eq(h2s_ob_append(&b, (const uint8_t *)"abcdef", 6), 0);
+	h2s_ob_consume(&b, 4);
+	at = h2s_ob_extend(&b, 40000); /* moves "ef" to the front and grows past 16 KiB */
+	cr_assert_not_null(at);
+	cr_assert_eq(at, b.buf + 2);
+	memset(at, 'x', 40000);
+	cr_assert_eq(h2s_ob_pending(&b), 40002);
+	cr_assert_eq(memcmp(h2s_ob_data(&b), "efxx", 4), 0);
+	cr_assert_eq(h2s_ob_data(&b)[40001], 'x');
+	h2s_ob_free(&b);
+}

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int h2s_ob_append(struct h2s_outbuf *b, const uint8_t *p, size_t n)
+uint8_t *h2s_ob_extend(struct h2s_outbuf *b, size_t n)
 {
+	uint8_t *at;
+
 	if (b->off) {
 		memmove(b->buf, b->buf + b->off, b->len - b->off);
 		b->len -= b->off;
@@ -20,12 +22,22 @@ int h2s_ob_append(struct h2s_outbuf *b, const uint8_t *p, size_t n)
 			cap *= 2;
 		nb = realloc(b->buf, cap);
 		if (!nb)
-			return -ENOMEM;
+			return NULL;
 		b->buf = nb;
 		b->cap = cap;
 	}
-	memcpy(b->buf + b->len, p, n);
+	at = b->buf + b->len;
 	b->len += n;
+	return at;
+}
+
+int h2s_ob_append(struct h2s_outbuf *b, const uint8_t *p, size_t n)
+{
+	uint8_t *at = h2s_ob_extend(b, n);
+
+	if (!at)
+		return -ENOMEM;
+	memcpy(at, p, n);
 	return 0;
 }
 

@@ -15,6 +15,10 @@ struct h2s_outbuf {
 
 /* 0, or -ENOMEM (nothing appended). */
 int h2s_ob_append(struct h2s_outbuf *b, const uint8_t *p, size_t n);
+/* n more pending bytes at the end, for the caller to fill; where they are, or NULL when
+ * memory is short (nothing added).
+ */
+uint8_t *h2s_ob_extend(struct h2s_outbuf *b, size_t n);
 /* The socket took n bytes. */
 void h2s_ob_consume(struct h2s_outbuf *b, size_t n);
 void h2s_ob_free(struct h2s_outbuf *b);

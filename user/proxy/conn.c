@@ -135,21 +135,44 @@ static int send_buf(struct h2s_conn *c, struct h2s_outbuf *b)
 	return 0;
 }
 
+uint8_t *h2s_conn_data_frame(struct h2s_conn *c, const uint8_t *framehd, size_t length)
+{
+	uint8_t *at;
+
+	if (!c->batch || !(at = h2s_ob_extend(c->batch, 9 + length)))
+		return NULL;
+	memcpy(at, framehd, 9);
+	return at + 9;
+}
+
+int h2s_conn_data_sent(const struct h2s_conn *c)
+{
+	return h2s_ob_pending(c->batch) >= OUT_BATCH ? NGHTTP2_ERR_PAUSE : 0;
+}
+
 /* Serialize up to one batch of frames into b; 0, or a negative errno. */
 static int serialize(struct h2s_conn *c, struct h2s_outbuf *b)
 {
+	int rc = 0;
+
+	c->batch = b;
 	while (h2s_ob_pending(b) < OUT_BATCH) {
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->ng, &data);
 
-		if (n < 0)
-			return -EPROTO;
-		if (n == 0)
+		if (n < 0) {
+			rc = n == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
 			break;
-		if (h2s_ob_append(b, data, (size_t)n) < 0)
-			return -ENOMEM;
+		}
+		if (n == 0)
+			break; /* nothing more, or paused by a full batch (h2s_conn_data_sent) */
+		if (h2s_ob_append(b, data, (size_t)n) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
 	}
-	return 0;
+	c->batch = NULL;
+	return rc;
 }
 
 /* Serialize pending frames and write them; 0, or a negative errno when the connection is

@@ -35,6 +35,10 @@ struct h2s_conn {
 	 * holds no buffer. With fd -1 every frame stays here.
 	 */
 	struct h2s_outbuf out;
+	/* The batch being serialized (the plane's wbuf, or out), while nghttp2_session_mem_send
+	 * runs: where DATA sent without copying goes (h2s_conn_data_frame).
+	 */
+	struct h2s_outbuf *batch;
 	uint64_t sent; /* bytes the socket took, in all (progress of a slow reader) */
 	bool connecting; /* non-blocking connect() in progress */
 	bool dead;       /* socket closed; memory freed after this loop turn */
@@ -79,6 +83,20 @@ void h2s_conn_mark(struct h2s_conn *c);
  * queued for a peer that does not read): the caller, inside nghttp2's receive, fails it.
  */
 int h2s_conn_ping(struct h2s_conn *c, const uint8_t opaque[8]);
+/* For the legs' send_data callbacks: DATA frames are queued with NGHTTP2_DATA_FLAG_NO_COPY
+ * (relay.c), so that their bytes are copied once, from the stream's queue into the batch,
+ * instead of into nghttp2's frame buffer first and from there into the batch. Puts the
+ * frame's 9-byte header (framehd) in the batch and returns where its `length` data bytes
+ * go; NULL when memory is short. Unpadded frames only: the sessions pad nothing (no
+ * select_padding callback).
+ */
+uint8_t *h2s_conn_data_frame(struct h2s_conn *c, const uint8_t *framehd, size_t length);
+/* After a frame of h2s_conn_data_frame: what the send_data callback returns. nghttp2 goes
+ * on to the next frame by itself after one sent without copying, so a full batch is where
+ * it is told to stop (NGHTTP2_ERR_PAUSE) and the batch goes to the socket first: the batch
+ * stays bounded and a socket that is full back-pressures the streams, as for copied frames.
+ */
+int h2s_conn_data_sent(const struct h2s_conn *c);
 /* Close the socket, tear the leg down, free it after the turn. Idempotent. */
 void h2s_conn_close(struct h2s_conn *c, const char *why);
 

@@ -242,6 +242,7 @@ int h2s_server_callbacks(nghttp2_session_callbacks **out)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2s_relay_response_send);
 	*out = cb;
 	return 0;
 }

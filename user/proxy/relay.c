@@ -265,24 +265,20 @@ static int submit_trailer_nv(void *arg, const nghttp2_nv *nv, size_t n)
 	return nghttp2_submit_trailer(t->ng, t->sid, nv, n);
 }
 
+/* DATA of the request: how much the next frame carries is decided here, its bytes leave the
+ * queue in h2s_relay_request_send (NGHTTP2_DATA_FLAG_NO_COPY, conn.h), in the same
+ * nghttp2_session_mem_send() that calls this: nothing changes the queue in between.
+ */
 static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 			uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct h2s_stream *st = src->ptr;
-	size_t n = h2s_bq_read(&st->req_q, buf, len);
+	size_t q = h2s_bq_len(&st->req_q), n = q < len ? q : len;
 
+	(void)buf;
 	(void)ud;
-	if (n) {
-		size_t old = n < st->req_replayed ? n : st->req_replayed;
-
-		if (st->svc)
-			st->svc->bytes_request += n - old;
-		keep_for_replay(st, buf, n);
-		st->req_replayed -= old;
-		ack_client(st, n - old);
-		held_sync(st);
-	}
-	if (h2s_bq_len(&st->req_q))
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (n < q)
 		return (ssize_t)n;
 	if (!(st->flags & H2S_ST_REQ_END))
 		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
@@ -297,6 +293,33 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST(INTERNAL_ERROR) */
 	}
 	return (ssize_t)n;
+}
+
+int h2s_relay_request_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+			   size_t len, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	struct h2s_conn *c = &((struct h2s_upstream *)ud)->c;
+	uint8_t *buf;
+	size_t old;
+
+	(void)ng;
+	if (h2s_bq_len(&st->req_q) < len || f->data.padlen)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* cannot be: see req_read */
+	buf = h2s_conn_data_frame(c, framehd, len);
+	if (!buf)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (len) {
+		h2s_bq_read(&st->req_q, buf, len);
+		old = len < st->req_replayed ? len : st->req_replayed;
+		if (st->svc)
+			st->svc->bytes_request += len - old;
+		keep_for_replay(st, buf, len);
+		st->req_replayed -= old;
+		ack_client(st, len - old);
+		held_sync(st);
+	}
+	return h2s_conn_data_sent(c);
 }
 
 struct submit_ctx {
@@ -936,20 +959,17 @@ static void note_status(struct h2s_stream *st, const struct h2s_hdrs *h)
 		judge(st, H2S_END_STATUS, code);
 }
 
+/* DATA of the response: as req_read, the bytes leave in h2s_relay_response_send. */
 static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct h2s_stream *st = src->ptr;
-	size_t n = h2s_bq_read(&st->resp_q, buf, len);
+	size_t q = h2s_bq_len(&st->resp_q), n = q < len ? q : len;
 
+	(void)buf;
 	(void)ud;
-	if (n) {
-		ack_upstream(st, n);
-		if (st->svc)
-			st->svc->bytes_response += n;
-		held_sync(st);
-	}
-	if (h2s_bq_len(&st->resp_q))
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (n < q)
 		return (ssize_t)n;
 	if (!(st->flags & H2S_ST_RESP_END))
 		return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
@@ -962,6 +982,29 @@ static ssize_t resp_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
 		h2s_hdrs_free(&st->resp_trailers);
 	}
 	return (ssize_t)n;
+}
+
+int h2s_relay_response_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+			    size_t len, nghttp2_data_source *src, void *ud)
+{
+	struct h2s_stream *st = src->ptr;
+	struct h2s_conn *c = &((struct h2s_client *)ud)->c;
+	uint8_t *buf;
+
+	(void)ng;
+	if (h2s_bq_len(&st->resp_q) < len || f->data.padlen)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* cannot be: see resp_read */
+	buf = h2s_conn_data_frame(c, framehd, len);
+	if (!buf)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (len) {
+		h2s_bq_read(&st->resp_q, buf, len);
+		ack_upstream(st, len);
+		if (st->svc)
+			st->svc->bytes_response += len;
+		held_sync(st);
+	}
+	return h2s_conn_data_sent(c);
 }
 
 static int submit_response_nv(void *arg, const nghttp2_nv *nv, size_t n)

@@ -174,8 +174,17 @@ void h2s_relay_request_end(struct h2s_stream *st);
 void h2s_relay_client_closed(struct h2s_stream *st, uint32_t error_code);
 /* The client connection is going away: every stream of it is closed. */
 void h2s_relay_client_gone(struct h2s_client *cl);
+/* The client session's send_data callback (nghttp2_send_data_callback): a DATA frame of the
+ * response, its bytes copied from the stream's queue into the connection's batch (conn.h,
+ * h2s_conn_data_frame).
+ */
+int h2s_relay_response_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+			    size_t len, nghttp2_data_source *src, void *ud);
 
 /* ---- from the upstream leg (h2_upstream.c) ---- */
+/* The upstream session's send_data callback: a DATA frame of the request (as above). */
+int h2s_relay_request_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+			   size_t len, nghttp2_data_source *src, void *ud);
 void h2s_relay_response_headers(struct h2s_stream *st, bool end_stream);
 void h2s_relay_informational(struct h2s_stream *st);
 int h2s_relay_response_data(struct h2s_stream *st, const uint8_t *data, size_t len);
