@@ -20,7 +20,11 @@ The release daemon in front of three grpc-go backends (the bench's set-up), prof
 4. what a pick costs as a service grows (callgrind): instructions per call of
    h2s_registry_pick, everything it calls included, for a service of 3 members and of
    --pick-members members (one grpc-go server behind that many loopback addresses), per
-   algorithm, with every member in use and with the default subset.
+   algorithm, with every member in use and with the default subset;
+5. what this machine charges for the two things every hop is made of, without the daemon: a
+   system call (getppid() in a loop) and a wake-up (a byte sent back and forth through two
+   pipes between two processes: each round trip is 4 system calls and 2 wake-ups of a
+   process asleep in read()).
 
 Output: the tables on stdout and OUT/profile.md (OUT: build/profile); --publish copies it to
 tools/bench/profile.md. Needs root (it loads the daemon's BPF programs), perf and valgrind.
@@ -82,6 +86,7 @@ def main():
         perf = perf_profile(lab, addrs, body, args.n)
         instructions = callgrind_profile(lab, addrs, args.rpcs)
         picks = pick_profile(lab, addrs, args.pick_members, args.rpcs)
+        machine = machine_costs(args.quick)
     except Exception:
         print(lab.logs(), file=sys.stderr)
         raise
@@ -89,7 +94,7 @@ def main():
         problems = lab.close()
         if problems:
             print(f"cleanup problems: {problems}", file=sys.stderr)
-    text = markdown(args, *perf, instructions, picks)
+    text = markdown(args, *perf, instructions, picks, machine)
     print(text)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "profile.md")
@@ -323,6 +328,51 @@ def object_group(name):
     return base or "?"
 
 
+# ---- 5: the machine ----
+
+def machine_costs(quick):
+    """{"syscall_us", "round_trip_us", "wakeup_us"}: see the module's docstring (5)."""
+    progress("the machine: system calls and wake-ups")
+    calls = 20000 if quick else 400000
+    getppid = os.getppid
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        getppid()
+    t1 = time.perf_counter()
+    for _ in range(calls):
+        abs(0)  # the interpreter's own cost of a call, taken off
+    t2 = time.perf_counter()
+    syscall_us = max((t1 - t0) - (t2 - t1), 0.0) / calls * 1e6
+    trips = 2000 if quick else 40000
+    there_r, there_w = os.pipe()
+    back_r, back_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the other process: echo each byte back, exit at EOF
+        try:
+            os.close(there_w)
+            os.close(back_r)
+            while os.read(there_r, 1):
+                os.write(back_w, b"x")
+        finally:
+            os._exit(0)
+    os.close(there_r)
+    os.close(back_w)
+    try:
+        os.write(there_w, b"x")  # one trip first: both processes are running
+        os.read(back_r, 1)
+        t0 = time.perf_counter()
+        for _ in range(trips):
+            os.write(there_w, b"x")
+            os.read(back_r, 1)
+        rtt_us = (time.perf_counter() - t0) / trips * 1e6
+    finally:
+        os.close(there_w)
+        os.close(back_r)
+        os.waitpid(pid, 0)
+    return {"syscall_us": syscall_us, "round_trip_us": rtt_us,
+            "wakeup_us": max(rtt_us - 4 * syscall_us, 0.0) / 2}
+
+
 # ---- 3: callgrind ----
 
 def callgrind_profile(lab, addrs, rpcs):
@@ -439,7 +489,7 @@ def pick_profile(lab, addrs, members, rpcs):
 
 # ---- report ----
 
-def markdown(args, costs, shares, symbols, paths, instructions, picks):
+def markdown(args, costs, shares, symbols, paths, instructions, picks, machine):
     total, by_object, top = instructions
     n = bench_report.number
     lines = [
@@ -496,6 +546,17 @@ def markdown(args, costs, shares, symbols, paths, instructions, picks):
             ["members", "algorithm", "subset", "instructions/pick"],
             [[n(members), algo, subset, n(ir)] for members, algo, subset, ir in picks]),
         "",
+        "## What this machine charges (no daemon)", "",
+        bench_report.markdown_table(
+            ["what", "µs"],
+            [["a system call (getppid)", f"{machine['syscall_us']:.2f}"],
+             ["a round trip of one byte between two processes through two pipes "
+              "(4 system calls, 2 wake-ups)", f"{machine['round_trip_us']:.1f}"],
+             ["a wake-up: (round trip - 4 system calls) / 2", f"{machine['wakeup_us']:.1f}"]]),
+        "",
+        "Every RPC through a balancer costs at least two more wake-ups than direct (the "
+        "balancer on the request, and on the response) and, in the balancer, at least one "
+        "system call per leg and direction that no batching shares.", "",
     ]
     return "\n".join(lines)
 

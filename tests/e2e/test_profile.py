@@ -42,6 +42,10 @@ def test_profile_quick_fills_every_table_and_cleans_up(tmp_path):
         ("50", "round_robin", "all"), ("50", "least_request", "all"),
         ("50", "peak_ewma", "all"), ("50", "peak_ewma", "auto")], md
     assert all(int(ir.replace(" ", "")) > 0 for *_, ir in picks), picks
+    # What the machine charges: a system call and a round trip between two processes, timed.
+    syscall = re.search(r"^\| a system call \(getppid\) \| ([\d.]+) \|$", md, re.M)
+    trip = re.search(r"^\| a round trip of one byte [^|]+\| ([\d.]+) \|$", md, re.M)
+    assert syscall and trip and float(trip.group(1)) > 0, md
     assert leftovers == [], leftovers
     assert glob.glob(f"/sys/fs/bpf/h2s-lab-{p.pid}-*") == []
     assert glob.glob(os.path.join(h2slab.cgroup2_root(), f"h2s-lab-{p.pid}-*")) == []
