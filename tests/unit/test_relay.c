@@ -729,6 +729,51 @@ Test(relay, stalled_response_stream_leaves_the_connection_window_to_others)
 	cr_assert_eq(rig.client.s[stalled].rx_len, 20000, "the stalled stream moved");
 }
 
+/* DATA goes from the streams' queues into the batch without a copy in nghttp2 (conn.h,
+ * h2s_conn_data_frame), and nghttp2 then serializes frame after frame without returning: a
+ * full batch must still stop it, so that what a client that does not read makes the daemon
+ * hold is one batch, not every window's worth of every stream at once.
+ */
+Test(relay, responses_for_a_client_that_does_not_read_stop_at_one_batch)
+{
+	struct h2s_settings set = rig_settings();
+	const size_t batch = 65536, frame = 9 + 16384;
+	int32_t sid[4];
+	struct h2s_upstream *up;
+	size_t out;
+
+	set.conn_window = 1 << 20; /* the backend may send all four windows at once */
+	rig_start(&set, 1 << 20, 65535);
+	/* The client lets the daemon send far more than one batch: 1 MiB a stream, 16 MiB in all. */
+	cr_assert_eq(nghttp2_session_set_local_window_size(rig.client.ng, NGHTTP2_FLAG_NONE, 0,
+							   16 << 20),
+		     0);
+	for (int i = 0; i < 4; i++)
+		sid[i] = client_call(10 + (uint32_t)i, 0, true, "batch");
+	pump();
+	up = live_up(&rig.b[0]);
+	cr_assert_not_null(up);
+	for (int i = 0; i < 4; i++)
+		backend_respond(A, 1 + 2 * i, 20 + (uint32_t)i, BIG_BODY);
+	/* The backend's four windows (64 KiB each) reach the daemon; the client's leg is not
+	 * delivered, so its frames stay in conn.out, one batch per turn at most.
+	 */
+	for (int round = 0; round < 20; round++) {
+		feed(A, &up->c);
+		turn();
+		deliver(&up->c, A);
+	}
+	out = h2s_ob_pending(&rig.cl->c.out);
+	cr_assert_geq(out, batch, "only %zu bytes for the client: the test did not fill a batch",
+		      out);
+	cr_assert_leq(out, batch + frame, "%zu bytes serialized for a client that reads nothing",
+		      out);
+	pump();
+	for (int i = 0; i < 4; i++)
+		expect_answered(sid[i], 20 + (uint32_t)i, BIG_BODY);
+	cr_assert_eq(rig.p->stats.streams_live, 0);
+}
+
 /* ---- replay ---- */
 
 /* RST_STREAM(REFUSED_STREAM): the backend did not process it (RFC 9113 §8.7). It goes to the
