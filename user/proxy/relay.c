@@ -295,6 +295,21 @@ static ssize_t req_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
 	return (ssize_t)n;
 }
 
+/* The bytes of a DATA frame that req_read or resp_read sized: its header, then len bytes out of
+ * q, into c's batch (conn.h, h2s_conn_data_frame); *at: where the bytes went. 0, or what the
+ * send_data callback returns.
+ */
+static int data_out(struct h2s_conn *c, struct h2s_bytequeue *q, const nghttp2_frame *f,
+		    const uint8_t *framehd, size_t len, uint8_t **at)
+{
+	if (h2s_bq_len(q) < len || f->data.padlen)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* cannot be: see req_read */
+	if (!(*at = h2s_conn_data_frame(c, framehd, len)))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	h2s_bq_read(q, *at, len);
+	return 0;
+}
+
 int h2s_relay_request_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
 			   size_t len, nghttp2_data_source *src, void *ud)
 {
@@ -302,15 +317,12 @@ int h2s_relay_request_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t 
 	struct h2s_conn *c = &((struct h2s_upstream *)ud)->c;
 	uint8_t *buf;
 	size_t old;
+	int rc;
 
 	(void)ng;
-	if (h2s_bq_len(&st->req_q) < len || f->data.padlen)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* cannot be: see req_read */
-	buf = h2s_conn_data_frame(c, framehd, len);
-	if (!buf)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if ((rc = data_out(c, &st->req_q, f, framehd, len, &buf)))
+		return rc;
 	if (len) {
-		h2s_bq_read(&st->req_q, buf, len);
 		old = len < st->req_replayed ? len : st->req_replayed;
 		if (st->svc)
 			st->svc->bytes_request += len - old;
@@ -990,15 +1002,12 @@ int h2s_relay_response_send(nghttp2_session *ng, nghttp2_frame *f, const uint8_t
 	struct h2s_stream *st = src->ptr;
 	struct h2s_conn *c = &((struct h2s_client *)ud)->c;
 	uint8_t *buf;
+	int rc;
 
 	(void)ng;
-	if (h2s_bq_len(&st->resp_q) < len || f->data.padlen)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* cannot be: see resp_read */
-	buf = h2s_conn_data_frame(c, framehd, len);
-	if (!buf)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if ((rc = data_out(c, &st->resp_q, f, framehd, len, &buf)))
+		return rc;
 	if (len) {
-		h2s_bq_read(&st->resp_q, buf, len);
 		ack_upstream(st, len);
 		if (st->svc)
 			st->svc->bytes_response += len;
